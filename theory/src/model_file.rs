@@ -1,0 +1,614 @@
+//! The model file: one self-describing `.safetensors` file.
+//!
+//! Tensors hold the parameters; the safetensors metadata (string → string) holds
+//! `format = "snl"`, `format_version = "1"` and `network`, the architecture as JSON that
+//! names the tensors and carries the ReLU masks. Other metadata keys are free-form
+//! information (dataset, accuracy, ...) and are returned by [`load_with_info`].
+//! The format is documented in `docs/model-format.md`.
+//!
+//! Writes are atomic: a temporary file in the same folder, renamed over the target.
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use nalgebra::{DMatrix, DVector};
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, Node};
+use crate::{Error, ModelFileProblem, ReluMask, Result};
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const KEY_FORMAT: &str = "format";
+const KEY_VERSION: &str = "format_version";
+const KEY_NETWORK: &str = "network";
+const RESERVED: [&str; 3] = [KEY_FORMAT, KEY_VERSION, KEY_NETWORK];
+
+/// Architecture JSON: the IR with tensor names in place of parameters.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchSpec {
+    input_shape: Vec<usize>,
+    nodes: Vec<NodeSpec>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum NodeSpec {
+    Dense {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        weight: String,
+        #[serde(default)]
+        bias: Option<String>,
+    },
+    Conv2d {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        weight: String,
+        #[serde(default)]
+        bias: Option<String>,
+        #[serde(default = "ones")]
+        stride: [usize; 2],
+        #[serde(default)]
+        padding: [usize; 2],
+    },
+    BatchNorm {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+        #[serde(default = "bn_eps")]
+        eps: f64,
+    },
+    Flatten {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+    },
+    Reshape {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        shape: Vec<usize>,
+    },
+    Add {
+        inputs: Vec<usize>,
+    },
+    AvgPool2d {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        kernel: [usize; 2],
+        #[serde(default)]
+        stride: Option<[usize; 2]>,
+    },
+    Relu {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        /// Absent: every unit kept.
+        #[serde(default)]
+        mask: Option<ReluMask>,
+    },
+}
+
+fn ones() -> [usize; 2] {
+    [1, 1]
+}
+
+fn bn_eps() -> f64 {
+    1e-5
+}
+
+fn problem(path: &Path, problem: ModelFileProblem) -> Error {
+    Error::ModelFile {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+/// Writes `net` to `path` (atomically).
+pub fn save(net: &Network, path: impl AsRef<Path>) -> Result<()> {
+    save_with_info(net, &BTreeMap::new(), path)
+}
+
+/// Writes `net` plus free-form `info` metadata to `path` (atomically). Keys `format`,
+/// `format_version` and `network` are reserved.
+pub fn save_with_info(
+    net: &Network,
+    info: &BTreeMap<String, String>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let path = path.as_ref();
+    net.validate()?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f64>)> = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>, data: Vec<f64>| {
+        tensors.push((name.clone(), shape, data));
+        name
+    };
+    let mut nodes = Vec::with_capacity(net.nodes.len());
+    for (k, node) in net.nodes.iter().enumerate() {
+        let inputs = Some(node.inputs.clone());
+        let t = |s: &str| format!("nodes.{k}.{s}");
+        nodes.push(match &node.layer {
+            Layer::Dense(a) => {
+                let (r, c) = a.weight.shape();
+                // nalgebra is column-major; the file is row-major like PyTorch.
+                let w = a.weight.transpose().as_slice().to_vec();
+                NodeSpec::Dense {
+                    inputs,
+                    weight: add(t("weight"), vec![r, c], w),
+                    bias: Some(add(t("bias"), vec![r], a.bias.as_slice().to_vec())),
+                }
+            }
+            Layer::Conv2d(c) => NodeSpec::Conv2d {
+                inputs,
+                weight: add(
+                    t("weight"),
+                    vec![c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
+                    c.weight.clone(),
+                ),
+                bias: Some(add(t("bias"), vec![c.out_channels], c.bias.clone())),
+                stride: c.stride,
+                padding: c.padding,
+            },
+            Layer::BatchNorm(b) => {
+                let n = vec![b.gamma.len()];
+                NodeSpec::BatchNorm {
+                    inputs,
+                    weight: add(t("weight"), n.clone(), b.gamma.clone()),
+                    bias: add(t("bias"), n.clone(), b.beta.clone()),
+                    running_mean: add(t("running_mean"), n.clone(), b.mean.clone()),
+                    running_var: add(t("running_var"), n, b.var.clone()),
+                    eps: b.eps,
+                }
+            }
+            Layer::Flatten => NodeSpec::Flatten { inputs },
+            Layer::Reshape { shape } => NodeSpec::Reshape {
+                inputs,
+                shape: shape.clone(),
+            },
+            Layer::Add => NodeSpec::Add {
+                inputs: node.inputs.clone(),
+            },
+            Layer::AvgPool2d(p) => NodeSpec::AvgPool2d {
+                inputs,
+                kernel: p.kernel,
+                stride: Some(p.stride),
+            },
+            Layer::Relu(m) => NodeSpec::Relu {
+                inputs,
+                mask: Some(m.clone()),
+            },
+        });
+    }
+    let arch = ArchSpec {
+        input_shape: net.input_shape.clone(),
+        nodes,
+    };
+    let mut meta: HashMap<String, String> = info
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    meta.insert(KEY_FORMAT.into(), "snl".into());
+    meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
+    meta.insert(
+        KEY_NETWORK.into(),
+        serde_json::to_string(&arch).expect("the architecture serializes"),
+    );
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let views = bytes.iter().map(|(n, s, d)| {
+        let view = safetensors::tensor::TensorView::new(Dtype::F64, s.clone(), d)
+            .expect("shape and data length agree");
+        (n.clone(), view)
+    });
+    let buf = safetensors::serialize(views, Some(meta))
+        .map_err(|e| problem(path, ModelFileProblem::Safetensors(e.to_string())))?;
+    write_atomic(path, &buf).map_err(|e| problem(path, ModelFileProblem::Io(e)))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
+/// the target is either the old file or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".snl-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Reads a model file.
+pub fn load(path: impl AsRef<Path>) -> Result<Network> {
+    load_with_info(path).map(|(net, _)| net)
+}
+
+/// Reads a model file and its free-form metadata.
+pub fn load_with_info(path: impl AsRef<Path>) -> Result<(Network, BTreeMap<String, String>)> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| {
+        let p = if e.kind() == std::io::ErrorKind::NotFound {
+            ModelFileProblem::NotFound
+        } else {
+            ModelFileProblem::Io(e)
+        };
+        problem(path, p)
+    })?;
+    from_bytes(&bytes).map_err(|p| problem(path, p))
+}
+
+fn from_bytes(
+    bytes: &[u8],
+) -> std::result::Result<(Network, BTreeMap<String, String>), ModelFileProblem> {
+    let st = |e: safetensors::SafeTensorError| ModelFileProblem::Safetensors(e.to_string());
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(st)?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(st)?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let version = meta
+        .get(KEY_VERSION)
+        .ok_or(ModelFileProblem::MissingMetadata(KEY_VERSION))?;
+    if version.trim() != FORMAT_VERSION.to_string() {
+        return Err(ModelFileProblem::UnknownVersion {
+            found: version.clone(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    let arch: ArchSpec = serde_json::from_str(
+        meta.get(KEY_NETWORK)
+            .ok_or(ModelFileProblem::MissingMetadata(KEY_NETWORK))?,
+    )
+    .map_err(|e| ModelFileProblem::Architecture(e.to_string()))?;
+    let net = build(arch, &tensors)?;
+    net.validate()
+        .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
+    let info = meta
+        .into_iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .collect();
+    Ok((net, info))
+}
+
+/// Reads a tensor as f64, checking its shape when `expected` is given.
+fn tensor(
+    st: &SafeTensors<'_>,
+    name: &str,
+    expected: Option<&[usize]>,
+) -> std::result::Result<(Vec<usize>, Vec<f64>), ModelFileProblem> {
+    let view = st
+        .tensor(name)
+        .map_err(|_| ModelFileProblem::MissingTensor(name.to_string()))?;
+    let shape = view.shape().to_vec();
+    if let Some(e) = expected {
+        if e != shape.as_slice() {
+            return Err(ModelFileProblem::TensorShape {
+                name: name.to_string(),
+                expected: e.to_vec(),
+                got: shape,
+            });
+        }
+    }
+    let data = view.data();
+    let values: Vec<f64> = match view.dtype() {
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .collect(),
+        other => {
+            return Err(ModelFileProblem::Dtype {
+                name: name.to_string(),
+                dtype: format!("{other:?}"),
+            })
+        }
+    };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(ModelFileProblem::NonFinite(name.to_string()));
+    }
+    Ok((shape, values))
+}
+
+fn build(arch: ArchSpec, st: &SafeTensors<'_>) -> std::result::Result<Network, ModelFileProblem> {
+    let mut net = Network::new(arch.input_shape);
+    for (k, spec) in arch.nodes.into_iter().enumerate() {
+        let prev = || vec![k];
+        let node = match spec {
+            NodeSpec::Dense {
+                inputs,
+                weight,
+                bias,
+            } => {
+                let (s, w) = tensor(st, &weight, None)?;
+                let [r, c] = s[..] else {
+                    return Err(shape_err(&weight, vec![0, 0], s));
+                };
+                let b = match bias {
+                    Some(b) => tensor(st, &b, Some(&[r]))?.1,
+                    None => vec![0.0; r],
+                };
+                Node {
+                    layer: Layer::Dense(Affine::new(
+                        DMatrix::from_row_slice(r, c, &w),
+                        DVector::from_vec(b),
+                    )),
+                    inputs: inputs.unwrap_or_else(prev),
+                }
+            }
+            NodeSpec::Conv2d {
+                inputs,
+                weight,
+                bias,
+                stride,
+                padding,
+            } => {
+                let (s, w) = tensor(st, &weight, None)?;
+                let [o, i, kh, kw] = s[..] else {
+                    return Err(shape_err(&weight, vec![0, 0, 0, 0], s));
+                };
+                let b = match bias {
+                    Some(b) => tensor(st, &b, Some(&[o]))?.1,
+                    None => vec![0.0; o],
+                };
+                Node {
+                    layer: Layer::Conv2d(Conv2d {
+                        in_channels: i,
+                        out_channels: o,
+                        kernel: [kh, kw],
+                        stride,
+                        padding,
+                        weight: w,
+                        bias: b,
+                    }),
+                    inputs: inputs.unwrap_or_else(prev),
+                }
+            }
+            NodeSpec::BatchNorm {
+                inputs,
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                eps,
+            } => {
+                let (s, gamma) = tensor(st, &weight, None)?;
+                if s.len() != 1 {
+                    return Err(shape_err(&weight, vec![gamma.len()], s));
+                }
+                let n = [gamma.len()];
+                Node {
+                    layer: Layer::BatchNorm(BatchNorm {
+                        gamma,
+                        beta: tensor(st, &bias, Some(&n))?.1,
+                        mean: tensor(st, &running_mean, Some(&n))?.1,
+                        var: tensor(st, &running_var, Some(&n))?.1,
+                        eps,
+                    }),
+                    inputs: inputs.unwrap_or_else(prev),
+                }
+            }
+            NodeSpec::Flatten { inputs } => Node {
+                layer: Layer::Flatten,
+                inputs: inputs.unwrap_or_else(prev),
+            },
+            NodeSpec::Reshape { inputs, shape } => Node {
+                layer: Layer::Reshape { shape },
+                inputs: inputs.unwrap_or_else(prev),
+            },
+            NodeSpec::Add { inputs } => Node {
+                layer: Layer::Add,
+                inputs,
+            },
+            NodeSpec::AvgPool2d {
+                inputs,
+                kernel,
+                stride,
+            } => Node {
+                layer: Layer::AvgPool2d(AvgPool2d {
+                    kernel,
+                    stride: stride.unwrap_or(kernel),
+                }),
+                inputs: inputs.unwrap_or_else(prev),
+            },
+            NodeSpec::Relu { inputs, mask } => {
+                let inputs = inputs.unwrap_or_else(prev);
+                let mask = match mask {
+                    Some(m) => m,
+                    None => {
+                        // all kept: the length follows from the input's shape
+                        let shapes = net
+                            .shapes()
+                            .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
+                        let len = inputs
+                            .first()
+                            .and_then(|&i| shapes.get(i))
+                            .map(|s| crate::numel(s))
+                            .ok_or_else(|| {
+                                ModelFileProblem::Architecture(format!(
+                                    "node {k}: relu reads a value that does not exist yet"
+                                ))
+                            })?;
+                        ReluMask::all_kept(len)
+                    }
+                };
+                Node {
+                    layer: Layer::Relu(mask),
+                    inputs,
+                }
+            }
+        };
+        net.nodes.push(node);
+    }
+    Ok(net)
+}
+
+fn shape_err(name: &str, expected: Vec<usize>, got: Vec<usize>) -> ModelFileProblem {
+    ModelFileProblem::TensorShape {
+        name: name.to_string(),
+        expected,
+        got,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Network {
+        let mut net = Network::new(vec![1, 4, 4]);
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: (0..18).map(|i| (i as f64 - 9.0) / 7.0).collect(),
+            bias: vec![0.1, -0.2],
+        }));
+        net.push(Layer::Relu(ReluMask::from_bools(
+            &(0..32).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_fn(3, 8, |r, c| (r as f64 + 1.0) * 0.1 - c as f64 * 0.05),
+            DVector::from_vec(vec![0.0, 1.0, -1.0]),
+        )));
+        net
+    }
+
+    #[test]
+    fn round_trip_is_bit_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        let net = tiny();
+        let mut info = BTreeMap::new();
+        info.insert("dataset".to_string(), "synthetic".to_string());
+        save_with_info(&net, &info, &p).unwrap();
+        let (back, info_back) = load_with_info(&p).unwrap();
+        assert_eq!(back, net);
+        assert_eq!(info_back, info);
+        // no temporary file left behind
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn truncated_file_is_a_typed_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        save(&tiny(), &p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        for cut in [0, 4, 8, 100, bytes.len() - 1] {
+            std::fs::write(&p, &bytes[..cut]).unwrap();
+            match load(&p) {
+                Err(Error::ModelFile {
+                    path,
+                    problem: ModelFileProblem::Safetensors(_),
+                }) => assert_eq!(path, p),
+                other => panic!("cut at {cut}: expected a safetensors problem, got {other:?}"),
+            }
+        }
+        let missing = dir.path().join("none.safetensors");
+        assert!(matches!(
+            load(&missing),
+            Err(Error::ModelFile {
+                problem: ModelFileProblem::NotFound,
+                ..
+            })
+        ));
+    }
+
+    fn with_meta(net: &Network, f: impl FnOnce(&mut HashMap<String, String>)) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        save(net, &p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let mut meta = header.metadata().clone().unwrap();
+        f(&mut meta);
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+            st.tensors().into_iter().collect();
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn inconsistent_files_are_named_problems() {
+        let net = tiny();
+        let v2 = with_meta(&net, |m| {
+            m.insert(KEY_VERSION.into(), "2".into());
+        });
+        assert!(matches!(
+            from_bytes(&v2),
+            Err(ModelFileProblem::UnknownVersion { supported: 1, .. })
+        ));
+        let no_net = with_meta(&net, |m| {
+            m.remove(KEY_NETWORK);
+        });
+        assert!(matches!(
+            from_bytes(&no_net),
+            Err(ModelFileProblem::MissingMetadata("network"))
+        ));
+        // the dense layer now claims a conv weight: 2x8 bias vs 3-row weight
+        let swapped = with_meta(&net, |m| {
+            let a = m[KEY_NETWORK].replace("nodes.4.bias", "nodes.0.bias");
+            m.insert(KEY_NETWORK.into(), a);
+        });
+        assert!(matches!(
+            from_bytes(&swapped),
+            Err(ModelFileProblem::TensorShape { .. })
+        ));
+        let bad_input = with_meta(&net, |m| {
+            let a = m[KEY_NETWORK].replace("\"input_shape\":[1,4,4]", "\"input_shape\":[1,5,4]");
+            m.insert(KEY_NETWORK.into(), a);
+        });
+        assert!(matches!(
+            from_bytes(&bad_input),
+            Err(ModelFileProblem::Network(_))
+        ));
+        let typo = with_meta(&net, |m| {
+            let a = m[KEY_NETWORK].replace("\"padding\"", "\"paddings\"");
+            m.insert(KEY_NETWORK.into(), a);
+        });
+        assert!(matches!(
+            from_bytes(&typo),
+            Err(ModelFileProblem::Architecture(_))
+        ));
+    }
+
+    #[test]
+    fn f32_tensors_and_defaults_as_pytorch_users_write_them() {
+        // What docs/model-format.md shows: f32 tensors, no inputs, no bias, mask omitted.
+        let w: Vec<u8> = [1.0f32, -1.0, 0.5, 2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![2, 2], &w).unwrap();
+        let mut meta = HashMap::new();
+        meta.insert("format_version".to_string(), "1".to_string());
+        meta.insert(
+            "network".to_string(),
+            r#"{"input_shape":[2],"nodes":[{"op":"dense","weight":"fc.weight"},{"op":"relu"}]}"#
+                .to_string(),
+        );
+        let bytes = safetensors::serialize([("fc.weight", view)], Some(meta)).unwrap();
+        let (net, _) = from_bytes(&bytes).unwrap();
+        // [1 -1; 0.5 2] [1, 1] = [0, 2.5]
+        assert_eq!(net.forward(&[1.0, 1.0]).unwrap(), vec![0.0, 2.5]);
+        assert_eq!(net.relu_counts().unwrap().kept, 2);
+    }
+}

@@ -1,0 +1,106 @@
+//! The one table of numeric tolerances used across snl's checks.
+//!
+//! | name          | atol  | rtol  | for                                                     |
+//! |---------------|-------|-------|---------------------------------------------------------|
+//! | `Exact`       | 0     | 0     | integer-valued or bit-exact results                      |
+//! | `Close`       | 1e-9  | 1e-9  | two f64 computations of the same function (re-ordering)  |
+//! | `Approximate` | 1e-5  | 1e-4  | f32 (libtorch) against the f64 reference                 |
+//! | `Sound`       | 1e-6  | 0     | one-sided slack of a bound against a sampled value       |
+//!
+//! `a` and `b` are close under `(atol, rtol)` when `|a − b| <= atol + rtol · |b|`.
+
+/// A named tolerance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tolerance {
+    /// No slack.
+    Exact,
+    /// Two f64 computations of the same function.
+    Close,
+    /// f32 against f64.
+    Approximate,
+    /// One-sided slack of a sound bound.
+    Sound,
+}
+
+impl Tolerance {
+    /// `(atol, rtol)`.
+    pub const fn atol_rtol(self) -> (f64, f64) {
+        match self {
+            Tolerance::Exact => (0.0, 0.0),
+            Tolerance::Close => (1e-9, 1e-9),
+            Tolerance::Approximate => (1e-5, 1e-4),
+            Tolerance::Sound => (1e-6, 0.0),
+        }
+    }
+
+    /// Whether `a` is within the tolerance of the reference `b`.
+    pub fn close(self, a: f64, b: f64) -> bool {
+        let (atol, rtol) = self.atol_rtol();
+        a == b || (a - b).abs() <= atol + rtol * b.abs()
+    }
+
+    /// Whether `lower <= value` up to the one-sided slack.
+    pub fn below(self, lower: f64, value: f64) -> bool {
+        let (atol, rtol) = self.atol_rtol();
+        lower <= value + atol + rtol * value.abs()
+    }
+}
+
+/// How `got` differs from `want`: the first outlier, the outlier count and the largest
+/// difference; `None` when every entry is within `tol` (lengths must match).
+pub fn compare(got: &[f64], want: &[f64], tol: Tolerance) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("length {} != {}", got.len(), want.len()));
+    }
+    let outliers: Vec<usize> = (0..got.len())
+        .filter(|&i| !tol.close(got[i], want[i]))
+        .collect();
+    let first = *outliers.first()?;
+    let max = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    Some(format!(
+        "{} of {} entries differ beyond {tol:?}; first at {first}: {} vs {}; max diff {max:.3e}",
+        outliers.len(),
+        got.len(),
+        got[first],
+        want[first]
+    ))
+}
+
+/// Panics with [`compare`]'s report when `got` is not within `tol` of `want`.
+#[track_caller]
+pub fn assert_close(got: &[f64], want: &[f64], tol: Tolerance, label: &str) {
+    if let Some(report) = compare(got, want, tol) {
+        panic!("{label}: {report}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_first_outlier_and_count() {
+        let r = compare(
+            &[1.0, 2.5, 3.0, 9.0],
+            &[1.0, 2.0, 3.0, 4.0],
+            Tolerance::Close,
+        )
+        .unwrap();
+        assert!(r.starts_with("2 of 4 entries"), "{r}");
+        assert!(r.contains("first at 1"), "{r}");
+        assert!(r.contains("max diff 5.000e0"), "{r}");
+        assert_eq!(compare(&[1.0], &[1.0 + 1e-12], Tolerance::Close), None);
+        assert!(compare(&[1.0], &[1.0 + 1e-12], Tolerance::Exact).is_some());
+    }
+
+    #[test]
+    fn sound_slack_is_one_sided() {
+        assert!(Tolerance::Sound.below(1.0, 1.0 - 1e-7));
+        assert!(!Tolerance::Sound.below(1.0, 1.0 - 1e-3));
+        assert!(Tolerance::Sound.below(-5.0, 1.0));
+    }
+}

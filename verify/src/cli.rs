@@ -1,0 +1,60 @@
+//! The `snl-verify` command line: arguments, exit statuses and dispatch. Each subcommand
+//! lives in its own file under `commands/`.
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+/// Exit statuses of `snl-verify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// The command succeeded (a property proved, bounds computed).
+    Success = 0,
+    /// A property was refuted (a counterexample was found and re-checked).
+    Refuted = 1,
+    /// Bad input or any other error: one line on stderr says what.
+    Error = 2,
+    /// The solver could not decide (timeout or unknown): never reported as proved.
+    Unknown = 3,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout, for scripts.
+    Json,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: bounds computed, property proved
+  1  property refuted (counterexample found and re-checked)
+  2  error: bad arguments, missing or corrupt model file, unsupported layer
+  3  unknown: a solver timed out or could not decide (never reported as proved)";
+
+/// Sound facts about selectively linearized ReLU networks stored as snl model files
+/// (`.safetensors` with the architecture and ReLU masks in the metadata).
+#[derive(Debug, Parser)]
+#[command(name = "snl-verify", version, after_help = EXIT_CODES)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a model file: layers, shapes and ReLU counts (total, kept, per layer).
+    Info(commands::info::InfoCommand),
+}
+
+/// Runs the parsed command.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    match args.command {
+        Command::Info(c) => commands::info::run(c),
+    }
+}
