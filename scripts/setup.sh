@@ -13,7 +13,7 @@ set -euo pipefail
 TORCH_VERSION=2.11.0
 CUDART_WHEEL=nvidia-cuda-runtime==13.0.96
 CUPTI_WHEEL=nvidia-cuda-cupti==13.0.85
-APT_PACKAGES=(libz3-dev pkg-config coinor-libcbc-dev dataset-fashion-mnist g++)
+APT_PACKAGES=(libz3-dev pkg-config coinor-libcbc-dev dataset-fashion-mnist g++ fonts-dejavu-core)
 
 cuda=0
 for arg in "$@"; do

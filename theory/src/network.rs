@@ -672,6 +672,44 @@ impl Network {
         Ok(out)
     }
 
+    /// The same function over flat vectors with only [`Layer::Dense`], [`Layer::Relu`] and
+    /// [`Layer::Add`] nodes: convolutions, batch norms and poolings are unrolled into dense
+    /// matrices (each node on its own, so at most [`COLLAPSE_MAX_ENTRIES`] entries each),
+    /// flatten and reshape disappear, and the input shape becomes `[numel]`. This is the form
+    /// the LP, MILP and SMT encodings read.
+    pub fn to_dense(&self) -> Result<Network> {
+        let shapes = self.shapes()?;
+        let mut out = Network::new(vec![numel(&self.input_shape)]);
+        let mut map = vec![0usize; self.nodes.len() + 1];
+        for (k, node) in self.nodes.iter().enumerate() {
+            let inputs: Vec<usize> = node.inputs.iter().map(|&u| map[u]).collect();
+            map[k + 1] = match &node.layer {
+                Layer::Flatten | Layer::Reshape { .. } => inputs[0],
+                Layer::Dense(_) | Layer::Relu(_) | Layer::Add => {
+                    out.push_with(node.layer.clone(), inputs)
+                }
+                Layer::Conv2d(_) | Layer::BatchNorm(_) | Layer::AvgPool2d(_) => {
+                    let mut single = Network::new(shapes[node.inputs[0]].clone());
+                    single.push(node.layer.clone());
+                    let s = single.shapes()?;
+                    let affine = single.affine_between(&s, 0, 1)?;
+                    out.push_with(Layer::Dense(affine), inputs)
+                }
+            };
+        }
+        if map[self.nodes.len()] != out.nodes.len() {
+            // the network ends in a flatten or reshape of an earlier value: keep its order
+            // by an explicit identity so that the output is the last value
+            let v = map[self.nodes.len()];
+            let n = numel(shapes.last().expect("output"));
+            out.push_with(
+                Layer::Dense(Affine::new(DMatrix::identity(n, n), DVector::zeros(n))),
+                vec![v],
+            );
+        }
+        Ok(out)
+    }
+
     /// The affine map from value `a` (flattened) to value `b` (flattened), valid when the
     /// nodes between are affine and read nothing before `a`.
     fn affine_between(&self, shapes: &[Vec<usize>], a: usize, b: usize) -> Result<Affine> {
@@ -848,6 +886,53 @@ mod tests {
                 &net.forward(&x).unwrap(),
                 Tolerance::Close,
                 "folded batch norm",
+            );
+        }
+    }
+
+    #[test]
+    fn to_dense_unrolls_conv_bn_pool_and_keeps_the_function() {
+        let mut net = Network::new(vec![2, 3, 3]);
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 2,
+            out_channels: 2,
+            kernel: [2, 2],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: (0..16).map(|i| (i as f64 - 7.5) / 4.0).collect(),
+            bias: vec![0.5, -0.5],
+        }));
+        net.push(Layer::BatchNorm(BatchNorm {
+            gamma: vec![1.5, -0.5],
+            beta: vec![0.25, 1.0],
+            mean: vec![0.3, -0.7],
+            var: vec![2.0, 0.5],
+            eps: 1e-5,
+        }));
+        let r = net.push(Layer::Relu(ReluMask::from_bools(
+            &(0..32).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+        )));
+        net.push_with(Layer::Add, vec![r, r]);
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        let d = net.to_dense().unwrap();
+        assert!(d
+            .nodes
+            .iter()
+            .all(|n| matches!(n.layer, Layer::Dense(_) | Layer::Relu(_) | Layer::Add)));
+        assert_eq!(d.input_shape, vec![18]);
+        for seed in 0..5 {
+            let x: Vec<f64> = (0..18)
+                .map(|i| ((i * 7 + seed * 13) % 11) as f64 / 5.0 - 1.0)
+                .collect();
+            assert_close(
+                &d.forward(&x).unwrap(),
+                &net.forward(&x).unwrap(),
+                Tolerance::Close,
+                "to_dense",
             );
         }
     }
