@@ -1,1 +1,4 @@
-
+//! Workspace integration tests: one binary, one module per area.
+mod common;
+mod ir;
+mod model_file;

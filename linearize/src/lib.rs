@@ -7,4 +7,9 @@
 //! Other crates: `snl-theory` (the IR and the model file), `snl-verify` (sound bounds).
 #![deny(missing_docs)]
 
+pub mod arch;
 pub mod device;
+pub mod graph;
+pub mod masked;
+pub mod optim;
+pub mod snl;
