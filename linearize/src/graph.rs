@@ -135,6 +135,7 @@ impl Builder {
     }
 
     /// `Conv2d(kernel k, stride s, padding p)` on value `v`.
+    #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,
         name: &str,
@@ -411,6 +412,77 @@ impl SnlNet {
             net.push_with(layer, node.inputs.clone());
         }
         net
+    }
+
+    /// Copies weights and masks from an IR of the same structure (as [`SnlNet::to_ir`]
+    /// writes it); masks become `c ∈ {0, 1}`. Errors say which node differs.
+    pub fn load_ir(&mut self, net: &ir::Network) -> Result<(), String> {
+        if net.nodes.len() != self.nodes.len() {
+            return Err(format!(
+                "the file has {} nodes, this architecture {}",
+                net.nodes.len(),
+                self.nodes.len()
+            ));
+        }
+        let device = self.vs.device();
+        let put = |dst: &mut Tensor, src: &[f64]| -> Result<(), String> {
+            if dst.numel() != src.len() {
+                return Err(format!("{} values for a tensor of {:?}", src.len(), dst.size()));
+            }
+            let t = Tensor::from_slice(src)
+                .to_kind(dst.kind())
+                .view(dst.size().as_slice())
+                .to_device(device);
+            tch::no_grad(|| dst.copy_(&t));
+            Ok(())
+        };
+        for (k, (mine, theirs)) in self.nodes.iter_mut().zip(&net.nodes).enumerate() {
+            let ctx = |e: String| format!("node {k}: {e}");
+            if mine.inputs != theirs.inputs {
+                return Err(ctx("reads other values than this architecture".into()));
+            }
+            match (&mut mine.op, &theirs.layer) {
+                (Op::Normalize { .. }, Layer::BatchNorm(_)) => {}
+                (Op::Conv { conv, .. }, Layer::Conv2d(c)) => {
+                    put(&mut conv.ws, &c.weight).map_err(ctx)?;
+                    if let Some(b) = conv.bs.as_mut() {
+                        put(b, &c.bias).map_err(ctx)?;
+                    }
+                }
+                (Op::Linear(l), Layer::Dense(a)) => {
+                    // nalgebra is column-major: the transpose's storage is row-major
+                    put(&mut l.ws, a.weight.transpose().as_slice()).map_err(ctx)?;
+                    if let Some(b) = l.bs.as_mut() {
+                        put(b, a.bias.as_slice()).map_err(ctx)?;
+                    }
+                }
+                (Op::BatchNorm { bn, .. }, Layer::BatchNorm(b)) => {
+                    if let Some(w) = bn.ws.as_mut() {
+                        put(w, &b.gamma).map_err(ctx)?;
+                    }
+                    if let Some(w) = bn.bs.as_mut() {
+                        put(w, &b.beta).map_err(ctx)?;
+                    }
+                    put(&mut bn.running_mean, &b.mean).map_err(ctx)?;
+                    put(&mut bn.running_var, &b.var).map_err(ctx)?;
+                }
+                (Op::Relu(m), Layer::Relu(mask)) => {
+                    if m.granularity != crate::masked::MaskGranularity::Pixel {
+                        let per = m.units_per_param() as usize;
+                        let flags: Vec<f64> = (0..m.c.numel())
+                            .map(|c| if mask.is_kept(c * per) { 1.0 } else { 0.0 })
+                            .collect();
+                        put(&mut m.c, &flags).map_err(ctx)?;
+                    } else {
+                        let flags: Vec<f64> = mask.to_bools().iter().map(|&b| b as u8 as f64).collect();
+                        put(&mut m.c, &flags).map_err(ctx)?;
+                    }
+                }
+                (Op::Add, Layer::Add) | (Op::Flatten, Layer::Flatten) | (Op::AvgPool { .. }, Layer::AvgPool2d(_)) => {}
+                (_, l) => return Err(ctx(format!("the file has a {} layer where this architecture differs", l.kind()))),
+            }
+        }
+        Ok(())
     }
 
     /// Free-form metadata describing the IR's first node.

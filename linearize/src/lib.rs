@@ -8,8 +8,12 @@
 #![deny(missing_docs)]
 
 pub mod arch;
+pub mod cli;
+pub mod commands;
+pub mod data;
 pub mod device;
 pub mod graph;
 pub mod masked;
 pub mod optim;
 pub mod snl;
+pub mod train;

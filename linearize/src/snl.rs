@@ -108,7 +108,7 @@ mod tests {
         (0..counts.len())
             .map(|e| {
                 let stalls = (0..=e)
-                    .filter(|&i| i >= 5 && i > 0 && counts[i] >= *counts[..i].iter().min().unwrap())
+                    .filter(|&i| i >= 5 && counts[i] >= *counts[..i].iter().min().unwrap())
                     .count();
                 lambda0 * 1.1f64.powi(stalls as i32)
             })

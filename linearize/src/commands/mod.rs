@@ -1,0 +1,6 @@
+//! One module per subcommand.
+pub mod eval;
+pub mod export;
+pub mod linearize;
+pub mod quickstart;
+pub mod train;
