@@ -7,4 +7,5 @@
 //! Other crates: `snl-theory` (the IR and the model file), `snl-verify` (sound bounds).
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod device;
