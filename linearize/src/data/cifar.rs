@@ -59,7 +59,13 @@ fn read_records(
     } = *format;
     let bytes = read_file(path, expected)?;
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+            expected: format!("{name} records of {record} bytes"),
+        });
+    }
+    if bytes.len() % record != 0 {
         return Err(DataError::RecordSize {
             path: path.to_path_buf(),
             format: name,
@@ -223,10 +229,13 @@ mod tests {
             )
         );
         std::fs::write(&p, []).unwrap();
-        assert!(matches!(
-            load_cifar10(tmp.path()),
-            Err(DataError::RecordSize { size: 0, .. })
-        ));
+        assert_eq!(
+            load_cifar10(tmp.path()).unwrap_err().to_string(),
+            format!(
+                "{}: empty (expected CIFAR-10 records of 3073 bytes)",
+                p.display()
+            )
+        );
         let mut bytes = cifar_record(&[3], |_, _, _| 0);
         bytes.extend(cifar_record(&[10], |_, _, _| 0));
         std::fs::write(&p, bytes).unwrap();
