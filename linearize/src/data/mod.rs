@@ -434,6 +434,25 @@ impl Dataset {
         }
     }
 
+    /// Another handle to the same tensors (no copy).
+    pub fn shallow_clone(&self) -> Dataset {
+        Dataset {
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// The dataset moved to `device` (a no-op handle when already there), e.g. to keep a small
+    /// set on the GPU so that batching never copies across the bus.
+    pub fn to_device(&self, device: Device) -> Dataset {
+        Dataset {
+            images: self.images.to_device(device),
+            labels: self.labels.to_device(device),
+            num_classes: self.num_classes,
+        }
+    }
+
     /// Examples `start..start + len`, sharing storage.
     fn range(&self, start: usize, len: usize) -> Dataset {
         Dataset {
@@ -861,6 +880,11 @@ mod tests {
             .flat_map(|(_, y)| ints(&y))
             .collect();
         assert_eq!(all, train_labels);
+        let handle = s.train.shallow_clone();
+        let moved = s.train.to_device(Device::Cpu);
+        assert_eq!((handle.len(), moved.len(), moved.num_classes), (23, 23, 10));
+        assert_eq!(values(&handle.images), values(&s.train.images));
+        assert_eq!(ints(&moved.labels), train_labels);
     }
 
     #[test]
