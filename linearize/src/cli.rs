@@ -151,6 +151,10 @@ pub fn parse_list(s: &str) -> Result<Vec<usize>, String> {
         return Ok(Vec::new());
     }
     s.split(',')
-        .map(|p| p.trim().parse::<usize>().map_err(|_| format!("'{p}' is not a non-negative integer")))
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{p}' is not a non-negative integer"))
+        })
         .collect()
 }

@@ -427,7 +427,11 @@ impl SnlNet {
         let device = self.vs.device();
         let put = |dst: &mut Tensor, src: &[f64]| -> Result<(), String> {
             if dst.numel() != src.len() {
-                return Err(format!("{} values for a tensor of {:?}", src.len(), dst.size()));
+                return Err(format!(
+                    "{} values for a tensor of {:?}",
+                    src.len(),
+                    dst.size()
+                ));
             }
             let t = Tensor::from_slice(src)
                 .to_kind(dst.kind())
@@ -474,12 +478,20 @@ impl SnlNet {
                             .collect();
                         put(&mut m.c, &flags).map_err(ctx)?;
                     } else {
-                        let flags: Vec<f64> = mask.to_bools().iter().map(|&b| b as u8 as f64).collect();
+                        let flags: Vec<f64> =
+                            mask.to_bools().iter().map(|&b| b as u8 as f64).collect();
                         put(&mut m.c, &flags).map_err(ctx)?;
                     }
                 }
-                (Op::Add, Layer::Add) | (Op::Flatten, Layer::Flatten) | (Op::AvgPool { .. }, Layer::AvgPool2d(_)) => {}
-                (_, l) => return Err(ctx(format!("the file has a {} layer where this architecture differs", l.kind()))),
+                (Op::Add, Layer::Add)
+                | (Op::Flatten, Layer::Flatten)
+                | (Op::AvgPool { .. }, Layer::AvgPool2d(_)) => {}
+                (_, l) => {
+                    return Err(ctx(format!(
+                        "the file has a {} layer where this architecture differs",
+                        l.kind()
+                    )))
+                }
             }
         }
         Ok(())

@@ -84,7 +84,9 @@ pub struct SgdConfig {
 impl SgdConfig {
     fn schedule(&self) -> Schedule {
         if self.cosine {
-            Schedule::Cosine { epochs: self.epochs }
+            Schedule::Cosine {
+                epochs: self.epochs,
+            }
         } else if self.milestones.is_empty() {
             Schedule::Constant
         } else {
@@ -290,9 +292,12 @@ pub fn read_checkpoint(path: &Path) -> Result<(RunState, HashMap<String, Tensor>
         .map_err(|e| bad(format!("unreadable ({e})")))?
         .into_iter()
         .collect();
-    let json = named.get("state").ok_or_else(|| bad("no run state inside".into()))?;
+    let json = named
+        .get("state")
+        .ok_or_else(|| bad("no run state inside".into()))?;
     let bytes = Vec::<u8>::try_from(json).map_err(|e| bad(e.to_string()))?;
-    let state: RunState = serde_json::from_slice(&bytes).map_err(|e| bad(format!("bad run state: {e}")))?;
+    let state: RunState =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("bad run state: {e}")))?;
     Ok((state, named))
 }
 
@@ -316,7 +321,13 @@ pub fn load_vars(net: &mut SnlNet, named: &HashMap<String, Tensor>, path: &Path)
 }
 
 /// Writes the network as an snl model file with its architecture and `extra` metadata.
-pub fn save_model(net: &SnlNet, arch: &ArchConfig, eps: f64, extra: &[(&str, String)], path: &Path) -> Result<()> {
+pub fn save_model(
+    net: &SnlNet,
+    arch: &ArchConfig,
+    eps: f64,
+    extra: &[(&str, String)],
+    path: &Path,
+) -> Result<()> {
     let mut info: BTreeMap<String, String> = SnlNet::ir_info();
     info.insert(ARCH_KEY.into(), serde_json::to_string(arch).expect("arch"));
     for (k, v) in extra {
@@ -327,14 +338,19 @@ pub fn save_model(net: &SnlNet, arch: &ArchConfig, eps: f64, extra: &[(&str, Str
 }
 
 /// Rebuilds a network written by [`save_model`] (weights and masks; masks trainable, c ∈ {0, 1}).
-pub fn load_model(path: &Path, device: Device) -> Result<(SnlNet, ArchConfig, BTreeMap<String, String>)> {
+pub fn load_model(
+    path: &Path,
+    device: Device,
+) -> Result<(SnlNet, ArchConfig, BTreeMap<String, String>)> {
     let (ir, info) = snl_theory::model_file::load_with_info(path)?;
     let incompatible = |reason: String| TrainError::Incompatible {
         path: path.to_path_buf(),
         reason,
     };
     let arch: ArchConfig = serde_json::from_str(info.get(ARCH_KEY).ok_or_else(|| {
-        incompatible(format!("no '{ARCH_KEY}' metadata: not written by `snl` (snl-verify still reads it)"))
+        incompatible(format!(
+            "no '{ARCH_KEY}' metadata: not written by `snl` (snl-verify still reads it)"
+        ))
     })?)
     .map_err(|e| incompatible(format!("bad '{ARCH_KEY}' metadata: {e}")))?;
     let mut net = arch.build(device);
@@ -382,12 +398,19 @@ fn train_epoch(
         let n = y.size()[0] as usize;
         let l = loss.double_value(&[]);
         loss_sum += l * n as f64;
-        correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        correct += logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
         seen += n;
         pb.inc(1);
         pb.set_message(format!("loss {:.4}", loss_sum / seen as f64));
     }
-    (loss_sum / seen.max(1) as f64, correct as f64 / seen.max(1) as f64)
+    (
+        loss_sum / seen.max(1) as f64,
+        correct as f64 / seen.max(1) as f64,
+    )
 }
 
 fn n_batches(d: &Dataset, batch: usize) -> usize {
@@ -431,7 +454,8 @@ pub fn pretrain(
         if s.arch != *arch || s.pretrain.as_ref() != Some(cfg) || s.seed != seed {
             return Err(TrainError::Checkpoint {
                 path: run.checkpoint(),
-                reason: "it was made with other arguments (architecture, hyper-parameters or seed)".into(),
+                reason: "it was made with other arguments (architecture, hyper-parameters or seed)"
+                    .into(),
             });
         }
         load_vars(&mut net, &named, &run.checkpoint())?;
@@ -450,7 +474,10 @@ pub fn pretrain(
         let e = state.epoch;
         let t0 = Instant::now();
         let lr = schedule.lr(cfg.lr, e);
-        let pb = progress(n_batches(&splits.train, cfg.batch), format!("pretrain {}/{}", e + 1, cfg.epochs));
+        let pb = progress(
+            n_batches(&splits.train, cfg.batch),
+            format!("pretrain {}/{}", e + 1, cfg.epochs),
+        );
         let (loss, train_acc) = train_epoch(
             &net,
             &mut opt,
@@ -482,7 +509,16 @@ pub fn pretrain(
         eprintln!("{}", summary(&line));
     }
     let test = accuracy(&net, &splits.test, device);
-    save_model(&net, arch, 0.5, &[("test_accuracy", format!("{test:.4}")), ("stage", "pretrained".into())], &run.model())?;
+    save_model(
+        &net,
+        arch,
+        0.5,
+        &[
+            ("test_accuracy", format!("{test:.4}")),
+            ("stage", "pretrained".into()),
+        ],
+        &run.model(),
+    )?;
     Ok((net, test))
 }
 
@@ -565,10 +601,16 @@ pub fn linearize(
     let mut named = HashMap::new();
     if resume {
         let (s, n) = read_checkpoint(&run.checkpoint())?;
-        if s.arch != arch || s.linearize.as_ref() != Some(cfg) || s.seed != seed || s.teacher.as_deref() != Some(teacher_path) {
+        if s.arch != arch
+            || s.linearize.as_ref() != Some(cfg)
+            || s.seed != seed
+            || s.teacher.as_deref() != Some(teacher_path)
+        {
             return Err(TrainError::Checkpoint {
                 path: run.checkpoint(),
-                reason: "it was made with other arguments (model, budget, hyper-parameters or seed)".into(),
+                reason:
+                    "it was made with other arguments (model, budget, hyper-parameters or seed)"
+                        .into(),
             });
         }
         load_vars(&mut net, &n, &run.checkpoint())?;
@@ -613,7 +655,12 @@ pub fn linearize(
             let lambda = state.lambda.as_ref().expect("λ state").lambda;
             let pb = progress(
                 n_batches(&splits.train, cfg.batch),
-                format!("linearize {}/≤{} (budget {})", e + 1, cfg.max_epochs, cfg.budget),
+                format!(
+                    "linearize {}/≤{} (budget {})",
+                    e + 1,
+                    cfg.max_epochs,
+                    cfg.budget
+                ),
             );
             let (loss, train_acc) = train_epoch(
                 &net,
@@ -655,7 +702,10 @@ pub fn linearize(
                 &net,
                 &arch,
                 0.5,
-                &[("stage", "linearized (budget NOT reached)".into()), ("test_accuracy", format!("{test:.4}"))],
+                &[
+                    ("stage", "linearized (budget NOT reached)".into()),
+                    ("test_accuracy", format!("{test:.4}")),
+                ],
                 &run.model(),
             )?;
             return Ok(LinearizeOutcome {
@@ -707,7 +757,10 @@ pub fn linearize(
         let e = state.epoch;
         let t0 = Instant::now();
         let lr = schedule.lr(ft.lr, e);
-        let pb = progress(n_batches(&splits.train, ft.batch), format!("finetune {}/{}", e + 1, ft.epochs));
+        let pb = progress(
+            n_batches(&splits.train, ft.batch),
+            format!("finetune {}/{}", e + 1, ft.epochs),
+        );
         let (loss, train_acc) = train_epoch(
             &net,
             &mut opt,
@@ -730,7 +783,13 @@ pub fn linearize(
         };
         if better {
             state.best_val = val;
-            save_model(&net, &arch, 0.5, &[("stage", "fine-tune best on validation".into())], &run.best())?;
+            save_model(
+                &net,
+                &arch,
+                0.5,
+                &[("stage", "fine-tune best on validation".into())],
+                &run.best(),
+            )?;
         }
         state.epoch += 1;
         run.save_checkpoint(&net, &opt, &state)?;

@@ -652,7 +652,11 @@ impl Network {
                 }
                 b = cuts[j];
                 let affine = self.affine_between(&shapes, a, b)?;
-                let mut v = out.push_with(Layer::Dense(affine), vec![map[a]]);
+                let mut src = map[a];
+                if shapes[a].len() != 1 {
+                    src = out.push_with(Layer::Flatten, vec![src]);
+                }
+                let mut v = out.push_with(Layer::Dense(affine), vec![src]);
                 if shapes[b].len() != 1 {
                     v = out.push(Layer::Reshape {
                         shape: shapes[b].clone(),
@@ -935,6 +939,19 @@ mod tests {
                 "to_dense",
             );
         }
+    }
+
+    #[test]
+    fn collapse_of_an_image_input_flattens_first() {
+        // found by linearize's c ≡ 0 property test: a stretch starting at a [c, h, w] value
+        let mut net = Network::new(vec![1, 2, 2]);
+        net.push(Layer::Relu(ReluMask::all_linearized(4)));
+        net.push(Layer::Flatten);
+        net.push(dense(1, 4, &[1.0, 2.0, 3.0, 4.0], &[0.5]));
+        let c = net.collapse().unwrap();
+        let kinds: Vec<&str> = c.nodes.iter().map(|n| n.layer.kind()).collect();
+        assert_eq!(kinds, ["flatten", "dense"]);
+        assert_eq!(c.forward(&[1.0, -1.0, 0.5, 2.0]).unwrap(), vec![9.0]);
     }
 
     #[test]

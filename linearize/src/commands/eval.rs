@@ -43,12 +43,18 @@ pub struct EvalCommand {
 /// Runs `eval`.
 pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
     let device = c.run.device.resolve()?;
-    let (mut net, arch, info) = load_model(&c.model, device).context("cannot evaluate the model")?;
+    let (mut net, arch, info) =
+        load_model(&c.model, device).context("cannot evaluate the model")?;
     net.binarize(0.5);
     let splits = c.data.load(c.run.seed)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape {
-        bail!("{}: the model takes {:?} inputs, the data has {:?}", c.model.display(), arch.input_shape, shape);
+        bail!(
+            "{}: the model takes {:?} inputs, the data has {:?}",
+            c.model.display(),
+            arch.input_shape,
+            shape
+        );
     }
     let data = match c.split {
         Split::Test => &splits.test,
@@ -77,14 +83,34 @@ pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
         ),
         OutputFormat::Text => {
             println!("model   {}", c.model.display());
-            println!("data    {} ({:?} split, {} examples)", splits.name, c.split, data.len());
+            println!(
+                "data    {} ({:?} split, {} examples)",
+                splits.name,
+                c.split,
+                data.len()
+            );
             println!("top-1   {:.2}%", 100.0 * acc);
             println!();
-            println!("{:>5}  {:>10}  {:>10}  {:>7}", "relu", "units", "kept", "kept %");
+            println!(
+                "{:>5}  {:>10}  {:>10}  {:>7}",
+                "relu", "units", "kept", "kept %"
+            );
             for (i, (u, k)) in layers.iter().enumerate() {
-                println!("{:>5}  {:>10}  {:>10}  {:>6.2}%", i, u, k, 100.0 * *k as f64 / *u as f64);
+                println!(
+                    "{:>5}  {:>10}  {:>10}  {:>6.2}%",
+                    i,
+                    u,
+                    k,
+                    100.0 * *k as f64 / *u as f64
+                );
             }
-            println!("{:>5}  {:>10}  {:>10}  {:>6.2}%", "all", total, kept, 100.0 * kept as f64 / total as f64);
+            println!(
+                "{:>5}  {:>10}  {:>10}  {:>6.2}%",
+                "all",
+                total,
+                kept,
+                100.0 * kept as f64 / total as f64
+            );
         }
     }
     Ok(ExitStatus::Success)

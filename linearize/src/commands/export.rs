@@ -39,7 +39,9 @@ pub struct ExportCommand {
 pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
     let device = tch::Device::Cpu;
     let (net, arch, eps) = if c.from.is_dir() {
-        let run = RunDir { dir: c.from.clone() };
+        let run = RunDir {
+            dir: c.from.clone(),
+        };
         let (state, named) = read_checkpoint(&run.checkpoint())?;
         let mut net = state.arch.build(device);
         crate::train::load_vars(&mut net, &named, &run.checkpoint())?;
@@ -51,7 +53,9 @@ pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
         bail!("{}: no such model file or run folder", c.from.display());
     };
     match c.format {
-        ExportFormat::Safetensors => save_model(&net, &arch, eps, &[("stage", "exported".into())], &c.out)?,
+        ExportFormat::Safetensors => {
+            save_model(&net, &arch, eps, &[("stage", "exported".into())], &c.out)?
+        }
         ExportFormat::Json => {
             let json = serde_json::to_vec_pretty(&net.to_ir(eps))?;
             snl_theory::model_file::write_atomic(&c.out, &json)
@@ -60,6 +64,11 @@ pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
     }
     let ir = net.to_ir(eps);
     let counts = ir.relu_counts()?;
-    println!("wrote {} ({} of {} ReLUs kept)", c.out.display(), counts.kept, counts.total);
+    println!(
+        "wrote {} ({} of {} ReLUs kept)",
+        c.out.display(),
+        counts.kept,
+        counts.total
+    );
     Ok(ExitStatus::Success)
 }

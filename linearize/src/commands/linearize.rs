@@ -22,7 +22,11 @@ pub struct LinearizeCommand {
     #[command(flatten)]
     pub run: RunArgs,
     /// ReLU budget: keep at most this many ReLUs.
-    #[arg(long, required_unless_present = "budget_fraction", conflicts_with = "budget_fraction")]
+    #[arg(
+        long,
+        required_unless_present = "budget_fraction",
+        conflicts_with = "budget_fraction"
+    )]
     pub budget: Option<i64>,
     /// ReLU budget as a fraction of all ReLUs (0 < F < 1).
     #[arg(long)]
@@ -92,7 +96,8 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         bail!("--batch, --finetune-batch and --max-epochs must be positive");
     }
     let device = c.run.device.resolve()?;
-    let (probe, arch, _) = load_model(&c.model, device).context("cannot use the pretrained model")?;
+    let (probe, arch, _) =
+        load_model(&c.model, device).context("cannot use the pretrained model")?;
     let total = probe.total_relus();
     drop(probe);
     let budget = match (c.budget, c.budget_fraction) {
@@ -132,7 +137,8 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         },
     };
     let run = RunDir::create(&c.out)?;
-    let o = linearize(&run, &c.model, &cfg, &splits, c.run.seed, device, c.resume).context("linearization failed")?;
+    let o = linearize(&run, &c.model, &cfg, &splits, c.run.seed, device, c.resume)
+        .context("linearization failed")?;
     report(&o, budget, &run, c.output_format)?;
     if !o.budget_reached {
         eprintln!(
@@ -147,7 +153,12 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
 }
 
 /// Prints the outcome as a table or JSON.
-pub fn report(o: &LinearizeOutcome, budget: i64, run: &RunDir, format: OutputFormat) -> anyhow::Result<()> {
+pub fn report(
+    o: &LinearizeOutcome,
+    budget: i64,
+    run: &RunDir,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => println!(
             "{}",
@@ -172,8 +183,18 @@ pub fn report(o: &LinearizeOutcome, budget: i64, run: &RunDir, format: OutputFor
                 o.total,
                 100.0 * o.kept as f64 / o.total as f64
             );
-            println!("final (best val epoch)  {:>12.2}%   budget {budget}", 100.0 * o.final_test);
-            println!("per ReLU layer (units → kept): {}", o.layers.iter().map(|(u, k)| format!("{u}→{k}")).collect::<Vec<_>>().join(", "));
+            println!(
+                "final (best val epoch)  {:>12.2}%   budget {budget}",
+                100.0 * o.final_test
+            );
+            println!(
+                "per ReLU layer (units → kept): {}",
+                o.layers
+                    .iter()
+                    .map(|(u, k)| format!("{u}→{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             println!("model: {}", run.model().display());
         }
     }

@@ -77,7 +77,8 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
         cosine: true,
     };
     eprintln!("== 1/2 pretrain the CNN ({} epochs)", c.pretrain_epochs);
-    let (net, _) = pretrain(&pre, &arch, &pre_cfg, &splits, seed, device, false).context("pretraining failed")?;
+    let (net, _) = pretrain(&pre, &arch, &pre_cfg, &splits, seed, device, false)
+        .context("pretraining failed")?;
     let budget = Budget::Fraction(c.budget_fraction).resolve(net.total_relus())?;
     drop(net);
     let cfg = LinearizeConfig {
@@ -98,12 +99,19 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
             cosine: true,
         },
     };
-    eprintln!("== 2/2 linearize to {budget} ReLUs, binarize, fine-tune ({} epochs)", c.finetune_epochs);
+    eprintln!(
+        "== 2/2 linearize to {budget} ReLUs, binarize, fine-tune ({} epochs)",
+        c.finetune_epochs
+    );
     let lin = RunDir::create(&c.out.join("linearize"))?;
-    let o = linearize(&lin, &pre.model(), &cfg, &splits, seed, device, false).context("linearization failed")?;
+    let o = linearize(&lin, &pre.model(), &cfg, &splits, seed, device, false)
+        .context("linearization failed")?;
     report(&o, budget, &lin, c.output_format)?;
     if !o.budget_reached {
-        eprintln!("snl: budget {budget} not reached in {} epochs", o.linearize_epochs);
+        eprintln!(
+            "snl: budget {budget} not reached in {} epochs",
+            o.linearize_epochs
+        );
         return Ok(ExitStatus::BudgetNotReached);
     }
     Ok(ExitStatus::Success)

@@ -1,0 +1,261 @@
+//! End-to-end properties of the linearizer against the IR's f64 reference.
+use proptest::prelude::*;
+use snl_linearize::arch::{Arch, ArchConfig, ReluConvention};
+use snl_linearize::data::{self, DataSpec, Source, SyntheticConfig};
+use snl_linearize::masked::MaskGranularity;
+use snl_linearize::train::{self, LinearizeConfig, RunDir, SgdConfig};
+use snl_theory::tolerance::{compare, Tolerance};
+use tch::{Device, Kind, Tensor};
+
+fn arch(a: Arch, shape: [i64; 3], width: f64) -> ArchConfig {
+    ArchConfig {
+        arch: a,
+        input_shape: shape.to_vec(),
+        classes: 3,
+        hidden: vec![7, 5],
+        granularity: MaskGranularity::Pixel,
+        relus: ReluConvention::All,
+        mean: vec![0.4; shape[0] as usize],
+        std: vec![0.3; shape[0] as usize],
+        width,
+    }
+}
+
+fn set_masks(net: &mut snl_linearize::graph::SnlNet, value: f64) {
+    for m in net.relus_mut() {
+        tch::no_grad(|| {
+            let _ = m.c.fill_(value);
+        });
+    }
+}
+
+/// The libtorch output (f32) and the IR output (f64) on the same inputs.
+fn outputs(
+    net: &snl_linearize::graph::SnlNet,
+    ir: &snl_theory::Network,
+    x: &Tensor,
+) -> (Vec<f64>, Vec<f64>) {
+    let y = tch::no_grad(|| net.forward_t(x, false)).to_kind(Kind::Double);
+    let torch: Vec<f64> = Vec::try_from(&y.flatten(0, -1)).unwrap();
+    let mut reference = Vec::new();
+    for i in 0..x.size()[0] {
+        let xi: Vec<f64> = Vec::try_from(&x.get(i).to_kind(Kind::Double).flatten(0, -1)).unwrap();
+        reference.extend(ir.forward(&xi).unwrap());
+    }
+    (torch, reference)
+}
+
+fn arb_arch() -> impl Strategy<Value = ArchConfig> {
+    prop_oneof![
+        Just(arch(Arch::Mlp, [1, 4, 4], 1.0)),
+        Just(arch(Arch::Cnn, [1, 8, 8], 0.25)),
+        Just(arch(Arch::Resnet18, [3, 8, 8], 0.0625)),
+        Just(arch(Arch::Wrn22x8, [3, 8, 8], 0.03125)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// c ≡ 1: the exported IR (every ReLU kept) equals the libtorch net, which then is the
+    /// plain ReLU network; c ≡ 0: the libtorch net equals the IR's collapsed affine map.
+    #[test]
+    fn c_one_is_the_relu_net_and_c_zero_is_the_collapsed_affine_map(
+        cfg in arb_arch(),
+        seed in 0i64..1000,
+    ) {
+        tch::set_num_threads(1);
+        tch::manual_seed(seed);
+        let mut net = cfg.build(Device::Cpu);
+        // a few train-mode passes give the batch norms non-trivial running statistics
+        for _ in 0..3 {
+            let _ = tch::no_grad(|| net.forward_t(&Tensor::rand([8, cfg.input_shape[0], cfg.input_shape[1], cfg.input_shape[2]], (Kind::Float, Device::Cpu)), true));
+        }
+        let x = Tensor::rand([4, cfg.input_shape[0], cfg.input_shape[1], cfg.input_shape[2]], (Kind::Float, Device::Cpu));
+
+        set_masks(&mut net, 1.0);
+        let ir = net.to_ir(1e-2);
+        let counts = ir.relu_counts().unwrap();
+        prop_assert_eq!(counts.kept, counts.total);
+        let (t, r) = outputs(&net, &ir, &x);
+        let diff = compare(&t, &r, Tolerance::Approximate);
+        prop_assert!(diff.is_none(), "c = 1: {}", diff.unwrap());
+
+        set_masks(&mut net, 0.0);
+        let ir = net.to_ir(1e-2);
+        prop_assert_eq!(ir.relu_counts().unwrap().kept, 0);
+        let collapsed = ir.collapse().unwrap();
+        // flatten + one dense
+        prop_assert!(collapsed.nodes.len() <= 2, "{:?}", collapsed.nodes.iter().map(|n| n.layer.kind()).collect::<Vec<_>>());
+        let (t, r) = outputs(&net, &collapsed, &x);
+        let diff = compare(&t, &r, Tolerance::Approximate);
+        prop_assert!(diff.is_none(), "c = 0: {}", diff.unwrap());
+    }
+}
+
+#[test]
+fn model_file_round_trip_through_libtorch() {
+    tch::set_num_threads(1);
+    tch::manual_seed(3);
+    let cfg = arch(Arch::Cnn, [1, 8, 8], 0.25);
+    let mut net = cfg.build(Device::Cpu);
+    // a mixed mask
+    for (i, m) in net.relus_mut().enumerate() {
+        let n = m.c.numel();
+        let v: Vec<f32> = (0..n).map(|j| ((i + j) % 3 == 0) as u8 as f32).collect();
+        tch::no_grad(|| {
+            m.c.copy_(&Tensor::from_slice(&v).view(m.c.size().as_slice()))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.safetensors");
+    train::save_model(&net, &cfg, 0.5, &[], &p).unwrap();
+    let (back, cfg_back, _) = train::load_model(&p, Device::Cpu).unwrap();
+    assert_eq!(cfg_back, cfg);
+    assert_eq!(back.kept_relus(0.5), net.kept_relus(0.5));
+    let x = Tensor::rand([3, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let a = tch::no_grad(|| net.forward_t(&x, false));
+    let b = tch::no_grad(|| back.forward_t(&x, false));
+    assert_eq!(f64::try_from((a - b).abs().max()).unwrap(), 0.0);
+}
+
+fn tiny_splits() -> data::Splits {
+    data::load(&DataSpec {
+        source: Source::Synthetic,
+        val_fraction: 0.2,
+        synthetic: SyntheticConfig {
+            channels: 1,
+            height: 8,
+            width: 8,
+            train: 160,
+            test: 40,
+            classes: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn checkpoint_tensors(run: &RunDir) -> Vec<(String, Vec<f64>)> {
+    let (_, named) = train::read_checkpoint(&run.checkpoint()).unwrap();
+    let mut v: Vec<(String, Vec<f64>)> = named
+        .into_iter()
+        .filter(|(k, _)| k != "state")
+        .map(|(k, t)| {
+            (
+                k,
+                Vec::<f64>::try_from(&t.to_kind(Kind::Double).flatten(0, -1)).unwrap(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A run stopped after epoch k and resumed ends bit-identical to an uninterrupted run
+/// (weights, masks, optimizer state), through pretraining, linearization and fine-tuning.
+#[test]
+fn resume_after_any_epoch_is_exact() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
+    cfg.mean = splits.mean.clone();
+    cfg.std = splits.std.clone();
+    let sgd = |epochs| SgdConfig {
+        epochs,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        batch: 32,
+        milestones: vec![],
+        cosine: true,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let full = RunDir::create(&dir.path().join("full")).unwrap();
+    train::pretrain(&full, &cfg, &sgd(3), &splits, 7, Device::Cpu, false).unwrap();
+    // "killed" after 1 epoch: a 1-epoch run leaves the checkpoint a killed 3-epoch run would
+    let part = RunDir::create(&dir.path().join("part")).unwrap();
+    let short = sgd(1);
+    train::pretrain(&part, &cfg, &short, &splits, 7, Device::Cpu, false).unwrap();
+    // rewrite its state to say "3 epochs planned", as the killed run's would
+    let (mut state, _) = train::read_checkpoint(&part.checkpoint()).unwrap();
+    state.pretrain = Some(sgd(3));
+    rewrite_state(&part, &state);
+    train::pretrain(&part, &cfg, &sgd(3), &splits, 7, Device::Cpu, true).unwrap();
+    assert_eq!(checkpoint_tensors(&full), checkpoint_tensors(&part));
+
+    // linearize + fine-tune, resumed in the fine-tune phase
+    let lin = LinearizeConfig {
+        budget: 6,
+        lambda0: 5e-2,
+        eps: 1e-2,
+        lr: 1e-2,
+        batch: 32,
+        max_epochs: 30,
+        temperature: 4.0,
+        finetune: sgd(2),
+    };
+    let a = RunDir::create(&dir.path().join("lin-a")).unwrap();
+    let oa = train::linearize(&a, &full.model(), &lin, &splits, 1, Device::Cpu, false).unwrap();
+    assert!(oa.budget_reached, "{oa:?}");
+    assert!(oa.kept <= 6);
+    let b = RunDir::create(&dir.path().join("lin-b")).unwrap();
+    let mut lin1 = lin.clone();
+    lin1.finetune = sgd(1);
+    train::linearize(&b, &full.model(), &lin1, &splits, 1, Device::Cpu, false).unwrap();
+    let (mut state, _) = train::read_checkpoint(&b.checkpoint()).unwrap();
+    state.linearize = Some(lin.clone());
+    rewrite_state(&b, &state);
+    let ob = train::linearize(&b, &full.model(), &lin, &splits, 1, Device::Cpu, true).unwrap();
+    assert_eq!(checkpoint_tensors(&a), checkpoint_tensors(&b));
+    assert_eq!(oa.final_test, ob.final_test);
+}
+
+fn rewrite_state(run: &RunDir, state: &train::RunState) {
+    let (_, named) = train::read_checkpoint(&run.checkpoint()).unwrap();
+    let mut v: Vec<(String, Tensor)> = named.into_iter().filter(|(k, _)| k != "state").collect();
+    v.push((
+        "state".into(),
+        Tensor::from_slice(&serde_json::to_vec(state).unwrap()),
+    ));
+    Tensor::write_safetensors(&v, run.checkpoint()).unwrap();
+}
+
+#[test]
+fn budget_not_reached_keeps_the_state_and_says_so() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
+    cfg.mean = splits.mean.clone();
+    cfg.std = splits.std.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    let sgd = SgdConfig {
+        epochs: 1,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        batch: 32,
+        milestones: vec![],
+        cosine: false,
+    };
+    train::pretrain(&pre, &cfg, &sgd, &splits, 0, Device::Cpu, false).unwrap();
+    let lin = LinearizeConfig {
+        budget: 1,
+        lambda0: 1e-9,
+        eps: 1e-2,
+        lr: 1e-4,
+        batch: 32,
+        max_epochs: 2,
+        temperature: 4.0,
+        finetune: sgd,
+    };
+    let run = RunDir::create(&dir.path().join("lin")).unwrap();
+    let o = train::linearize(&run, &pre.model(), &lin, &splits, 0, Device::Cpu, false).unwrap();
+    assert!(!o.budget_reached);
+    assert_eq!(o.linearize_epochs, 2);
+    assert!(run.model().exists());
+    let lines = std::fs::read_to_string(run.log()).unwrap().lines().count();
+    assert_eq!(lines, 2);
+}
