@@ -63,6 +63,9 @@ pub enum Command {
     Eval(commands::eval::EvalCommand),
     /// Write a model file (or its IR as JSON) from a model file or a run's checkpoint.
     Export(commands::export::ExportCommand),
+    /// Benchmark: time a linearization epoch of the Fashion-MNIST CNN, masked vs plain ReLU
+    /// (papers/bench/run.sh compares it with a PyTorch reference).
+    Bench(commands::bench::BenchCommand),
     /// The README's main job: pretrain the small CNN on Fashion-MNIST briefly, linearize it
     /// to ~10% of its ReLUs, fine-tune, and print accuracy and ReLU counts before/after.
     Quickstart(commands::quickstart::QuickstartCommand),
@@ -76,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Eval(c) => commands::eval::run(c),
         Command::Export(c) => commands::export::run(c),
         Command::Quickstart(c) => commands::quickstart::run(c),
+        Command::Bench(c) => commands::bench::run(c),
     }
 }
 

@@ -75,6 +75,8 @@ pub struct SnlNet {
     pub nodes: Vec<TorchNode>,
     /// Shape of every value without the batch dimension.
     pub shapes: Vec<Vec<i64>>,
+    /// Evaluate every ReLU as a plain `relu(x)`, ignoring the masks (benchmarks).
+    pub plain_relu: bool,
     last_use: Vec<usize>,
 }
 
@@ -238,6 +240,7 @@ impl Builder {
             vs: self.vs,
             nodes: self.nodes,
             shapes: self.shapes,
+            plain_relu: false,
             last_use,
         }
     }
@@ -264,6 +267,7 @@ impl SnlNet {
                 Op::Conv { conv, .. } => conv.forward_t(a, train),
                 Op::Linear(l) => l.forward_t(a, train),
                 Op::BatchNorm { bn, .. } => bn.forward_t(a, train),
+                Op::Relu(_) if self.plain_relu => a.relu(),
                 Op::Relu(m) => m.forward(a),
                 Op::Add => a + values[node.inputs[1]].as_ref().expect("live value"),
                 Op::AvgPool { kernel, stride } => {
