@@ -111,6 +111,11 @@ pub fn t1_bound(net: &Network) -> Result<T1Bound> {
     t1_bound_for(net, numel(&net.input_shape))
 }
 
+/// [`t1_bound`] of the network stored in an snl model file.
+pub fn t1_bound_of_file(path: impl AsRef<std::path::Path>) -> Result<T1Bound> {
+    t1_bound(&crate::load(path)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +159,10 @@ mod tests {
         assert_eq!(t.layered.exact, Some(8));
         assert_eq!(t.patterns.exact, Some(8));
         assert_eq!(t1_bound_for(&net, 1).unwrap().layered.exact, Some(6));
+        // the same through a model file
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        crate::save(&net, &path).unwrap();
+        assert_eq!(t1_bound_of_file(&path).unwrap(), t);
     }
 }

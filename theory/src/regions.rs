@@ -205,8 +205,8 @@ impl Walk<'_> {
 
 #[cfg(feature = "lp")]
 fn lp_interior(lo: &[f64], hi: &[f64], cons: &[(DVector<f64>, f64)]) -> f64 {
-    use good_lp::{constraint, microlp, variable, Expression, ProblemVariables, SolverModel};
     use good_lp::Solution;
+    use good_lp::{constraint, microlp, variable, Expression, ProblemVariables, SolverModel};
     let mut vars = ProblemVariables::new();
     let s = vars.add(variable().min(-1.0).max(1.0));
     let x: Vec<_> = (0..lo.len())
@@ -292,7 +292,8 @@ pub fn pieces_1d(net: &Network, lo: f64, hi: f64) -> Result<Pieces1d> {
         la.total_cmp(&lb)
     });
     let same = |a: &Cell, b: &Cell| {
-        let flat = |c: &Cell| -> Vec<f64> { c.weight.iter().chain(c.bias.iter()).copied().collect() };
+        let flat =
+            |c: &Cell| -> Vec<f64> { c.weight.iter().chain(c.bias.iter()).copied().collect() };
         crate::tolerance::compare(&flat(a), &flat(b), Tolerance::Close).is_none()
     };
     let mut breakpoints = Vec::new();
@@ -355,7 +356,9 @@ pub fn zigzag_with_linearized_unit(layers: usize) -> Network {
             DMatrix::from_column_slice(3, 1, &[1.0, 1.0, 1.0]),
             DVector::from_column_slice(&[0.0, -1.0 / 3.0, -2.0 / 3.0]),
         )));
-        net.push(Layer::Relu(crate::ReluMask::from_bools(&[false, true, true])));
+        net.push(Layer::Relu(crate::ReluMask::from_bools(&[
+            false, true, true,
+        ])));
         net.push(Layer::Dense(crate::Affine::new(
             DMatrix::from_row_slice(1, 3, &[3.0, -6.0, 6.0]),
             DVector::zeros(1),
@@ -461,18 +464,30 @@ mod tests {
         })
     }
 
-    fn check(net: &Network, d: usize, oracle: Oracle, samples: &[Vec<f64>]) -> std::result::Result<(), TestCaseError> {
+    fn check(
+        net: &Network,
+        d: usize,
+        oracle: Oracle,
+        samples: &[Vec<f64>],
+    ) -> std::result::Result<(), TestCaseError> {
         let lo = vec![-1.0; d];
         let hi = vec![1.0; d];
         let rc = count_regions(net, &lo, &hi, oracle).unwrap();
         let bound = t1_bound_for(net, d).unwrap();
         let n = rc.cells.len() as u128;
         prop_assert!(n >= 1);
-        prop_assert!(n <= bound.layered.exact.unwrap(), "{n} cells > T1 {:?}", bound.layered.exact);
+        prop_assert!(
+            n <= bound.layered.exact.unwrap(),
+            "{n} cells > T1 {:?}",
+            bound.layered.exact
+        );
         // every sampled pattern is an enumerated cell (generic samples lie in interiors)
         for x in samples {
             let p = pattern_at(net, x).unwrap();
-            prop_assert!(rc.cells.iter().any(|c| c.pattern == p), "pattern {p:?} at {x:?} missing");
+            prop_assert!(
+                rc.cells.iter().any(|c| c.pattern == p),
+                "pattern {p:?} at {x:?} missing"
+            );
             // and the cell's affine map is the network there
             let cell = rc.cells.iter().find(|c| c.pattern == p).unwrap();
             let y = &cell.weight * DVector::from_column_slice(x) + &cell.bias;

@@ -171,11 +171,7 @@ pub fn max_classified(n: usize, pieces: usize, time_limit_s: f64) -> LpCeiling {
     }
     let (decision, witness) = match model.solve() {
         Ok(sol) if matches!(sol.status(), SolutionStatus::Optimal) => {
-            let hits = enc
-                .hit
-                .iter()
-                .filter(|&&k| sol.value(k) > 0.5)
-                .count();
+            let hits = enc.hit.iter().filter(|&&k| sol.value(k) > 0.5).count();
             let kv: Vec<(f64, f64)> = enc
                 .kinks
                 .iter()
@@ -295,7 +291,10 @@ mod tests {
     fn gap_witness_is_one_breakpoint_when_signs_agree() {
         // α = 1, β = 3 in gap 1: one kink of size 4 at t = (1·1 + 3·2)/4 = 7/4
         let w = witness(0.0, 0.0, &[(1.0, 3.0), (0.0, 0.0)]);
-        assert_eq!(w.kinks, vec![(rat(4), BigRational::new(7.into(), 4.into()))]);
+        assert_eq!(
+            w.kinks,
+            vec![(rat(4), BigRational::new(7.into(), 4.into()))]
+        );
         let two = witness(0.0, 0.0, &[(1.0, -3.0)]);
         assert_eq!(two.kinks.len(), 2);
         assert_eq!(two.pieces(), 3);

@@ -51,8 +51,10 @@ pub enum Architecture {
     /// `f(x) = a + b·x + Σ_{j≤B} c_j relu(w_j x + β_j)`: at most `B + 1` pieces.
     KeptPlusLinear,
     /// Width `B`, every unit kept: `f(x) = a + Σ_{j≤B} c_j relu(w_j x + β_j)`. Also at most
-    /// `B + 1` pieces, but the outermost slopes are tied to the kinks, which costs one sign
-    /// change (see `theory/README.md`): ceiling `min(n, ⌈(n + B)/2⌉)`.
+    /// `B + 1` pieces, hence at most `B + 1` sign changes; for `B ≤ 2` one fewer, because
+    /// every unit is zero on one side of its breakpoint and so some piece is flat or the
+    /// slopes cannot alternate (proof in `theory/README.md`). For `B ≥ 3` the solver finds
+    /// witnesses with `B + 1` sign changes (`snl-verify theorem`).
     AllKept,
 }
 
@@ -61,7 +63,8 @@ impl Architecture {
     pub fn sign_changes(self, b: usize) -> usize {
         match self {
             Architecture::KeptPlusLinear => b + 1,
-            Architecture::AllKept => b,
+            Architecture::AllKept if b <= 2 => b,
+            Architecture::AllKept => b + 1,
         }
     }
 
@@ -268,9 +271,150 @@ impl NeuralWitness {
     }
 }
 
+/// T3, constructive half: the CPWL function with value `a` at `x = 0`, slopes
+/// `s_0 … s_{P−1}` and breakpoints `t_1 < … < t_{P−1}`, as a one-hidden-layer snl network
+/// with `P − 1` kept ReLUs and one linearized unit:
+/// `g(x) = a + s_0 x + Σ_j (s_j − s_{j−1}) relu(x − t_j) − Σ_j (s_j − s_{j−1}) relu(−t_j)`.
+/// Hidden units `j < P − 1` compute `relu(x − t_{j+1})`; the last unit is linearized and
+/// carries `x`. The network equals `g` exactly (in exact arithmetic), so it classifies every
+/// point labelled by `sign(g)`.
+pub fn realize_cpwl(a: f64, slopes: &[f64], breakpoints: &[f64]) -> crate::Network {
+    use nalgebra::{DMatrix, DVector};
+    assert_eq!(
+        slopes.len(),
+        breakpoints.len() + 1,
+        "P slopes need P − 1 breakpoints"
+    );
+    let k = breakpoints.len();
+    let w1 = DMatrix::from_element(k + 1, 1, 1.0);
+    let mut b1 = DVector::zeros(k + 1);
+    let mut w2 = DMatrix::zeros(1, k + 1);
+    let mut bias = a;
+    for (j, &t) in breakpoints.iter().enumerate() {
+        let kink = slopes[j + 1] - slopes[j];
+        b1[j] = -t;
+        w2[(0, j)] = kink;
+        bias -= kink * (-t).max(0.0);
+    }
+    w2[(0, k)] = slopes[0];
+    let mut kept = vec![true; k + 1];
+    kept[k] = false;
+    let mut net = crate::Network::new(vec![1]);
+    net.push(crate::Layer::Dense(crate::Affine::new(w1, b1)));
+    net.push(crate::Layer::Relu(crate::ReluMask::from_bools(&kept)));
+    net.push(crate::Layer::Dense(crate::Affine::new(
+        w2,
+        DVector::from_element(1, bias),
+    )));
+    net
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tolerance::Tolerance;
+    use proptest::prelude::*;
+
+    /// The target evaluated piece by piece (the slow, obvious reference).
+    fn target(a: f64, slopes: &[f64], ts: &[f64], x: f64) -> f64 {
+        // integrate the slope from 0 to x
+        let mut knots: Vec<f64> = vec![0.0, x];
+        knots.extend(
+            ts.iter()
+                .copied()
+                .filter(|&t| t > x.min(0.0) && t < x.max(0.0)),
+        );
+        knots.sort_by(f64::total_cmp);
+        let slope_at = |z: f64| slopes[ts.iter().filter(|&&t| t < z).count()];
+        let mut v = a;
+        for w in knots.windows(2) {
+            let mid = 0.5 * (w[0] + w[1]);
+            let sign = if x >= 0.0 { 1.0 } else { -1.0 };
+            v += sign * slope_at(mid) * (w[1] - w[0]);
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// T3: a P-piece CPWL target is realized by P − 1 kept ReLUs (+ one linearized unit),
+        /// which then classify every point the target labels.
+        #[test]
+        fn cpwl_targets_are_realized_with_p_minus_one_kept_relus(
+            a in -2.0f64..2.0,
+            slopes in proptest::collection::vec(-3.0f64..3.0, 1..7),
+            gaps in proptest::collection::vec(0.2f64..1.5, 6),
+            xs in proptest::collection::vec(-5.0f64..5.0, 20),
+        ) {
+            let p = slopes.len();
+            let mut ts = Vec::new();
+            let mut t = -2.0;
+            for g in &gaps[..p - 1] {
+                t += g;
+                ts.push(t);
+            }
+            let net = realize_cpwl(a, &slopes, &ts);
+            let counts = net.relu_counts().unwrap();
+            prop_assert_eq!(counts.kept, p - 1);
+            for &x in &xs {
+                let want = target(a, &slopes, &ts, x);
+                let got = net.forward(&[x]).unwrap()[0];
+                prop_assert!(Tolerance::Close.close(got, want) || (got - want).abs() < 1e-9,
+                    "x = {}: {} vs {}", x, got, want);
+                if want.abs() > 1e-6 {
+                    prop_assert_eq!(got > 0.0, want > 0.0);
+                }
+            }
+        }
+    }
+
+    /// T3, the other half: a fully linearized layer collapses exactly.
+    #[test]
+    fn fully_linearized_layer_collapses_exactly() {
+        use nalgebra::{DMatrix, DVector};
+        let mut net = crate::Network::new(vec![3]);
+        let w = |r: usize, c: usize, seed: f64| {
+            DMatrix::from_fn(r, c, |i, j| ((i * 7 + j * 3) as f64 * seed).sin())
+        };
+        net.push(crate::Layer::Dense(crate::Affine::new(
+            w(5, 3, 0.7),
+            DVector::from_element(5, 0.1),
+        )));
+        net.push(crate::Layer::Relu(crate::ReluMask::all_linearized(5)));
+        net.push(crate::Layer::Dense(crate::Affine::new(
+            w(4, 5, 1.3),
+            DVector::from_element(4, -0.2),
+        )));
+        net.push(crate::Layer::Relu(crate::ReluMask::from_bools(&[
+            true, false, true, true,
+        ])));
+        net.push(crate::Layer::Dense(crate::Affine::new(
+            w(2, 4, 0.4),
+            DVector::zeros(2),
+        )));
+        let c = net.collapse().unwrap();
+        // dense + linearized relu + dense became one dense map
+        assert_eq!(
+            c.nodes.len(),
+            3,
+            "{:?}",
+            c.nodes.iter().map(|n| n.layer.kind()).collect::<Vec<_>>()
+        );
+        for k in 0..200 {
+            let x: Vec<f64> = (0..3)
+                .map(|i| ((k * 3 + i) as f64 * 0.37).sin() * 4.0)
+                .collect();
+            crate::tolerance::assert_close(
+                &c.forward(&x).unwrap(),
+                &net.forward(&x).unwrap(),
+                Tolerance::Close,
+                "collapsed",
+            );
+        }
+        // all masks linearized: the whole network is one affine map
+        let flat = net.clone().with_all_masks(false).collapse().unwrap();
+        assert_eq!(flat.nodes.len(), 1);
+    }
 
     #[test]
     fn ceiling_small_cases_by_hand() {
@@ -283,8 +427,9 @@ mod tests {
         assert_eq!(ceiling(6, 5), 6);
         assert_eq!(ceiling(6, 9), 6);
         assert_eq!(Architecture::KeptPlusLinear.ceiling(6, 3), 5);
-        assert_eq!(Architecture::AllKept.ceiling(6, 3), 5);
-        assert_eq!(Architecture::AllKept.ceiling(7, 3), 5);
+        assert_eq!(Architecture::AllKept.ceiling(6, 2), 4);
+        assert_eq!(Architecture::AllKept.ceiling(7, 2), 5);
+        assert_eq!(Architecture::AllKept.ceiling(5, 3), 5);
     }
 
     /// Brute force over sign patterns: the most points matched by a ±1 sequence with at most
@@ -295,8 +440,9 @@ mod tests {
             for s in 0..=n + 1 {
                 let mut best = 0;
                 for bits in 0u32..(1 << n) {
-                    let signs: Vec<i64> =
-                        (0..n).map(|i| if bits >> i & 1 == 1 { 1 } else { -1 }).collect();
+                    let signs: Vec<i64> = (0..n)
+                        .map(|i| if bits >> i & 1 == 1 { 1 } else { -1 })
+                        .collect();
                     let changes = signs.windows(2).filter(|w| w[0] != w[1]).count();
                     if changes <= s {
                         let hits = (1..=n).filter(|&i| signs[i - 1] == label(i)).count();
@@ -340,7 +486,13 @@ mod tests {
 
     #[test]
     fn search_stops_at_the_first_refutation_and_at_unknown() {
-        let s = search_max(6, 3, |k| if k <= 4 { Decision::Sat(()) } else { Decision::Unsat });
+        let s = search_max(6, 3, |k| {
+            if k <= 4 {
+                Decision::Sat(())
+            } else {
+                Decision::Unsat
+            }
+        });
         assert_eq!(s.max_classified, Some(4));
         assert_eq!(s.queries.len(), 3);
         let u = search_max(6, 3, |k| {

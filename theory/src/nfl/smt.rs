@@ -324,7 +324,10 @@ mod tests {
     fn numerals_parse_exactly() {
         assert_eq!(parse_numeral("3"), Some(rat(3)));
         assert_eq!(parse_numeral("3.0"), Some(rat(3)));
-        assert_eq!(parse_numeral("(- 2.5)"), Some(BigRational::new((-5).into(), 2.into())));
+        assert_eq!(
+            parse_numeral("(- 2.5)"),
+            Some(BigRational::new((-5).into(), 2.into()))
+        );
         assert_eq!(
             parse_numeral("(/ 1.0 3.0)"),
             Some(BigRational::new(1.into(), 3.into()))
@@ -374,10 +377,25 @@ mod tests {
     fn search_finds_the_ceiling() {
         // 6 points, B = 2: with the linearized unit 3 sign changes -> ⌈9/2⌉ = 5;
         // all kept, 2 sign changes -> ⌈8/2⌉ = 4
-        let s = search_max(6, 3, |k| query_linear(6, 2, Architecture::KeptPlusLinear, k, T));
+        let s = search_max(6, 3, |k| {
+            query_linear(6, 2, Architecture::KeptPlusLinear, k, T)
+        });
         assert_eq!(s.max_classified, Some(5), "{:?}", s.queries);
         let s = search_max(6, 3, |k| query_linear(6, 2, Architecture::AllKept, k, T));
         assert_eq!(s.max_classified, Some(4), "{:?}", s.queries);
+    }
+
+    /// Width 3, all kept, classifies all of 5 alternating points (4 sign changes): the
+    /// all-kept net loses a sign change only for B <= 2. The witness is re-checked exactly.
+    #[test]
+    fn three_kept_units_without_a_linear_unit_still_reach_four_sign_changes() {
+        match query_linear(5, 3, Architecture::AllKept, 5, T) {
+            Decision::Sat(w) => {
+                assert_eq!(w.classified(5), vec![1, 2, 3, 4, 5]);
+                assert!(w.b.is_zero());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
