@@ -137,7 +137,9 @@ fn witness(a: f64, b: f64, kinks: &[(f64, f64)]) -> CpwlWitness {
         if al.is_zero() && be.is_zero() {
             continue;
         }
-        if !(al.is_negative() && be.is_positive()) && !(al.is_positive() && be.is_negative()) {
+        let opposite =
+            (al.is_negative() && be.is_positive()) || (al.is_positive() && be.is_negative());
+        if !opposite {
             let c = &al + &be;
             let t = (&al * &xg + &be * &xg1) / &c;
             out.push((c, t));

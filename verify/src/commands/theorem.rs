@@ -205,7 +205,7 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if cmd.max_n > 12 {
         bail!("--max-n above 12 is not supported (the grid is exponential in the worst case)");
     }
-    if !(cmd.timeout > 0.0) {
+    if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
         bail!("--timeout must be positive");
     }
     let mut rows = Vec::new();
