@@ -1,1 +1,2 @@
-
+//! Workspace integration tests: one binary, one module per area.
+mod theorem;

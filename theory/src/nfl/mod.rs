@@ -271,6 +271,55 @@ impl NeuralWitness {
     }
 }
 
+/// One hidden layer of an [`ExactNet`]: `(W, β, kept)`, `W` row-major `(out, in)`.
+pub type ExactLayer = (Vec<Vec<BigRational>>, Vec<BigRational>, Vec<bool>);
+
+/// A dense masked network with one input and one output in exact rationals:
+/// hidden layers `h ← mask(W h + β)` (kept units `relu`, others identity), then `v·h + a`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExactNet {
+    /// `(W, β, kept)` per hidden layer; `W` is row-major `(out, in)`.
+    pub layers: Vec<ExactLayer>,
+    /// Output weights.
+    pub out_weight: Vec<BigRational>,
+    /// Output bias.
+    pub out_bias: BigRational,
+}
+
+impl ExactNet {
+    /// Exact value at `x`.
+    pub fn eval(&self, x: &BigRational) -> BigRational {
+        let mut h = vec![x.clone()];
+        for (w, beta, kept) in &self.layers {
+            h = w
+                .iter()
+                .zip(beta)
+                .zip(kept)
+                .map(|((row, b), &k)| {
+                    let z: BigRational =
+                        row.iter().zip(&h).map(|(a, v)| a * v).sum::<BigRational>() + b;
+                    if k {
+                        relu(z)
+                    } else {
+                        z
+                    }
+                })
+                .collect();
+        }
+        self.out_weight
+            .iter()
+            .zip(&h)
+            .map(|(a, v)| a * v)
+            .sum::<BigRational>()
+            + &self.out_bias
+    }
+
+    /// The points (1-based) classified strictly, evaluated exactly.
+    pub fn classified(&self, n: usize) -> Vec<usize> {
+        strictly_classified(n, |x| self.eval(x))
+    }
+}
+
 /// T3, constructive half: the CPWL function with value `a` at `x = 0`, slopes
 /// `s_0 … s_{P−1}` and breakpoints `t_1 < … < t_{P−1}`, as a one-hidden-layer snl network
 /// with `P − 1` kept ReLUs and one linearized unit:

@@ -37,7 +37,7 @@ use num_traits::{One, Signed, Zero};
 use z3::ast::{Bool, Real};
 use z3::{Context, Model, SatResult, Solver};
 
-use super::{label, Architecture, Decision, NeuralWitness};
+use super::{label, Architecture, Decision, ExactNet, NeuralWitness};
 
 fn real(v: i64) -> Real {
     Real::from_rational(v, 1)
@@ -338,6 +338,110 @@ pub fn query_direct(
     )
 }
 
+/// The two-layer variant by the direct encoding: hidden layer 1 has `b1` kept units and one
+/// linearized unit, hidden layer 2 has `b2` kept units and one linearized unit, then a linear
+/// output; every weight an unknown real (nonlinear). T1 bounds its pieces on the line by
+/// `(b1 + 1)(b2 + 1)`, so T2 caps it at [`ceiling`](super::ceiling)`(n, (b1 + 1)(b2 + 1))`. A
+/// cross-check only: z3 4.8.12 answers some sat sides; unknown is reported as such.
+pub fn query_direct_two_layer(
+    n: usize,
+    b1: usize,
+    b2: usize,
+    k: usize,
+    timeout: Duration,
+) -> Decision<ExactNet> {
+    let solver = Solver::new();
+    let zero = real(0);
+    let widths = [b1 + 1, b2 + 1];
+    let mut layers_vars: Vec<(Vec<Vec<Real>>, Vec<Real>)> = Vec::new();
+    let mut fan_in = 1;
+    for (l, &w) in widths.iter().enumerate() {
+        let wm: Vec<Vec<Real>> = (0..w)
+            .map(|u| {
+                (0..fan_in)
+                    .map(|v| Real::new_const(format!("w{l}_{u}_{v}")))
+                    .collect()
+            })
+            .collect();
+        let bias: Vec<Real> = (0..w)
+            .map(|u| Real::new_const(format!("b{l}_{u}")))
+            .collect();
+        layers_vars.push((wm, bias));
+        fan_in = w;
+    }
+    let out_w: Vec<Real> = (0..fan_in)
+        .map(|u| Real::new_const(format!("v_{u}")))
+        .collect();
+    let out_b = Real::new_const("a");
+    // the last unit of each layer is the linearized one
+    let kept = |w: usize| (0..w).map(|u| u + 1 < w).collect::<Vec<bool>>();
+    let mut outputs = Vec::new();
+    for i in 1..=n {
+        let mut h = vec![real(i as i64)];
+        for (wm, bias) in &layers_vars {
+            let mask = kept(wm.len());
+            h = wm
+                .iter()
+                .zip(bias)
+                .zip(mask)
+                .map(|((row, b), k)| {
+                    let mut terms: Vec<Real> = row
+                        .iter()
+                        .zip(&h)
+                        .map(|(a, v)| Real::mul(&[a.clone(), v.clone()]))
+                        .collect();
+                    terms.push(b.clone());
+                    let z = Real::add(&terms);
+                    if k {
+                        z.ge(&zero).ite(&z, &zero)
+                    } else {
+                        z
+                    }
+                })
+                .collect();
+        }
+        let mut terms: Vec<Real> = out_w
+            .iter()
+            .zip(&h)
+            .map(|(a, v)| Real::mul(&[a.clone(), v.clone()]))
+            .collect();
+        terms.push(out_b.clone());
+        outputs.push(Real::add(&terms));
+    }
+    assert_classified(&solver, &outputs, k);
+    finish(
+        &solver,
+        timeout,
+        |m| {
+            let mut layers = Vec::new();
+            for (wm, bias) in &layers_vars {
+                let mut w = Vec::new();
+                for row in wm {
+                    w.push(
+                        row.iter()
+                            .map(|r| value(m, r))
+                            .collect::<Option<Vec<_>>>()?,
+                    );
+                }
+                let b = bias
+                    .iter()
+                    .map(|r| value(m, r))
+                    .collect::<Option<Vec<_>>>()?;
+                layers.push((w, b, kept(wm.len())));
+            }
+            Some(ExactNet {
+                layers,
+                out_weight: out_w
+                    .iter()
+                    .map(|r| value(m, r))
+                    .collect::<Option<Vec<_>>>()?,
+                out_bias: value(m, &out_b)?,
+            })
+        },
+        |w| w.classified(n).len() >= k,
+    )
+}
+
 /// Whether `w` has the shape the linear encoding promises (first-layer weights `±1`).
 pub fn is_normalized(w: &NeuralWitness) -> bool {
     w.units
@@ -416,6 +520,29 @@ mod tests {
         assert_eq!(s.max_classified, Some(5), "{:?}", s.queries);
         let s = search_max(6, 3, |k| query_linear(6, 2, Architecture::AllKept, k, T));
         assert_eq!(s.max_classified, Some(4), "{:?}", s.queries);
+    }
+
+    /// Depth with the same ReLU budget: two layers of (1 kept + 1 linearized) units classify
+    /// all 5 alternating points (T1: ≤ 4 pieces), while one layer with 2 kept units (+ 1
+    /// linearized) is refuted at 5 (≤ 3 pieces, ceiling 4).
+    #[test]
+    fn two_layers_beat_one_layer_at_the_same_relu_budget() {
+        match query_direct_two_layer(5, 1, 1, 5, T) {
+            Decision::Sat(w) => {
+                assert_eq!(w.classified(5), vec![1, 2, 3, 4, 5]);
+                let kept: usize = w
+                    .layers
+                    .iter()
+                    .map(|l| l.2.iter().filter(|&&k| k).count())
+                    .sum();
+                assert_eq!(kept, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            query_linear(5, 2, Architecture::KeptPlusLinear, 5, T),
+            Decision::Unsat
+        );
     }
 
     /// Width 3, all kept, classifies all of 5 alternating points (4 sign changes): the

@@ -95,30 +95,38 @@ fn run_direct_child(spec: &str) -> anyhow::Result<ExitStatus> {
     let [n, b, arch, k] = parts.as_slice() else {
         bail!("--direct-instance wants N,B,ARCH,K");
     };
-    let arch = match *arch {
-        "linear" => Architecture::KeptPlusLinear,
-        "all_kept" => Architecture::AllKept,
+    let (n, b, k): (usize, usize, usize) = (n.parse()?, b.parse()?, k.parse()?);
+    let long = Duration::from_secs(3600);
+    let word = match *arch {
+        "linear" => decision_word(&smt::query_direct(
+            n,
+            b,
+            Architecture::KeptPlusLinear,
+            k,
+            long,
+        )),
+        "all_kept" => decision_word(&smt::query_direct(n, b, Architecture::AllKept, k, long)),
+        "two_layer" => decision_word(&smt::query_direct_two_layer(n, b, b, k, long)),
         other => bail!("unknown architecture {other}"),
     };
-    let d = smt::query_direct(
-        n.parse()?,
-        b.parse()?,
-        arch,
-        k.parse()?,
-        Duration::from_secs(3600),
-    );
-    println!("{}", decision_word(&d));
+    println!("{word}");
     Ok(ExitStatus::Success)
 }
 
 /// Runs one direct query in a child process of this binary, killed after `limit`.
-fn direct_query(n: usize, b: usize, k: usize, limit: Duration) -> anyhow::Result<String> {
+fn direct_query(
+    n: usize,
+    b: usize,
+    arch: &str,
+    k: usize,
+    limit: Duration,
+) -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("cannot find the snl-verify binary")?;
     let mut child = Command::new(exe)
         .args([
             "theorem",
             "--direct-instance",
-            &format!("{n},{b},linear,{k}"),
+            &format!("{n},{b},{arch},{k}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -162,9 +170,9 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     let t0 = Instant::now();
     let (direct_at_ceiling, direct_above) = if cmd.direct_timeout > 0.0 {
         let limit = Duration::from_secs_f64(cmd.direct_timeout);
-        let at = direct_query(n, b, ceiling, limit)?;
+        let at = direct_query(n, b, "linear", ceiling, limit)?;
         let above = if ceiling < n {
-            direct_query(n, b, ceiling + 1, limit)?
+            direct_query(n, b, "linear", ceiling + 1, limit)?
         } else {
             "n/a".to_string()
         };
@@ -188,6 +196,49 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
         direct_above,
         direct_ms: t0.elapsed().as_millis(),
     })
+}
+
+/// One instance of the two-layer variant (direct encoding only).
+#[derive(Clone, Debug, Serialize)]
+pub struct TwoLayerRow {
+    /// Number of points.
+    pub n: usize,
+    /// Kept units per hidden layer (each layer also has one linearized unit).
+    pub kept_per_layer: usize,
+    /// T1's bound on the pieces: `(B_1 + 1)(B_2 + 1)`.
+    pub pieces_bound: usize,
+    /// T2's ceiling with that many pieces.
+    pub ceiling: usize,
+    /// The one-layer ceiling with the same total of kept units (plus one linearized unit).
+    pub one_layer_ceiling: usize,
+    /// The direct encoding at `K = ceiling`.
+    pub direct_at_ceiling: String,
+    /// Its time.
+    pub direct_ms: u128,
+}
+
+fn two_layer_rows(cmd: &TheoremCommand) -> anyhow::Result<Vec<TwoLayerRow>> {
+    let mut rows = Vec::new();
+    if cmd.direct_timeout <= 0.0 {
+        return Ok(rows);
+    }
+    let limit = Duration::from_secs_f64(cmd.direct_timeout);
+    for n in cmd.min_n.max(3)..=cmd.max_n {
+        let pieces_bound = 4;
+        let ceiling = nfl::ceiling(n, pieces_bound);
+        let t0 = Instant::now();
+        let at = direct_query(n, 1, "two_layer", ceiling, limit)?;
+        rows.push(TwoLayerRow {
+            n,
+            kept_per_layer: 1,
+            pieces_bound,
+            ceiling,
+            one_layer_ceiling: nfl::ceiling(n, 3),
+            direct_at_ceiling: at,
+            direct_ms: t0.elapsed().as_millis(),
+        });
+    }
+    Ok(rows)
 }
 
 fn opt(v: Option<usize>) -> String {
@@ -229,6 +280,11 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             rows.push(r);
         }
     }
+    let two = if cmd.output_format == OutputFormat::Text {
+        two_layer_rows(&cmd)?
+    } else {
+        Vec::new()
+    };
     let plot_note = if cmd.no_plot {
         None
     } else {
@@ -280,6 +336,24 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
                     .count(),
                 rows.len()
             )?;
+            if !two.is_empty() {
+                writeln!(
+                    out,
+                    "\nTwo layers of (1 kept + 1 linearized) units, direct encoding at K = ceiling (T1: <= 4 pieces):"
+                )?;
+                writeln!(
+                    out,
+                    "{:>2} {:>7} {:>9} {:>9} {:>8}",
+                    "n", "ceiling", "1-layer", "direct", "ms"
+                )?;
+                for r in &two {
+                    writeln!(
+                        out,
+                        "{:>2} {:>7} {:>9} {:>9} {:>8}",
+                        r.n, r.ceiling, r.one_layer_ceiling, r.direct_at_ceiling, r.direct_ms
+                    )?;
+                }
+            }
             if let Some(note) = plot_note {
                 writeln!(out, "plot: {note}")?;
             }
@@ -365,7 +439,9 @@ where
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         chart
             .configure_mesh()
-            .x_desc("B (kept ReLUs, plus one linearized unit)")
+            .x_desc("B (kept ReLUs, plus one linearized unit); circles: LP, crosses: SMT")
+            .x_labels(max_b as usize + 1)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("max accuracy = K / n")
             .draw()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -408,5 +484,57 @@ where
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(max_n: usize) -> TheoremCommand {
+        TheoremCommand {
+            max_n,
+            min_n: 2,
+            timeout: 30.0,
+            // the unit-test binary cannot serve as the direct-encoding child
+            direct_timeout: 0.0,
+            output_format: OutputFormat::Json,
+            plot: PathBuf::from("unused.svg"),
+            no_plot: true,
+            direct_instance: None,
+        }
+    }
+
+    #[test]
+    fn an_instance_row_has_the_documented_fields_and_agrees() {
+        let r = instance(&cmd(5), 5, 1).unwrap();
+        // 5 points, 1 kept + 1 linearized: 2 pieces, ceiling ⌈7/2⌉ = 4
+        assert_eq!((r.pieces, r.ceiling), (2, 4));
+        assert_eq!(r.lp, Some(4));
+        assert_eq!(r.smt, Some(4));
+        // width 1, all kept: monotone, ⌈6/2⌉ = 3
+        assert_eq!((r.ceiling_all_kept, r.smt_all_kept), (3, Some(3)));
+        assert_eq!(r.direct_at_ceiling, "skipped");
+        let v = serde_json::to_value(&r).unwrap();
+        for key in [
+            "n", "b", "pieces", "ceiling", "lp", "smt", "lp_ms", "smt_ms",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+    }
+
+    #[test]
+    fn plots_are_written_as_svg_and_png() {
+        let rows: Vec<Row> = (0..=2).map(|b| instance(&cmd(4), 4, b).unwrap()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("sub/c.svg");
+        plot(&rows, &svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("<svg") && text.contains("ceiling"));
+        let png = dir.path().join("c.png");
+        plot(&rows, &png).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(plot(&rows, &dir.path().join("c.pdf")).is_err());
     }
 }
