@@ -513,7 +513,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(60))]
+        #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
         fn plane_and_space_counts_never_exceed_t1(
             d in 2usize..=3,
@@ -524,7 +524,10 @@ mod tests {
             let samples: Vec<Vec<f64>> = xs.chunks(d).filter(|c| c.len() == d).map(|c| c.to_vec()).collect();
             check(&net, d, Oracle::Lp, &samples)?;
         }
+    }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
         #[test]
         fn lp_oracle_agrees_with_intervals_in_one_d(
             spec in proptest::collection::vec(layer_spec(4), 1..=3),
