@@ -259,6 +259,10 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
         bail!("--timeout must be positive");
     }
+    let ext = cmd.plot.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !cmd.no_plot && !["svg", "png"].contains(&ext) {
+        bail!("--plot must end in .svg or .png, got '{}'", cmd.plot.display());
+    }
     let mut rows = Vec::new();
     let mut err = std::io::stderr().lock();
     for n in cmd.min_n..=cmd.max_n {
