@@ -433,6 +433,31 @@ mod tests {
         }
     }
 
+    /// The documented size limit in practice: 20 kept units in the plane (tangent lines, one
+    /// layer: 1 + 20 + 190 = 211 regions) and 20 kept units in two layers in 3-D.
+    #[test]
+    fn twenty_kept_units_in_the_plane() {
+        let b = 20;
+        let mut w = DMatrix::zeros(b, 2);
+        for j in 0..b {
+            let th = std::f64::consts::PI * (j as f64 + 0.3) / b as f64;
+            w[(j, 0)] = th.cos();
+            w[(j, 1)] = th.sin();
+        }
+        let mut net = Network::new(vec![2]);
+        net.push(Layer::Dense(Affine::new(w, DVector::from_element(b, -1.0))));
+        net.push(Layer::Relu(ReluMask::all_kept(b)));
+        let t0 = std::time::Instant::now();
+        let rc = count_regions(&net, &[-200.0, -200.0], &[200.0, 200.0], Oracle::Lp).unwrap();
+        assert_eq!(rc.cells.len(), 211);
+        eprintln!(
+            "20 kept units, d = 2: {} cells, {} LPs, {:?}",
+            rc.cells.len(),
+            rc.tests,
+            t0.elapsed()
+        );
+    }
+
     /// A random masked dense network: widths, weights and masks from the strategy.
     fn random_net(d: usize, spec: &[(Vec<f64>, Vec<f64>, Vec<bool>)]) -> Network {
         let mut net = Network::new(vec![d]);

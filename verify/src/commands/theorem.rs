@@ -261,7 +261,10 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     }
     let ext = cmd.plot.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !cmd.no_plot && !["svg", "png"].contains(&ext) {
-        bail!("--plot must end in .svg or .png, got '{}'", cmd.plot.display());
+        bail!(
+            "--plot must end in .svg or .png, got '{}'",
+            cmd.plot.display()
+        );
     }
     let mut rows = Vec::new();
     let mut err = std::io::stderr().lock();
