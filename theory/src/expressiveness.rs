@@ -8,6 +8,13 @@
 //! `Σ_{j=0}^{d} C(B_l, j)` pieces, so #regions `≤ Π_l Σ_{j=0}^{d} C(B_l, j)`
 //! ([`layered_bound`]); for `d = 1` this is `Π_l (B_l + 1)`. Linearized units add nothing.
 //! Proofs: `theory/README.md`.
+//!
+//! ```
+//! use snl_theory::expressiveness::{layered_bound, pattern_bound};
+//! // two layers of 3 kept units on a 2-D input: (1 + 3 + 3)² = 49 ≤ 2^6 = 64
+//! assert_eq!(layered_bound(&[3, 3], 2).exact, Some(49));
+//! assert_eq!(pattern_bound(6).exact, Some(64));
+//! ```
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
 use serde::Serialize;

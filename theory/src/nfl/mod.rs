@@ -18,6 +18,18 @@
 //!
 //! Every witness either encoding returns is re-evaluated here in exact rational arithmetic
 //! ([`CpwlWitness::classified`], [`NeuralWitness::classified`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use snl_theory::nfl::{ceiling, search_max, smt, Architecture};
+//!
+//! // 6 alternating points, 2 kept ReLUs + 1 linearized unit: 3 pieces, at most 5 points
+//! assert_eq!(ceiling(6, 3), 5);
+//! let found = search_max(6, 3, |k| {
+//!     smt::query_linear(6, 2, Architecture::KeptPlusLinear, k, Duration::from_secs(30))
+//! });
+//! assert_eq!(found.max_classified, Some(5)); // 5 sat (witness re-checked), 6 unsat
+//! ```
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
