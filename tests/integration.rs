@@ -2,3 +2,4 @@
 mod common;
 mod ir;
 mod model_file;
+mod theorem;

@@ -29,9 +29,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod expressiveness;
 mod mask;
 pub mod model_file;
 mod network;
+pub mod nfl;
+pub mod regions;
 pub mod tolerance;
 
 pub use error::{Error, ModelFileProblem, Result};

@@ -6,6 +6,7 @@
 //! | `Close`       | 1e-9  | 1e-9  | two f64 computations of the same function (re-ordering)  |
 //! | `Approximate` | 1e-5  | 1e-4  | f32 (libtorch) against the f64 reference                 |
 //! | `Sound`       | 1e-6  | 0     | one-sided slack of a bound against a sampled value       |
+//! | `Interior`    | 1e-9  | 0     | an LP's interior slack (or interval length) at or below atol: the cell is lower-dimensional |
 //!
 //! `a` and `b` are close under `(atol, rtol)` when `|a − b| <= atol + rtol · |b|`.
 
@@ -20,6 +21,8 @@ pub enum Tolerance {
     Approximate,
     /// One-sided slack of a sound bound.
     Sound,
+    /// Interior slack below which a region-enumeration cell counts as lower-dimensional.
+    Interior,
 }
 
 impl Tolerance {
@@ -30,6 +33,7 @@ impl Tolerance {
             Tolerance::Close => (1e-9, 1e-9),
             Tolerance::Approximate => (1e-5, 1e-4),
             Tolerance::Sound => (1e-6, 0.0),
+            Tolerance::Interior => (1e-9, 0.0),
         }
     }
 

@@ -50,11 +50,15 @@ pub struct Args {
 pub enum Command {
     /// Describe a model file: layers, shapes and ReLU counts (total, kept, per layer).
     Info(commands::info::InfoCommand),
+    /// Check the no-free-lunch ceiling (T2) on alternating data with an LP/MILP and an SMT
+    /// encoding over a grid of (n, B), print the table and write a plot.
+    Theorem(commands::theorem::TheoremCommand),
 }
 
 /// Runs the parsed command.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Info(c) => commands::info::run(c),
+        Command::Theorem(c) => commands::theorem::run(c),
     }
 }

@@ -1,0 +1,547 @@
+//! `snl-verify theorem`: the no-free-lunch ceiling (T2) checked on a grid of alternating
+//! data sets by two independent encodings, with a plot.
+//!
+//! For every `n` in `--min-n..=--max-n` and every `B` in `0..=n − 2`: the MILP over the CPWL
+//! parameterization with `P = B + 1` pieces (`lp`), and z3 over the one-hidden-layer network
+//! with `B` kept ReLUs plus one linearized unit (`smt`, linear encoding), each searching for
+//! the largest `K` it proves achievable with `K + 1` refuted, without using the formula.
+//! Also: z3 on the width-`B` all-kept network (one sign change lower for `B ≤ 2`), and the
+//! direct nonlinear encoding at `K = ceiling` and `K = ceiling + 1`, run in a child process
+//! that is killed at `--direct-timeout` (z3 4.8.12's nonlinear solver may ignore interrupts).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use snl_theory::nfl::{self, lp, smt, Architecture, Decision};
+
+use crate::cli::{ExitStatus, OutputFormat};
+
+/// Arguments of `theorem`.
+#[derive(Debug, Args)]
+pub struct TheoremCommand {
+    /// Largest number of points.
+    #[arg(long, default_value_t = 8)]
+    pub max_n: usize,
+    /// Smallest number of points.
+    #[arg(long, default_value_t = 2)]
+    pub min_n: usize,
+    /// Time limit per solver query, in seconds (LP: per MILP; SMT: per "≥ K" query).
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Hard time limit of each direct (nonlinear) query, in seconds; 0 skips them.
+    #[arg(long, default_value_t = 5.0)]
+    pub direct_timeout: f64,
+    /// `text` (a table) or `json` (an array of rows).
+    #[arg(long, value_enum, default_value_t)]
+    pub output_format: OutputFormat,
+    /// Where to write the plot (`.svg` or `.png`).
+    #[arg(long, default_value = "papers/theorem/ceiling.svg")]
+    pub plot: PathBuf,
+    /// Do not write the plot.
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Internal: run one direct query `N,B,ARCH,K` and print its answer (child process).
+    #[arg(long, hide = true)]
+    pub direct_instance: Option<String>,
+}
+
+/// One grid instance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Number of points.
+    pub n: usize,
+    /// Kept ReLUs.
+    pub b: usize,
+    /// Pieces `P = B + 1`.
+    pub pieces: usize,
+    /// T2's ceiling `min(n, ⌈(n + P)/2⌉)`.
+    pub ceiling: usize,
+    /// Largest `K` the MILP proved with `K + 1` refuted; `null` when unknown.
+    pub lp: Option<usize>,
+    /// Largest `K` z3 (linear encoding, `B` kept + 1 linearized) proved with `K + 1` refuted.
+    pub smt: Option<usize>,
+    /// MILP time.
+    pub lp_ms: u128,
+    /// z3 time (all queries of the search).
+    pub smt_ms: u128,
+    /// The ceiling for width `B`, all kept: `min(n, ⌈(n + B)/2⌉)` for `B ≤ 2`, else as `ceiling`.
+    pub ceiling_all_kept: usize,
+    /// z3's answer for width `B`, all kept.
+    pub smt_all_kept: Option<usize>,
+    /// Its time.
+    pub smt_all_kept_ms: u128,
+    /// The direct encoding at `K = ceiling`: `sat`, `unsat`, `unknown` or `skipped`.
+    pub direct_at_ceiling: String,
+    /// The direct encoding at `K = ceiling + 1` (`n/a` when the ceiling is `n`).
+    pub direct_above: String,
+    /// Time of both direct queries.
+    pub direct_ms: u128,
+}
+
+fn decision_word<W>(d: &Decision<W>) -> String {
+    match d {
+        Decision::Sat(_) => "sat".into(),
+        Decision::Unsat => "unsat".into(),
+        Decision::Unknown { .. } => "unknown".into(),
+    }
+}
+
+fn run_direct_child(spec: &str) -> anyhow::Result<ExitStatus> {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [n, b, arch, k] = parts.as_slice() else {
+        bail!("--direct-instance wants N,B,ARCH,K");
+    };
+    let (n, b, k): (usize, usize, usize) = (n.parse()?, b.parse()?, k.parse()?);
+    let long = Duration::from_secs(3600);
+    let word = match *arch {
+        "linear" => decision_word(&smt::query_direct(
+            n,
+            b,
+            Architecture::KeptPlusLinear,
+            k,
+            long,
+        )),
+        "all_kept" => decision_word(&smt::query_direct(n, b, Architecture::AllKept, k, long)),
+        "two_layer" => decision_word(&smt::query_direct_two_layer(n, b, b, k, long)),
+        other => bail!("unknown architecture {other}"),
+    };
+    println!("{word}");
+    Ok(ExitStatus::Success)
+}
+
+/// Runs one direct query in a child process of this binary, killed after `limit`.
+fn direct_query(
+    n: usize,
+    b: usize,
+    arch: &str,
+    k: usize,
+    limit: Duration,
+) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find the snl-verify binary")?;
+    let mut child = Command::new(exe)
+        .args([
+            "theorem",
+            "--direct-instance",
+            &format!("{n},{b},{arch},{k}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start the direct-encoding child")?;
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            let mut out = String::new();
+            if let Some(mut s) = child.stdout.take() {
+                std::io::Read::read_to_string(&mut s, &mut out)?;
+            }
+            let word = out.trim();
+            return Ok(if ["sat", "unsat", "unknown"].contains(&word) {
+                word.to_string()
+            } else {
+                "unknown".to_string()
+            });
+        }
+        if t0.elapsed() >= limit {
+            child.kill()?;
+            child.wait()?;
+            return Ok("unknown".to_string());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
+    let timeout = Duration::from_secs_f64(cmd.timeout);
+    let pieces = b + 1;
+    let ceiling = nfl::ceiling(n, pieces);
+    let start = n.div_ceil(2);
+    let lp = lp::max_classified(n, pieces, cmd.timeout);
+    let s = nfl::search_max(n, start, |k| {
+        smt::query_linear(n, b, Architecture::KeptPlusLinear, k, timeout)
+    });
+    let s_all = nfl::search_max(n, start, |k| {
+        smt::query_linear(n, b, Architecture::AllKept, k, timeout)
+    });
+    let t0 = Instant::now();
+    let (direct_at_ceiling, direct_above) = if cmd.direct_timeout > 0.0 {
+        let limit = Duration::from_secs_f64(cmd.direct_timeout);
+        let at = direct_query(n, b, "linear", ceiling, limit)?;
+        let above = if ceiling < n {
+            direct_query(n, b, "linear", ceiling + 1, limit)?
+        } else {
+            "n/a".to_string()
+        };
+        (at, above)
+    } else {
+        ("skipped".to_string(), "skipped".to_string())
+    };
+    Ok(Row {
+        n,
+        b,
+        pieces,
+        ceiling,
+        lp: lp.search.max_classified,
+        smt: s.max_classified,
+        lp_ms: lp.search.millis,
+        smt_ms: s.millis,
+        ceiling_all_kept: Architecture::AllKept.ceiling(n, b),
+        smt_all_kept: s_all.max_classified,
+        smt_all_kept_ms: s_all.millis,
+        direct_at_ceiling,
+        direct_above,
+        direct_ms: t0.elapsed().as_millis(),
+    })
+}
+
+/// One instance of the two-layer variant (direct encoding only).
+#[derive(Clone, Debug, Serialize)]
+pub struct TwoLayerRow {
+    /// Number of points.
+    pub n: usize,
+    /// Kept units per hidden layer (each layer also has one linearized unit).
+    pub kept_per_layer: usize,
+    /// T1's bound on the pieces: `(B_1 + 1)(B_2 + 1)`.
+    pub pieces_bound: usize,
+    /// T2's ceiling with that many pieces.
+    pub ceiling: usize,
+    /// The one-layer ceiling with the same total of kept units (plus one linearized unit).
+    pub one_layer_ceiling: usize,
+    /// The direct encoding at `K = ceiling`.
+    pub direct_at_ceiling: String,
+    /// Its time.
+    pub direct_ms: u128,
+}
+
+fn two_layer_rows(cmd: &TheoremCommand) -> anyhow::Result<Vec<TwoLayerRow>> {
+    let mut rows = Vec::new();
+    if cmd.direct_timeout <= 0.0 {
+        return Ok(rows);
+    }
+    let limit = Duration::from_secs_f64(cmd.direct_timeout);
+    for n in cmd.min_n.max(3)..=cmd.max_n {
+        let pieces_bound = 4;
+        let ceiling = nfl::ceiling(n, pieces_bound);
+        let t0 = Instant::now();
+        let at = direct_query(n, 1, "two_layer", ceiling, limit)?;
+        rows.push(TwoLayerRow {
+            n,
+            kept_per_layer: 1,
+            pieces_bound,
+            ceiling,
+            one_layer_ceiling: nfl::ceiling(n, 3),
+            direct_at_ceiling: at,
+            direct_ms: t0.elapsed().as_millis(),
+        });
+    }
+    Ok(rows)
+}
+
+fn opt(v: Option<usize>) -> String {
+    v.map_or("unknown".to_string(), |k| k.to_string())
+}
+
+/// Runs `theorem`.
+pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
+    if let Some(spec) = &cmd.direct_instance {
+        return run_direct_child(spec);
+    }
+    if cmd.min_n < 2 || cmd.max_n < cmd.min_n {
+        bail!("need 2 <= --min-n <= --max-n");
+    }
+    if cmd.max_n > 12 {
+        bail!("--max-n above 12 is not supported (the grid is exponential in the worst case)");
+    }
+    if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
+        bail!("--timeout must be positive");
+    }
+    let ext = cmd.plot.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !cmd.no_plot && !["svg", "png"].contains(&ext) {
+        bail!(
+            "--plot must end in .svg or .png, got '{}'",
+            cmd.plot.display()
+        );
+    }
+    let mut rows = Vec::new();
+    let mut err = std::io::stderr().lock();
+    for n in cmd.min_n..=cmd.max_n {
+        for b in 0..=n - 2 {
+            let r = instance(&cmd, n, b)?;
+            writeln!(
+                err,
+                "theorem: n={n} B={b} ceiling={} lp={} ({} ms) smt={} ({} ms) all-kept {}/{} direct {}/{}",
+                r.ceiling,
+                opt(r.lp),
+                r.lp_ms,
+                opt(r.smt),
+                r.smt_ms,
+                opt(r.smt_all_kept),
+                r.ceiling_all_kept,
+                r.direct_at_ceiling,
+                r.direct_above
+            )?;
+            rows.push(r);
+        }
+    }
+    let two = if cmd.output_format == OutputFormat::Text {
+        two_layer_rows(&cmd)?
+    } else {
+        Vec::new()
+    };
+    let plot_note = if cmd.no_plot {
+        None
+    } else {
+        Some(
+            plot(&rows, &cmd.plot)
+                .with_context(|| format!("cannot write {}", cmd.plot.display()))?,
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    match cmd.output_format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Text => {
+            writeln!(
+                out,
+                "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
+                "n", "B", "P", "ceiling", "LP", "SMT", "LP ms", "SMT ms", "ceil(kB)", "SMT(kB)",
+                "ms", "direct", "dir>c", "dir ms"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
+                    r.n,
+                    r.b,
+                    r.pieces,
+                    r.ceiling,
+                    opt(r.lp),
+                    opt(r.smt),
+                    r.lp_ms,
+                    r.smt_ms,
+                    r.ceiling_all_kept,
+                    opt(r.smt_all_kept),
+                    r.smt_all_kept_ms,
+                    r.direct_at_ceiling,
+                    r.direct_above,
+                    r.direct_ms
+                )?;
+            }
+            let agree = rows
+                .iter()
+                .filter(|r| r.lp == Some(r.ceiling) && r.smt == Some(r.ceiling))
+                .count();
+            writeln!(
+                out,
+                "\nLP and SMT both equal the ceiling on {agree} of {} instances; all-kept SMT equals its ceiling on {} of {}",
+                rows.len(),
+                rows.iter()
+                    .filter(|r| r.smt_all_kept == Some(r.ceiling_all_kept))
+                    .count(),
+                rows.len()
+            )?;
+            if !two.is_empty() {
+                writeln!(
+                    out,
+                    "\nTwo layers of (1 kept + 1 linearized) units, direct encoding at K = ceiling (T1: <= 4 pieces):"
+                )?;
+                writeln!(
+                    out,
+                    "{:>2} {:>7} {:>9} {:>9} {:>8}",
+                    "n", "ceiling", "1-layer", "direct", "ms"
+                )?;
+                for r in &two {
+                    writeln!(
+                        out,
+                        "{:>2} {:>7} {:>9} {:>9} {:>8}",
+                        r.n, r.ceiling, r.one_layer_ceiling, r.direct_at_ceiling, r.direct_ms
+                    )?;
+                }
+            }
+            if let Some(note) = plot_note {
+                writeln!(out, "plot: {note}")?;
+            }
+        }
+    }
+    let known = |v: Option<usize>| v.is_some();
+    let wrong = rows.iter().any(|r| {
+        r.lp.is_some_and(|k| k != r.ceiling)
+            || r.smt.is_some_and(|k| k != r.ceiling)
+            || r.smt_all_kept.is_some_and(|k| k != r.ceiling_all_kept)
+    });
+    Ok(if wrong {
+        ExitStatus::Refuted
+    } else if rows
+        .iter()
+        .all(|r| known(r.lp) && known(r.smt) && known(r.smt_all_kept))
+    {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Unknown
+    })
+}
+
+fn register_font() -> anyhow::Result<()> {
+    let path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("cannot read the font {path} (Debian package fonts-dejavu-core)")
+    })?;
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
+        .map_err(|_| anyhow::anyhow!("cannot register the font {path}"))
+}
+
+/// Draws accuracy (ceiling / n) against B for each n: the theoretical curve as a line, the
+/// LP results as circles and the SMT results as crosses. Returns a one-line description.
+fn plot(rows: &[Row], path: &Path) -> anyhow::Result<String> {
+    use plotters::prelude::*;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    register_font()?;
+    let max_b = rows.iter().map(|r| r.b).max().unwrap_or(0) as f64;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext {
+        "svg" => draw(
+            SVGBackend::new(path, (900, 600)).into_drawing_area(),
+            rows,
+            max_b,
+        )?,
+        "png" => draw(
+            BitMapBackend::new(path, (900, 600)).into_drawing_area(),
+            rows,
+            max_b,
+        )?,
+        other => bail!("--plot must end in .svg or .png, got '{other}'"),
+    }
+    Ok(format!(
+        "{} (lines: ceiling; circles: LP; crosses: SMT)",
+        path.display()
+    ))
+}
+
+fn draw<DB: plotters::prelude::DrawingBackend>(
+    root: plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[Row],
+    max_b: f64,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    use plotters::prelude::*;
+    {
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "No free lunch: accuracy ceiling vs kept ReLUs (alternating data)",
+                ("sans-serif", 20),
+            )
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-0.3..max_b + 0.3, 0.45..1.03)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("B (kept ReLUs, plus one linearized unit); circles: LP, crosses: SMT")
+            .x_labels(max_b as usize + 1)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("max accuracy = K / n")
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ns: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.n).collect();
+        for (ci, &n) in ns.iter().enumerate() {
+            let color = Palette99::pick(ci).to_rgba();
+            let mine: Vec<&Row> = rows.iter().filter(|r| r.n == n).collect();
+            chart
+                .draw_series(LineSeries::new(
+                    mine.iter()
+                        .map(|r| (r.b as f64, r.ceiling as f64 / n as f64)),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .label(format!("n = {n}: ceiling"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(mine.iter().filter_map(|r| {
+                    r.lp.map(|k| {
+                        Circle::new((r.b as f64, k as f64 / n as f64), 6, color.stroke_width(2))
+                    })
+                }))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            chart
+                .draw_series(mine.iter().filter_map(|r| {
+                    r.smt.map(|k| {
+                        Cross::new((r.b as f64, k as f64 / n as f64), 4, color.stroke_width(2))
+                    })
+                }))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(max_n: usize) -> TheoremCommand {
+        TheoremCommand {
+            max_n,
+            min_n: 2,
+            timeout: 30.0,
+            // the unit-test binary cannot serve as the direct-encoding child
+            direct_timeout: 0.0,
+            output_format: OutputFormat::Json,
+            plot: PathBuf::from("unused.svg"),
+            no_plot: true,
+            direct_instance: None,
+        }
+    }
+
+    #[test]
+    fn an_instance_row_has_the_documented_fields_and_agrees() {
+        let r = instance(&cmd(5), 5, 1).unwrap();
+        // 5 points, 1 kept + 1 linearized: 2 pieces, ceiling ⌈7/2⌉ = 4
+        assert_eq!((r.pieces, r.ceiling), (2, 4));
+        assert_eq!(r.lp, Some(4));
+        assert_eq!(r.smt, Some(4));
+        // width 1, all kept: monotone, ⌈6/2⌉ = 3
+        assert_eq!((r.ceiling_all_kept, r.smt_all_kept), (3, Some(3)));
+        assert_eq!(r.direct_at_ceiling, "skipped");
+        let v = serde_json::to_value(&r).unwrap();
+        for key in [
+            "n", "b", "pieces", "ceiling", "lp", "smt", "lp_ms", "smt_ms",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+    }
+
+    #[test]
+    fn plots_are_written_as_svg_and_png() {
+        let rows: Vec<Row> = (0..=2).map(|b| instance(&cmd(4), 4, b).unwrap()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("sub/c.svg");
+        plot(&rows, &svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("<svg") && text.contains("ceiling"));
+        let png = dir.path().join("c.png");
+        plot(&rows, &png).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(plot(&rows, &dir.path().join("c.pdf")).is_err());
+    }
+}
