@@ -208,7 +208,23 @@ pub fn save_with_info(
     });
     let buf = safetensors::serialize(views, Some(meta))
         .map_err(|e| problem(path, ModelFileProblem::Safetensors(e.to_string())))?;
-    write_atomic(path, &buf).map_err(|e| problem(path, ModelFileProblem::Io(e)))
+    write_atomic(path, &sorted_header(buf)).map_err(|e| problem(path, ModelFileProblem::Io(e)))
+}
+
+/// Rewrites the JSON header with sorted keys (safetensors writes the metadata map in hash
+/// order), so that the same network always gives the same bytes. The header keeps its
+/// length: only the order of its entries changes.
+fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(buf[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&buf[8..8 + n]).expect("safetensors wrote valid JSON");
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted
+    let sorted = serde_json::to_vec(&header).expect("JSON");
+    if sorted.len() <= n {
+        buf[8..8 + sorted.len()].copy_from_slice(&sorted);
+        buf[8 + sorted.len()..8 + n].fill(b' ');
+    }
+    buf
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
@@ -504,6 +520,10 @@ mod tests {
         assert_eq!(info_back, info);
         // no temporary file left behind
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // the same network gives the same bytes (sorted header, whatever the hash order)
+        let again = dir.path().join("again.safetensors");
+        save_with_info(&net, &info, &again).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&again).unwrap());
     }
 
     #[test]

@@ -59,7 +59,15 @@ fn cnn(splits: &Splits, device: Device) -> SnlNet {
 }
 
 /// Seconds of one linearization epoch (or `batches` batches).
-fn epoch(net: &SnlNet, teacher: &SnlNet, masked: bool, splits: &Splits, c: &BenchCommand, device: Device, seed: u64) -> f64 {
+fn epoch(
+    net: &SnlNet,
+    teacher: &SnlNet,
+    masked: bool,
+    splits: &Splits,
+    c: &BenchCommand,
+    device: Device,
+    seed: u64,
+) -> f64 {
     let (mut params, masks) = net.weights_and_masks();
     if masked {
         params.extend(masks);
@@ -126,7 +134,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         plain.push(epoch(&net, &teacher, false, &splits, &c, device, seed));
     }
     let (m, p) = (median(masked), median(plain));
-    let batches = c.batches.unwrap_or(usize::MAX).min(splits.train.len().div_ceil(c.batch));
+    let batches = c
+        .batches
+        .unwrap_or(usize::MAX)
+        .min(splits.train.len().div_ceil(c.batch));
     let threads = tch::get_num_threads();
     match c.output_format {
         OutputFormat::Json => println!(
@@ -138,7 +149,10 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
             }))?
         ),
         OutputFormat::Text => {
-            println!("CNN linearization epoch, {} batches of {}, {threads} threads, {device:?}", batches, c.batch);
+            println!(
+                "CNN linearization epoch, {} batches of {}, {threads} threads, {device:?}",
+                batches, c.batch
+            );
             println!("masked ReLU  {m:>8.2} s");
             println!("plain ReLU   {p:>8.2} s");
             println!("masked/plain {:>8.3}", m / p);
