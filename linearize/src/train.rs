@@ -380,6 +380,7 @@ fn train_epoch(
     seed: u64,
     device: Device,
     pb: &ProgressBar,
+    status: &str,
     loss_of: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
 ) -> (f64, f64) {
     let mut rng = data::SeededRng::new(seed ^ 0xA5A5_5A5A);
@@ -405,7 +406,11 @@ fn train_epoch(
             .int64_value(&[]);
         seen += n;
         pb.inc(1);
-        pb.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+        pb.set_message(format!(
+            "loss {:.4}  acc {:.1}%  {status}",
+            loss_sum / seen as f64,
+            100.0 * correct as f64 / seen as f64
+        ));
     }
     (
         loss_sum / seen.max(1) as f64,
@@ -487,6 +492,7 @@ pub fn pretrain(
             data::epoch_seed(seed, e as u64),
             device,
             &pb,
+            &format!("ReLUs {total}/{total}"),
             &|logits, _, y| ce_loss(logits, y),
         );
         pb.finish_and_clear();
@@ -671,6 +677,7 @@ pub fn linearize(
                 data::epoch_seed(seed, e as u64),
                 device,
                 &pb,
+                &format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
                 &|logits, x, y| ce_loss(logits, y) + kd(logits, x) + net.mask_l1() * lambda,
             );
             pb.finish_and_clear();
@@ -770,6 +777,7 @@ pub fn linearize(
             data::epoch_seed(seed ^ 0xF1, e as u64),
             device,
             &pb,
+            &format!("ReLUs {kept}/{total} (frozen)"),
             &|logits, x, y| ce_loss(logits, y) + kd(logits, x),
         );
         pb.finish_and_clear();
