@@ -105,12 +105,12 @@ def main():
     y = idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz"))
     keep = len(x) - round(a.val_fraction * len(x))  # the same train-split size as snl
     x, y = x[:keep], y[:keep]
-    net, teacher = CNN(), CNN().eval()
     masked, plain = [], []
     for _ in range(a.epochs):
-        net.train()
-        masked.append(epoch(net, teacher, True, x, y, a.batch, a.batches, 0))
-        plain.append(epoch(net, teacher, False, x, y, a.batch, a.batches, 0))
+        for is_masked, out in ((True, masked), (False, plain)):
+            torch.manual_seed(0)  # every timed epoch starts from the same fresh nets
+            net, teacher = CNN().train(), CNN().eval()
+            out.append(epoch(net, teacher, is_masked, x, y, a.batch, a.batches, 0))
     med = lambda v: sorted(v)[len(v) // 2]
     print(json.dumps({"masked_s": med(masked), "plain_s": med(plain), "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))

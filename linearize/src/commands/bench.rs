@@ -121,17 +121,23 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
     if splits.input_shape()[1..] != [28, 28] {
         bail!("the benchmark CNN takes 28×28 inputs; use --data fashion-mnist or mnist");
     }
-    tch::manual_seed(c.run.seed as i64);
-    let mut net = cnn(&splits, device);
-    let teacher = cnn(&splits, device);
     let seed = data::epoch_seed(c.run.seed, 0);
     let mut masked = Vec::new();
     let mut plain = Vec::new();
     for _ in 0..c.epochs {
-        net.plain_relu = false;
-        masked.push(epoch(&net, &teacher, true, &splits, &c, device, seed));
-        net.plain_relu = true;
-        plain.push(epoch(&net, &teacher, false, &splits, &c, device, seed));
+        for is_masked in [true, false] {
+            // every timed epoch starts from the same freshly seeded student and teacher
+            tch::manual_seed(c.run.seed as i64);
+            let mut net = cnn(&splits, device);
+            let teacher = cnn(&splits, device);
+            net.plain_relu = !is_masked;
+            let s = epoch(&net, &teacher, is_masked, &splits, &c, device, seed);
+            if is_masked {
+                masked.push(s)
+            } else {
+                plain.push(s)
+            }
+        }
     }
     let (m, p) = (median(masked), median(plain));
     let batches = c
