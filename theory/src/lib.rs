@@ -28,13 +28,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bound;
 mod error;
 mod mask;
 pub mod model_file;
 mod network;
 pub mod tolerance;
 
-pub use error::{Error, ModelFileProblem, Result};
+pub use error::{BoxProblem, Error, ModelFileProblem, Result};
 pub use mask::ReluMask;
 pub use model_file::{load, save, FORMAT_VERSION};
 pub use network::{

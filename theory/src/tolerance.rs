@@ -6,6 +6,7 @@
 //! | `Close`       | 1e-9  | 1e-9  | two f64 computations of the same function (re-ordering)  |
 //! | `Approximate` | 1e-5  | 1e-4  | f32 (libtorch) against the f64 reference                 |
 //! | `Sound`       | 1e-6  | 0     | one-sided slack of a bound against a sampled value       |
+//! | `Solver`      | 1e-5  | 1e-6  | an LP/MILP/SMT optimum against its re-evaluated witness  |
 //!
 //! `a` and `b` are close under `(atol, rtol)` when `|a − b| <= atol + rtol · |b|`.
 
@@ -20,6 +21,9 @@ pub enum Tolerance {
     Approximate,
     /// One-sided slack of a sound bound.
     Sound,
+    /// A floating-point solver's optimum (feasibility and integrality tolerances around
+    /// 1e-7 times big-M coefficients) against the f64 forward pass at its witness.
+    Solver,
 }
 
 impl Tolerance {
@@ -30,6 +34,7 @@ impl Tolerance {
             Tolerance::Close => (1e-9, 1e-9),
             Tolerance::Approximate => (1e-5, 1e-4),
             Tolerance::Sound => (1e-6, 0.0),
+            Tolerance::Solver => (1e-5, 1e-6),
         }
     }
 
