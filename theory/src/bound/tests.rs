@@ -50,8 +50,13 @@ fn interval_lp_milp_on_twin_relus_by_hand() {
     {
         let b = q.clone().using(Method::Smt).solve().unwrap();
         assert!(b.exact);
+        // bisection stops at an absolute gap of 1e-9 around the exact 0
         assert!(
-            b.bounds.upper[0].abs() <= 1e-300 && b.bounds.lower[0].abs() <= 1e-300,
+            b.bounds.upper[0] >= 0.0 && b.bounds.lower[0] <= 0.0,
+            "{b:?}"
+        );
+        assert!(
+            b.bounds.upper[0] <= 1e-8 && b.bounds.lower[0] >= -1e-8,
             "{b:?}"
         );
     }
@@ -297,12 +302,27 @@ proptest! {
 }
 
 #[cfg(all(feature = "lp", feature = "smt"))]
+/// Smaller problems for z3 (each exact check on ~10 kept units takes 50–100 ms).
+fn small_problems() -> impl Strategy<Value = BoundProblem> {
+    (
+        1usize..=2,
+        proptest::collection::vec(2usize..=4, 1..=2),
+        2usize..=2,
+        any::<u64>(),
+        -1.0f64..0.5,
+        0.0f64..1.5,
+    )
+        .prop_map(|(n_in, widths, n_out, seed, lo, w)| {
+            BoundProblem::build(n_in, &widths, n_out, false, seed, lo, w)
+        })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    #![proptest_config(ProptestConfig::with_cases(10))]
 
     /// z3 (exact rationals) and CBC (big-M) agree on bounds and on argmax verdicts.
     #[test]
-    fn smt_and_milp_agree(p in problems()) {
+    fn smt_and_milp_agree(p in small_problems()) {
         let q = p.net.bound(&p.input).unwrap();
         let milp = q.clone().using(Method::Milp).solve().unwrap();
         let smt = q.clone().using(Method::Smt).solve().unwrap();
