@@ -50,11 +50,19 @@ pub struct Args {
 pub enum Command {
     /// Describe a model file: layers, shapes and ReLU counts (total, kept, per layer).
     Info(commands::info::InfoCommand),
+    /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
+    /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
+    Bound(commands::bound::BoundCommand),
+    /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
+    /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
+    Bench(commands::bench::BenchCommand),
 }
 
 /// Runs the parsed command.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Info(c) => commands::info::run(c),
+        Command::Bound(c) => commands::bound::run(c),
+        Command::Bench(c) => commands::bench::run(c),
     }
 }

@@ -229,14 +229,21 @@ pub fn bounds(dense: &Network, input: &InputBox, deadline: Option<Instant>) -> R
                     .map(|y| if maximise { y[i] } else { -y[i] })
                     .fold(f64::NEG_INFINITY, f64::max);
                 let check = |t: f64| -> std::result::Result<Option<f64>, String> {
+                    if !t.is_finite() {
+                        return Err(format!("bisection left the finite range ({t})"));
+                    }
                     solver.push();
                     solver.assert(obj.ge(real(t)));
                     let r = match solver.check() {
                         SatResult::Sat => {
                             let m = solver.get_model().expect("a model after sat");
-                            Ok(Some(down(
-                                &m.eval(&obj, true).expect("evaluates").approx(20),
-                            )))
+                            let text = m.eval(&obj, true).map(|v| v.approx(20));
+                            match text.as_deref().map(down) {
+                                Some(v) if v.is_finite() => Ok(Some(v)),
+                                _ => Err(format!(
+                                    "z3 returned a model without a numeric objective ({text:?}; interrupted?)"
+                                )),
+                            }
                         }
                         SatResult::Unsat => Ok(None),
                         SatResult::Unknown => Err(solver
