@@ -264,6 +264,19 @@ pub fn bounds(
     exact: bool,
     deadline: Option<Instant>,
 ) -> Result<Bounded> {
+    Ok(bounds_sided(dense, input, exact, deadline, true)?.0)
+}
+
+/// [`bounds`], with the upper bounds only when `upper` (otherwise the interval ones), and the
+/// inputs at which each lower bound's LP or MILP attains its optimum (counterexample
+/// candidates; none for a bound that timed out).
+pub fn bounds_sided(
+    dense: &Network,
+    input: &InputBox,
+    exact: bool,
+    deadline: Option<Instant>,
+    upper_too: bool,
+) -> Result<(Bounded, Vec<Vec<f64>>)> {
     let method = if exact { "milp" } else { "lp" };
     check_dense(dense, method)?;
     let mut values = interval::propagate(dense, input)?;
@@ -274,20 +287,32 @@ pub fn bounds(
     let out = values[n].clone();
     let mut lower = Vec::with_capacity(out.len());
     let mut upper = Vec::with_capacity(out.len());
+    let mut witnesses = Vec::new();
     let mut timeouts = 0;
+    let sides: &[bool] = if upper_too { &[false, true] } else { &[false] };
     for (i, iv) in out.iter().enumerate() {
-        for maximise in [false, true] {
+        for &maximise in sides {
             let mut v = None;
             if let Some(m) = &milp {
                 match m.optimise(&m.values[n][i], maximise, remaining(deadline))? {
-                    Optimum::Optimal { value, .. } => v = Some(value),
+                    Optimum::Optimal { value, input } => {
+                        v = Some(value);
+                        if !maximise {
+                            witnesses.push(input);
+                        }
+                    }
                     Optimum::TimedOut => timeouts += 1,
                 }
             }
             let v = match v {
                 Some(v) => v,
                 None => match lp.optimise(&lp.values[n][i], maximise, None)? {
-                    Optimum::Optimal { value, .. } => value,
+                    Optimum::Optimal { value, input } => {
+                        if !maximise && !exact {
+                            witnesses.push(input);
+                        }
+                        value
+                    }
                     Optimum::TimedOut => {
                         if maximise {
                             iv.hi
@@ -304,44 +329,26 @@ pub fn bounds(
                 lower.push(if exact { v } else { v.max(iv.lo) });
             }
         }
+        if !upper_too {
+            upper.push(iv.hi);
+        }
     }
-    Ok(Bounded {
+    let bounded = Bounded {
         bounds: OutputBounds { lower, upper },
         method: if exact { Method::Milp } else { Method::Lp },
-        exact: exact && timeouts == 0,
+        exact: exact && timeouts == 0 && upper_too,
         unknown: (timeouts > 0).then(|| {
             format!(
                 "the MILP timed out on {timeouts} of {} bounds: those are LP bounds",
-                2 * out.len()
+                sides.len() * out.len()
             )
         }),
         unstable_kept: milp
             .as_ref()
             .map_or_else(|| interval::unstable_kept(dense, &values), |m| m.binaries),
         tightening_lps: lps,
-    })
-}
-
-/// Inputs minimising each output of the dense network under the LP or MILP encoding (used
-/// as counterexample candidates). Outputs whose solve times out give no candidate.
-pub fn minimizers(
-    dense: &Network,
-    input: &InputBox,
-    exact: bool,
-    deadline: Option<Instant>,
-) -> Result<Vec<Vec<f64>>> {
-    check_dense(dense, "lp")?;
-    let mut values = interval::propagate(dense, input)?;
-    tighten(dense, input, &mut values, deadline)?;
-    let n = dense.nodes.len();
-    let enc = encode(dense, input, &values, n, exact);
-    let mut out = Vec::new();
-    for e in &enc.values[n] {
-        if let Optimum::Optimal { input, .. } = enc.optimise(e, false, remaining(deadline))? {
-            out.push(input);
-        }
-    }
-    Ok(out)
+    };
+    Ok((bounded, witnesses))
 }
 
 /// The exact optimum of output `i` (MILP), with its witness input, or `None` on timeout.

@@ -345,10 +345,12 @@ impl Query {
     /// Decides a property on the box with the query's method.
     ///
     /// `Argmax { class: c }` holds when every margin `y_c − y_j` (`j ≠ c`) is positive on the
-    /// whole box. Relaxations prove it when every margin's lower bound exceeds the
-    /// [`Tolerance::Sound`](crate::tolerance::Tolerance::Sound) slack, and refute it only
-    /// with a concrete input (the centre, the corners nearest the solver witnesses, samples);
-    /// MILP and SMT decide it exactly unless they time out.
+    /// whole box. Interval, LP and MILP first try the centre and 256 deterministic samples
+    /// (corners included), then bound the margins from below: every lower bound above the
+    /// [`Tolerance::Sound`](crate::tolerance::Tolerance::Sound) slack proves the property;
+    /// otherwise the LP's or MILP's minimisers are tried as counterexamples. SMT decides it
+    /// with one exact z3 query. Every counterexample is re-checked with the f64 forward pass;
+    /// anything else (timeouts, a relaxation too loose) is `Unknown`.
     pub fn verify(&self, property: &Property) -> Result<Verdict> {
         let Property::Argmax { class } = *property;
         let margins = self.margin_query(class)?;
@@ -357,25 +359,29 @@ impl Query {
             let deadline = self.timeout.map(|t| Instant::now() + t);
             return smt::verify_positive(&margins.dense, &self.input, &self.dense, deadline);
         }
-        let b = margins.solve()?;
+        // a cheap attack first: the centre and deterministic samples (corners included)
+        let mut candidates = vec![self.input.center()];
+        candidates.extend(samples(&self.input, 256, 0x5eed));
+        for x in &candidates {
+            if let Some(cex) = argmax_violation(&self.dense, x, class)? {
+                return Ok(Verdict::Refuted(cex));
+            }
+        }
         let slack = crate::tolerance::Tolerance::Sound.atol_rtol().0;
+        let (b, witnesses) = match self.method {
+            #[cfg(feature = "lp")]
+            Method::Lp | Method::Milp => {
+                let deadline = self.timeout.map(|t| Instant::now() + t);
+                let exact = self.method == Method::Milp;
+                lp::bounds_sided(&margins.dense, &self.input, exact, deadline, false)?
+            }
+            _ => (margins.solve()?, Vec::new()),
+        };
         if b.bounds.lower.iter().all(|&l| l > slack) {
             return Ok(Verdict::Proved);
         }
-        // search for a counterexample among cheap candidates
-        let mut candidates = vec![self.input.center()];
-        #[cfg(feature = "lp")]
-        if matches!(self.method, Method::Lp | Method::Milp) {
-            let deadline = self.timeout.map(|t| Instant::now() + t);
-            candidates.extend(lp::minimizers(
-                &margins.dense,
-                &self.input,
-                self.method == Method::Milp,
-                deadline,
-            )?);
-        }
-        candidates.extend(samples(&self.input, 256, 0x5eed));
-        for x in candidates {
+        // the relaxation's or the MILP's minimisers of the margins
+        for x in witnesses {
             let x = self.input.clamp(&x);
             if let Some(cex) = argmax_violation(&self.dense, &x, class)? {
                 return Ok(Verdict::Refuted(cex));
