@@ -106,14 +106,32 @@ def margin_net(dense, c, j):
     return d
 
 
-def solve(dense, prop, timeout):
+def forward(dense, x):
+    """The f64 forward pass of the dense network (the same function as Network::forward)."""
+    vals = [list(x)]
+    for n in dense["nodes"]:
+        a = vals[n["inputs"][0]]
+        if n["op"] == "dense":
+            vals.append([sum(w * v for w, v in zip(row, a)) + b for row, b in zip(n["weight"], n["bias"])])
+        elif n["op"] == "relu":
+            vals.append([max(0.0, v) if k else v for v, k in zip(a, n["kept"])])
+        else:
+            vals.append([p + q for p, q in zip(a, vals[n["inputs"][1]])])
+    return vals[-1]
+
+
+def solve(dense, prop, timeout, witness=False):
     from maraboupy import Marabou
 
     net = build(dense, prop)
     opts = Marabou.createOptions(verbosity=0, timeoutInSeconds=int(timeout))
     t = time.perf_counter()
-    code, _, _ = net.solve(options=opts, verbose=False)
-    return code, time.perf_counter() - t
+    code, vals, _ = net.solve(options=opts, verbose=False)
+    elapsed = time.perf_counter() - t
+    if witness:
+        x = [vals[v] for v in range(len(dense["lower"]))] if code == "sat" else None
+        return code, elapsed, x
+    return code, elapsed
 
 
 def marabou_main(out_dir, timeout):
@@ -136,20 +154,32 @@ def marabou_main(out_dir, timeout):
             if code != "unsat":
                 verdict = "unknown"
         # tightness of our bounds
-        confirmed, t_bounds = 0, 0.0
+        confirmed, spurious, violated, t_bounds = 0, 0, 0, 0.0
         for i in range(n):
             for side, b in (("upper", ours["upper"][i]), ("lower", ours["lower"][i])):
                 d = 1e-4 * max(1.0, abs(b))
                 if side == "upper":  # y_i >= b + d must be unsat, y_i >= b - d sat
-                    beyond, t1 = solve(dense, lambda net, y: net.setLowerBound(y[i], b + d), timeout)
+                    beyond, t1, x = solve(dense, lambda net, y: net.setLowerBound(y[i], b + d), timeout, True)
                     within, t2 = solve(dense, lambda net, y: net.setLowerBound(y[i], b - d), timeout)
                 else:  # y_i <= b - d must be unsat, y_i <= b + d sat
-                    beyond, t1 = solve(dense, lambda net, y: net.setUpperBound(y[i], b - d), timeout)
+                    beyond, t1, x = solve(dense, lambda net, y: net.setUpperBound(y[i], b - d), timeout, True)
                     within, t2 = solve(dense, lambda net, y: net.setUpperBound(y[i], b + d), timeout)
                 t_bounds += t1 + t2
+                if beyond == "sat":
+                    # re-check Marabou's witness with the f64 forward pass (1e-6: Tolerance::Sound)
+                    inside = all(lo - 1e-9 <= v <= hi + 1e-9 for v, lo, hi in zip(x, dense["lower"], dense["upper"]))
+                    y = forward(dense, x)[i]
+                    past = y > b + 1e-6 if side == "upper" else y < b - 1e-6
+                    if inside and past:
+                        violated += 1
+                    else:
+                        spurious += 1
+                        print(f"k={ours['kept']} output {i} {side} {b!r}: Marabou says sat beyond it, but its "
+                              f"witness gives y = {y!r} (in box: {inside})", file=sys.stderr)
                 confirmed += beyond == "unsat" and within == "sat"
         rows.append(dict(kept=ours["kept"], binaries=ours["binaries"], ours_milp_s=ours["milp_seconds"],
-                         marabou_bounds_s=t_bounds, confirmed=confirmed, total=2 * n,
+                         marabou_bounds_s=t_bounds, confirmed=confirmed, spurious=spurious,
+                         violated=violated, total=2 * n,
                          ours_verdict=ours["verdict"], marabou_verdict=verdict,
                          ours_verify_s=ours["verify_seconds"], marabou_verify_s=t_verdict))
     print(json.dumps(rows))
@@ -174,7 +204,7 @@ def main():
     py = ensure_venv()
     print("# step 2: Marabou (maraboupy 2.0.0) on the same networks and box", flush=True)
     r = subprocess.run([str(py), __file__, "--out", a.out, "--timeout", a.timeout, "--marabou-only"],
-                       check=True, stdout=subprocess.PIPE, text=True)
+                       check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     rows = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"{'kept':>5} {'bin':>4} | {'ours MILP s':>11} {'Marabou s':>10} {'ours/Mar':>8} {'bounds ok':>9} | "
           f"{'ours':>8} {'Marabou':>8} {'ours s':>7} {'Mar s':>7} {'ours/Mar':>8}")
@@ -185,7 +215,11 @@ def main():
               f"{w['marabou_verify_s']:>7.3f} {w['ours_verify_s'] / max(w['marabou_verify_s'], 1e-9):>8.2f}")
     agree = sum(w["ours_verdict"] == w["marabou_verdict"] for w in rows)
     tight = sum(w["confirmed"] for w in rows), sum(w["total"] for w in rows)
-    print(f"verdicts agree on {agree}/{len(rows)} models; Marabou confirms {tight[0]}/{tight[1]} of our exact bounds")
+    spurious = sum(w["spurious"] for w in rows)
+    violated = sum(w["violated"] for w in rows)
+    print(f"verdicts agree on {agree}/{len(rows)} models; Marabou confirms {tight[0]}/{tight[1]} of our exact "
+          f"bounds (unsat beyond, sat within, d = 1e-4 max(1, |bound|)); {spurious} Marabou 'sat beyond' answers "
+          f"whose witness does not pass our bound in f64; {violated} witnesses that do (our bound wrong)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 //! # snl-theory
 //!
 //! The plain, serde-serializable network IR shared by every snl crate, the model file, the
-//! one tolerance table, and (with the no-free-lunch issue) the expressiveness theory.
+//! one tolerance table, sound output bounds and robustness verdicts over input boxes
+//! ([`bound`]: interval, triangle LP and big-M MILP through good_lp/CBC with feature `lp`,
+//! exact z3 with feature `smt`), and (with the no-free-lunch issue) the expressiveness theory.
 //!
 //! A [`Network`] is an input shape and an ordered graph of layers: dense, conv2d,
 //! batch-norm, flatten/reshape, residual add, average pooling, and **masked ReLU**, which keeps

@@ -297,3 +297,46 @@ fn help_documents_exit_codes() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--property"));
 }
+
+#[test]
+fn milp_timeout_reports_lp_bounds_and_exits_3() {
+    // 8 identical units relu(x) on [-1, 1]: every one straddles 0 and needs a binary; a
+    // 1 µs budget runs out before the first MILP, so the bounds are the LP's and exit is 3
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Network::new(vec![1]);
+    net.push(dense(8, 1, &[1.0; 8], &[0.0; 8]));
+    net.push(Layer::Relu(ReluMask::all_kept(8)));
+    net.push(dense(
+        1,
+        8,
+        &[1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0],
+        &[0.0],
+    ));
+    let p = dir.path().join("eight.safetensors");
+    snl_theory::save(&net, &p).unwrap();
+    let args = [
+        "bound",
+        "--model",
+        p.to_str().unwrap(),
+        "--input-box",
+        "-1:1",
+        "--method",
+        "milp",
+    ];
+    let out = run(&[&args[..], &["--timeout", "0.000001"]].concat());
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("timed out") && text.contains("sound, not exact"),
+        "{text}"
+    );
+    // without a limit the same MILP is exact: the output is 0 everywhere
+    let out = run(&[&args[..], &["--output-format", "json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["exact"], true);
+    assert!(
+        v["bounds"][0]["upper"].as_f64().unwrap().abs() < 1e-9,
+        "{v}"
+    );
+}

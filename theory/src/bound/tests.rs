@@ -352,3 +352,57 @@ proptest! {
         }
     }
 }
+
+/// Conv, batch norm, residual add and pooling are unrolled by `to_dense`: every method's
+/// bounds contain the sampled outputs of the original network.
+#[test]
+fn conv_network_is_bounded_through_its_dense_form() {
+    use crate::{AvgPool2d, BatchNorm, Conv2d};
+    let mut net = Network::new(vec![1, 3, 3]);
+    net.push(Layer::Conv2d(Conv2d {
+        in_channels: 1,
+        out_channels: 2,
+        kernel: [2, 2],
+        stride: [1, 1],
+        padding: [0, 0],
+        weight: (0..8).map(|i| (i as f64 - 3.5) / 4.0).collect(),
+        bias: vec![0.1, -0.2],
+    }));
+    net.push(Layer::BatchNorm(BatchNorm {
+        gamma: vec![1.5, -0.5],
+        beta: vec![0.25, 0.1],
+        mean: vec![0.3, -0.2],
+        var: vec![2.0, 0.5],
+        eps: 1e-5,
+    }));
+    let r = net.push(Layer::Relu(ReluMask::from_bools(
+        &(0..8).map(|i| i % 3 != 0).collect::<Vec<_>>(),
+    )));
+    net.push_with(Layer::Add, vec![r, r - 1]);
+    net.push(Layer::AvgPool2d(AvgPool2d {
+        kernel: [2, 2],
+        stride: [2, 2],
+    }));
+    net.push(Layer::Flatten);
+    let input = InputBox::uniform(9, -0.5, 0.5).unwrap();
+    let p = BoundProblem {
+        net: net.clone(),
+        input: input.clone(),
+    };
+    let reference = p.reference();
+    let q = net.bound(&input).unwrap();
+    let methods: &[Method] = &[
+        Method::Interval,
+        #[cfg(feature = "lp")]
+        Method::Lp,
+        #[cfg(feature = "lp")]
+        Method::Milp,
+        #[cfg(feature = "smt")]
+        Method::Smt,
+    ];
+    for &m in methods {
+        let b = q.clone().using(m).solve().unwrap();
+        assert_eq!(b.bounds.lower.len(), 2);
+        BoundProblem::check(&b.bounds, &reference, m.name()).unwrap();
+    }
+}

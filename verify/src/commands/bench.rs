@@ -33,7 +33,7 @@ pub struct BenchCommand {
     /// Seed of the weights and masks.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Half-width of the box `[-r, r]^4`.
+    /// Half-width `r` of the box `[c − r, c + r]` around a seeded random centre `c ∈ [−1, 1]^4`.
     #[arg(long, default_value_t = 1.0)]
     pub radius: f64,
     /// Time limit per model for the MILP bounds, in seconds.
@@ -169,7 +169,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
     std::fs::create_dir_all(&cmd.out)
         .with_context(|| format!("cannot create {}", cmd.out.display()))?;
     let base = random_mlp(&cmd.hidden, cmd.seed);
-    let input = InputBox::uniform(4, -cmd.radius, cmd.radius)?;
+    let mut rng = Rng(cmd.seed ^ 0xce17e5);
+    let center: Vec<f64> = (0..4).map(|_| rng.sym()).collect();
+    let input = InputBox::around(&center, cmd.radius)?;
     let mut rows = Vec::new();
     let mut out = std::io::stdout().lock();
     if cmd.output_format == OutputFormat::Text {
