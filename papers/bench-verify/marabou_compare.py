@@ -154,7 +154,7 @@ def marabou_main(out_dir, timeout):
             if code != "unsat":
                 verdict = "unknown"
         # tightness of our bounds
-        confirmed, spurious, violated, t_bounds = 0, 0, 0, 0.0
+        confirmed, sound, spurious, violated, t_bounds = 0, 0, 0, 0, 0.0
         for i in range(n):
             for side, b in (("upper", ours["upper"][i]), ("lower", ours["lower"][i])):
                 d = 1e-4 * max(1.0, abs(b))
@@ -177,8 +177,9 @@ def marabou_main(out_dir, timeout):
                         print(f"k={ours['kept']} output {i} {side} {b!r}: Marabou says sat beyond it, but its "
                               f"witness gives y = {y!r} (in box: {inside})", file=sys.stderr)
                 confirmed += beyond == "unsat" and within == "sat"
+                sound += beyond == "unsat"
         rows.append(dict(kept=ours["kept"], binaries=ours["binaries"], ours_milp_s=ours["milp_seconds"],
-                         marabou_bounds_s=t_bounds, confirmed=confirmed, spurious=spurious,
+                         marabou_bounds_s=t_bounds, confirmed=confirmed, sound=sound, spurious=spurious,
                          violated=violated, total=2 * n,
                          ours_verdict=ours["verdict"], marabou_verdict=verdict,
                          ours_verify_s=ours["verify_seconds"], marabou_verify_s=t_verdict))
@@ -206,19 +207,21 @@ def main():
     r = subprocess.run([str(py), __file__, "--out", a.out, "--timeout", a.timeout, "--marabou-only"],
                        check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     rows = json.loads(r.stdout.strip().splitlines()[-1])
-    print(f"{'kept':>5} {'bin':>4} | {'ours MILP s':>11} {'Marabou s':>10} {'ours/Mar':>8} {'bounds ok':>9} | "
+    print(f"{'kept':>5} {'bin':>4} | {'ours MILP s':>11} {'Marabou s':>10} {'ours/Mar':>8} {'tight':>6} {'sound':>6} | "
           f"{'ours':>8} {'Marabou':>8} {'ours s':>7} {'Mar s':>7} {'ours/Mar':>8}")
     for w in rows:
         print(f"{w['kept']:>5} {w['binaries']:>4} | {w['ours_milp_s']:>11.3f} {w['marabou_bounds_s']:>10.3f} "
-              f"{w['ours_milp_s'] / max(w['marabou_bounds_s'], 1e-9):>8.2f} {w['confirmed']:>4}/{w['total']:<4} | "
+              f"{w['ours_milp_s'] / max(w['marabou_bounds_s'], 1e-9):>8.2f} {w['confirmed']:>3}/{w['total']:<2} {w['sound']:>3}/{w['total']:<2} | "
               f"{w['ours_verdict']:>8} {w['marabou_verdict']:>8} {w['ours_verify_s']:>7.3f} "
               f"{w['marabou_verify_s']:>7.3f} {w['ours_verify_s'] / max(w['marabou_verify_s'], 1e-9):>8.2f}")
     agree = sum(w["ours_verdict"] == w["marabou_verdict"] for w in rows)
     tight = sum(w["confirmed"] for w in rows), sum(w["total"] for w in rows)
     spurious = sum(w["spurious"] for w in rows)
     violated = sum(w["violated"] for w in rows)
-    print(f"verdicts agree on {agree}/{len(rows)} models; Marabou confirms {tight[0]}/{tight[1]} of our exact "
-          f"bounds (unsat beyond, sat within, d = 1e-4 max(1, |bound|)); {spurious} Marabou 'sat beyond' answers "
+    sound = sum(w["sound"] for w in rows)
+    print(f"verdicts agree on {agree}/{len(rows)} models; Marabou confirms {tight[0]}/{tight[1]} of our bounds "
+          f"tight (unsat beyond, sat within, d = 1e-4 max(1, |bound|)) and {sound} sound (unsat beyond); "
+          f"{spurious} Marabou 'sat beyond' answers "
           f"whose witness does not pass our bound in f64; {violated} witnesses that do (our bound wrong)")
 
 

@@ -334,7 +334,14 @@ impl Query {
             #[cfg(feature = "lp")]
             Method::Milp => lp::bounds(&self.dense, &self.input, true, deadline),
             #[cfg(feature = "smt")]
-            Method::Smt => smt::bounds(&self.dense, &self.input, deadline),
+            Method::Smt => {
+                // the MILP's optimum (when compiled in) only steers z3's bisection
+                #[cfg(feature = "lp")]
+                let hint = Some(lp::bounds(&self.dense, &self.input, true, deadline)?.bounds);
+                #[cfg(not(feature = "lp"))]
+                let hint = None;
+                smt::bounds(&self.dense, &self.input, deadline, hint.as_ref())
+            }
             #[allow(unreachable_patterns)]
             m => Err(Error::Solver {
                 reason: format!("method {} is not compiled in (feature lp/smt)", m.name()),

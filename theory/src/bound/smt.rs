@@ -202,7 +202,16 @@ pub const SMT_GAP: f64 = 1e-7;
 ///
 /// A bound whose check is interrupted or unknown falls back to interval propagation and
 /// the result says so.
-pub fn bounds(dense: &Network, input: &InputBox, deadline: Option<Instant>) -> Result<Bounded> {
+///
+/// `hint` (for example MILP bounds) only steers the bisection: the first probes are just
+/// outside and just inside it, so a correct hint ends the search in two checks; a wrong one
+/// costs more checks, never a wrong bound.
+pub fn bounds(
+    dense: &Network,
+    input: &InputBox,
+    deadline: Option<Instant>,
+    hint: Option<&OutputBounds>,
+) -> Result<Bounded> {
     check_size(dense)?;
     let values = interval::propagate(dense, input)?;
     let out = values.last().expect("output").clone();
@@ -221,7 +230,12 @@ pub fn bounds(dense: &Network, input: &InputBox, deadline: Option<Instant>) -> R
                 } else {
                     -ys[i].clone()
                 };
-                let mut hi = start + 1.0 + start.abs() * 1e-6;
+                let guess = hint.map(|h| if maximise { h.upper[i] } else { -h.lower[i] });
+                let tiny = |v: f64| 0.25 * (SMT_GAP * v.abs()).max(1e-9);
+                let mut hi = match guess {
+                    Some(g) if g.is_finite() => g + tiny(g),
+                    _ => start + 1.0 + start.abs() * 1e-6,
+                };
                 // attained values (f64 forward) only steer the bisection; the result is `hi`
                 let mut lo = super::samples(input, 64, 11)
                     .iter()
@@ -253,6 +267,12 @@ pub fn bounds(dense: &Network, input: &InputBox, deadline: Option<Instant>) -> R
                     solver.pop(1);
                     r
                 };
+                if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
+                    // an attained value just below the hint, if there is one
+                    if let Some(v) = check(g - tiny(g))? {
+                        lo = lo.max(v);
+                    }
+                }
                 // a first point, and an upper end proved by unsat
                 while let Some(v) = check(hi)? {
                     lo = lo.max(v);
