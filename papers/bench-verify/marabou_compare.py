@@ -194,14 +194,16 @@ def main():
     ap.add_argument("--budgets", default="0,8,16,24,32,48,64")
     ap.add_argument("--radius", default="0.1")
     ap.add_argument("--timeout", default="300")
+    ap.add_argument("--skip-bench", action="store_true", help="reuse the models and our results already in --out")
     ap.add_argument("--marabou-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.marabou_only:
         marabou_main(a.out, float(a.timeout))
         return
-    print(f"# step 1: {a.bin} bench (MILP time against kept ReLUs)", flush=True)
-    subprocess.run([a.bin, "bench", "--out", a.out, "--hidden", a.hidden, "--budgets", a.budgets,
-                    "--radius", a.radius, "--timeout", a.timeout], check=True)
+    if not a.skip_bench:
+        print(f"# step 1: {a.bin} bench (MILP time against kept ReLUs)", flush=True)
+        subprocess.run([a.bin, "bench", "--out", a.out, "--hidden", a.hidden, "--budgets", a.budgets,
+                        "--radius", a.radius, "--timeout", a.timeout], check=True)
     py = ensure_venv()
     print("# step 2: Marabou (maraboupy 2.0.0) on the same networks and box", flush=True)
     r = subprocess.run([str(py), __file__, "--out", a.out, "--timeout", a.timeout, "--marabou-only"],
