@@ -145,6 +145,22 @@ fn json_bounds_contain_the_forward_pass() {
     );
     // the LP is looser than exact here: width > 0 (triangle on [-0.25, 0.75])
     assert!(b["upper"].as_f64().unwrap() > 1.0, "{v}");
+    // the same box as a JSON file of per-input bounds gives the same bounds
+    let file = dir.path().join("box.json");
+    std::fs::write(&file, r#"{"lower": [-0.25], "upper": [0.75]}"#).unwrap();
+    let out = run(&[
+        "bound",
+        "--model",
+        twin.to_str().unwrap(),
+        "--input-box",
+        file.to_str().unwrap(),
+        "--method",
+        "lp",
+        "--output-format",
+        "json",
+    ]);
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(w["bounds"], v["bounds"]);
 }
 
 #[test]

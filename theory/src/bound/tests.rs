@@ -406,3 +406,59 @@ fn conv_network_is_bounded_through_its_dense_form() {
         BoundProblem::check(&b.bounds, &reference, m.name()).unwrap();
     }
 }
+
+/// Shrunk from `smt_and_milp_agree`: z3 4.8.12's `Optimize` returned 0.4993 as the maximum
+/// of this 3→3→1 net (one kept ReLU) on `[-0.1438, 1.346]^3`; the maximum is 1.0314 at the
+/// corner `(1.346, 1.346, -0.1438)` — checked here with the f64 forward pass.
+#[test]
+fn bound_trivial_1() {
+    let w = [
+        0.7941143433763365,
+        0.41015337075310887,
+        0.23398321720183413,
+        0.9659368322485031,
+        -0.41444149269984254,
+        0.34365005841470286,
+        0.21812156182408327,
+        -0.6712798986425477,
+        -0.2693338003009722,
+    ];
+    let mut net = Network::new(vec![3]);
+    net.push(Layer::Dense(Affine::new(
+        DMatrix::from_column_slice(3, 3, &w),
+        DVector::from_column_slice(&[-0.04876479434475112, 0.4657735550767218, 0.3945611955172377]),
+    )));
+    net.push(Layer::Relu(ReluMask::from_bools(&[true, false, false])));
+    net.push(dense(
+        1,
+        3,
+        &[0.4701025475842515, 0.5113336075186083, -0.6585222445164374],
+        &[0.46817612797993935],
+    ));
+    let (lo, hi) = (-0.14375627754920206, 1.3459947646822195);
+    let input = InputBox::uniform(3, lo, hi).unwrap();
+    let corner = net.forward(&[hi, hi, lo]).unwrap()[0];
+    assert!(
+        Tolerance::Close.close(corner, 1.0314319443357118),
+        "{corner}"
+    );
+    let q = net.bound(&input).unwrap();
+    let methods: &[Method] = &[
+        #[cfg(feature = "lp")]
+        Method::Milp,
+        #[cfg(feature = "smt")]
+        Method::Smt,
+    ];
+    for &m in methods {
+        let b = q.clone().using(m).solve().unwrap();
+        assert!(b.exact, "{m:?}");
+        assert!(
+            Tolerance::Sound.below(corner, b.bounds.upper[0]),
+            "{m:?}: {b:?}"
+        );
+        assert!(
+            Tolerance::Solver.close(b.bounds.upper[0], corner),
+            "{m:?}: {b:?}"
+        );
+    }
+}
