@@ -19,6 +19,7 @@ pub fn propagate(dense: &Network, input: &InputBox) -> Result<Vec<Vec<Interval>>
 
 /// Recomputes the intervals of the values after `value` (nodes `value..`), intersecting
 /// each with its previous interval (both are sound, so is the intersection).
+#[cfg(feature = "lp")]
 pub(crate) fn repropagate(dense: &Network, values: &mut [Vec<Interval>], value: usize) {
     for k in value..dense.nodes.len() {
         let fresh = node_interval(dense, k, values);

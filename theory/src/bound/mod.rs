@@ -287,6 +287,7 @@ impl Network {
 }
 
 /// The time left before a deadline (`None`: no deadline).
+#[cfg(any(feature = "lp", feature = "smt"))]
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
@@ -316,6 +317,7 @@ impl Query {
 
     /// Bounds every output over the box.
     pub fn solve(&self) -> Result<Bounded> {
+        #[cfg_attr(not(any(feature = "lp", feature = "smt")), allow(unused_variables))]
         let deadline = self.timeout.map(|t| Instant::now() + t);
         match self.method {
             Method::Interval => {
@@ -382,7 +384,7 @@ impl Query {
                 let exact = self.method == Method::Milp;
                 lp::bounds_sided(&margins.dense, &self.input, exact, deadline, false)?
             }
-            _ => (margins.solve()?, Vec::new()),
+            _ => (margins.solve()?, Vec::<Vec<f64>>::new()),
         };
         if b.bounds.lower.iter().all(|&l| l > slack) {
             return Ok(Verdict::Proved);

@@ -301,8 +301,8 @@ proptest! {
     }
 }
 
-#[cfg(all(feature = "lp", feature = "smt"))]
 /// Smaller problems for z3 (each exact check on ~10 kept units takes 50–100 ms).
+#[cfg(all(feature = "lp", feature = "smt"))]
 fn small_problems() -> impl Strategy<Value = BoundProblem> {
     (
         1usize..=2,
@@ -317,6 +317,7 @@ fn small_problems() -> impl Strategy<Value = BoundProblem> {
         })
 }
 
+#[cfg(all(feature = "lp", feature = "smt"))]
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10))]
 
