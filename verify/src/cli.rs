@@ -28,7 +28,7 @@ pub enum OutputFormat {
     Json,
 }
 
-const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success: bounds computed, property proved
   1  property refuted (counterexample found and re-checked)

@@ -311,7 +311,11 @@ fn help_documents_exit_codes() {
     }
     let out = run(&["bound", "--help"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--property"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--property") && text.contains("3  unknown"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -48,6 +48,7 @@ impl From<MethodArg> for Method {
 
 /// Arguments of `bound`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::cli::EXIT_CODES)]
 pub struct BoundCommand {
     /// The model file (snl `.safetensors`).
     #[arg(long)]
