@@ -45,6 +45,51 @@ pub enum Error {
         limit: usize,
     },
 
+    // === Bounds and verification ===
+    /// An input box is malformed.
+    #[error("input box: {0}")]
+    InputBox(BoxProblem),
+    /// The network form given to an encoding holds a layer the method does not read.
+    #[error("node {node}: the {method} method does not support a {kind} layer here (expected the dense form of Network::to_dense)")]
+    UnsupportedLayer {
+        /// Index of the offending node.
+        node: usize,
+        /// The layer kind.
+        kind: &'static str,
+        /// The method.
+        method: &'static str,
+    },
+    /// The network is too large for a method.
+    #[error("the {method} method handles at most {limit} kept ReLUs, the network has {kept}")]
+    TooManyKept {
+        /// The method.
+        method: &'static str,
+        /// Kept ReLUs of the network.
+        kept: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A property names a class the network does not have.
+    #[error("class {class} is out of range: the network has {outputs} outputs")]
+    NoSuchClass {
+        /// The class.
+        class: usize,
+        /// Number of outputs.
+        outputs: usize,
+    },
+    /// An LP or MILP that must be feasible was reported infeasible.
+    #[error("the solver reported an infeasible problem")]
+    Infeasible,
+    /// An LP or MILP over a bounded box was reported unbounded.
+    #[error("the solver reported an unbounded problem")]
+    Unbounded,
+    /// A solver failed in another way.
+    #[error("solver failure: {reason}")]
+    Solver {
+        /// The solver's message.
+        reason: String,
+    },
+
     // === Model file ===
     /// A model file could not be read or written.
     #[error("{}: {problem}", path.display())]
@@ -110,6 +155,49 @@ pub enum ModelFileProblem {
     /// The network described by the file is inconsistent.
     #[error("inconsistent network: {0}")]
     Network(Box<Error>),
+}
+
+/// What is wrong with an input box.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoxProblem {
+    /// The box has another dimension than the network input.
+    #[error("the box has {got} dimensions, the network input has {expected}")]
+    Dimension {
+        /// Input values of the network.
+        expected: usize,
+        /// Dimensions of the box.
+        got: usize,
+    },
+    /// Lower and upper bound lists differ in length.
+    #[error("{lower} lower bounds but {upper} upper bounds")]
+    Lengths {
+        /// Lower bounds given.
+        lower: usize,
+        /// Upper bounds given.
+        upper: usize,
+    },
+    /// A bound is NaN or infinite.
+    #[error("bound {index} is not finite ({value})")]
+    NonFinite {
+        /// Input index.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A lower bound exceeds its upper bound.
+    #[error("bound {index}: lower {lo} > upper {hi}")]
+    Order {
+        /// Input index.
+        index: usize,
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
+    /// The radius of a box around a center is negative or not finite.
+    #[error("radius {0} must be finite and >= 0")]
+    Radius(f64),
 }
 
 /// `Result` with this crate's [`Error`].

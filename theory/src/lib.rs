@@ -1,7 +1,9 @@
 //! # snl-theory
 //!
 //! The plain, serde-serializable network IR shared by every snl crate, the model file, the
-//! one tolerance table, and (with the no-free-lunch issue) the expressiveness theory.
+//! one tolerance table, sound output bounds and robustness verdicts over input boxes
+//! ([`bound`]: interval, triangle LP and big-M MILP through good_lp/CBC with feature `lp`,
+//! exact z3 with feature `smt`), and (with the no-free-lunch issue) the expressiveness theory.
 //!
 //! A [`Network`] is an input shape and an ordered graph of layers: dense, conv2d,
 //! batch-norm, flatten/reshape, residual add, average pooling, and **masked ReLU**, which keeps
@@ -28,6 +30,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bound;
 mod error;
 pub mod expressiveness;
 mod mask;
@@ -37,7 +40,7 @@ pub mod nfl;
 pub mod regions;
 pub mod tolerance;
 
-pub use error::{Error, ModelFileProblem, Result};
+pub use error::{BoxProblem, Error, ModelFileProblem, Result};
 pub use mask::ReluMask;
 pub use model_file::{load, save, FORMAT_VERSION};
 pub use network::{

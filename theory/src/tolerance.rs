@@ -7,6 +7,7 @@
 //! | `Approximate` | 1e-5  | 1e-4  | f32 (libtorch) against the f64 reference                 |
 //! | `Sound`       | 1e-6  | 0     | one-sided slack of a bound against a sampled value       |
 //! | `Interior`    | 1e-9  | 0     | an LP's interior slack (or interval length) at or below atol: the cell is lower-dimensional |
+//! | `Solver`      | 1e-5  | 1e-6  | an LP/MILP/SMT optimum against its re-evaluated witness  |
 //!
 //! `a` and `b` are close under `(atol, rtol)` when `|a − b| <= atol + rtol · |b|`.
 
@@ -23,6 +24,9 @@ pub enum Tolerance {
     Sound,
     /// Interior slack below which a region-enumeration cell counts as lower-dimensional.
     Interior,
+    /// A floating-point solver's optimum (feasibility and integrality tolerances around
+    /// 1e-7 times big-M coefficients) against the f64 forward pass at its witness.
+    Solver,
 }
 
 impl Tolerance {
@@ -34,6 +38,7 @@ impl Tolerance {
             Tolerance::Approximate => (1e-5, 1e-4),
             Tolerance::Sound => (1e-6, 0.0),
             Tolerance::Interior => (1e-9, 0.0),
+            Tolerance::Solver => (1e-5, 1e-6),
         }
     }
 

@@ -28,7 +28,7 @@ pub enum OutputFormat {
     Json,
 }
 
-const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success: bounds computed, property proved
   1  property refuted (counterexample found and re-checked)
@@ -53,6 +53,12 @@ pub enum Command {
     /// Check the no-free-lunch ceiling (T2) on alternating data with an LP/MILP and an SMT
     /// encoding over a grid of (n, B), print the table and write a plot.
     Theorem(commands::theorem::TheoremCommand),
+    /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
+    /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
+    Bound(commands::bound::BoundCommand),
+    /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
+    /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
+    Bench(commands::bench::BenchCommand),
 }
 
 /// Runs the parsed command.
@@ -60,5 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Info(c) => commands::info::run(c),
         Command::Theorem(c) => commands::theorem::run(c),
+        Command::Bound(c) => commands::bound::run(c),
+        Command::Bench(c) => commands::bench::run(c),
     }
 }

@@ -1,3 +1,5 @@
 //! One module per subcommand.
+pub mod bench;
+pub mod bound;
 pub mod info;
 pub mod theorem;

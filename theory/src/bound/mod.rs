@@ -1,0 +1,485 @@
+//! Sound output bounds and robustness verdicts over an input box.
+//!
+//! Every method reads the dense form of a network ([`Network::to_dense`]: only
+//! [`Layer::Dense`], [`Layer::Relu`] and [`Layer::Add`] over flat vectors; residual adds make
+//! it a DAG) and an [`InputBox`] `{x : lower <= x <= upper}`:
+//!
+//! | method     | what                                                        | exact? |
+//! |------------|-------------------------------------------------------------|--------|
+//! | `Interval` | interval propagation `W x + b` in centre–radius form         | no     |
+//! | `Lp`       | triangle relaxation `y >= 0, y >= x, y <= u (x − l)/(u − l)` | no     |
+//! | `Milp`     | big-M with one binary per kept ReLU straddling 0             | yes    |
+//! | `Smt`      | z3 over exact rationals, `y = ite(x >= 0, x, 0)`             | yes    |
+//!
+//! Linearized units (`y = x`) and kept units whose pre-activation interval does not straddle
+//! 0 stay affine in every encoding, so a linearized network has fewer binaries. LP and MILP
+//! first tighten the pre-activation intervals: interval propagation, then two LPs per kept
+//! unstable unit, layer by layer.
+//!
+//! The stages consume each other: `net.bound(&input_box)?.using(Method::Milp).solve()?`.
+//!
+//! ```
+//! use nalgebra::{DMatrix, DVector};
+//! use snl_theory::bound::{InputBox, Method};
+//! use snl_theory::{Affine, Layer, Network, ReluMask};
+//!
+//! // y = relu(x0) - x1 over [-1, 2] x [0, 1]: max 2 (x = (2, 0)), min -1 (x0 <= 0, x1 = 1)
+//! let mut net = Network::new(vec![2]);
+//! net.push(Layer::Relu(ReluMask::from_bools(&[true, false])));
+//! net.push(Layer::Dense(Affine::new(DMatrix::from_row_slice(1, 2, &[1.0, -1.0]), DVector::zeros(1))));
+//! let input = InputBox::new(vec![-1.0, 0.0], vec![2.0, 1.0]).unwrap();
+//! let b = net.bound(&input).unwrap().using(Method::Interval).solve().unwrap();
+//! assert_eq!((b.bounds.lower[0], b.bounds.upper[0]), (-1.0, 2.0));
+//! ```
+use std::time::{Duration, Instant};
+
+use nalgebra::DVector;
+use serde::{Deserialize, Serialize};
+
+use crate::error::BoxProblem;
+use crate::{numel, Affine, Error, Layer, Network, Result};
+
+pub mod interval;
+#[cfg(feature = "lp")]
+pub mod lp;
+#[cfg(feature = "smt")]
+pub mod smt;
+
+/// A closed interval `[lo, hi]`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+}
+
+impl Interval {
+    /// `[lo, hi]`.
+    pub fn new(lo: f64, hi: f64) -> Self {
+        Self { lo, hi }
+    }
+
+    /// Whether `lo < 0 < hi` (a kept ReLU on it is not affine).
+    pub fn straddles_zero(&self) -> bool {
+        self.lo < 0.0 && self.hi > 0.0
+    }
+
+    /// The intersection with `other` (both sound: so is the result).
+    pub fn intersect(&self, other: &Interval) -> Interval {
+        Interval::new(self.lo.max(other.lo), self.hi.min(other.hi))
+    }
+}
+
+/// The input region `{x : lower <= x <= upper}` (auto_LiRPA's `x_L`, `x_U`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputBox {
+    /// Lower bound per input.
+    pub lower: Vec<f64>,
+    /// Upper bound per input.
+    pub upper: Vec<f64>,
+}
+
+impl InputBox {
+    /// A box from its corners; every bound finite and `lower <= upper`.
+    pub fn new(lower: Vec<f64>, upper: Vec<f64>) -> Result<Self> {
+        if lower.len() != upper.len() {
+            return Err(Error::InputBox(BoxProblem::Lengths {
+                lower: lower.len(),
+                upper: upper.len(),
+            }));
+        }
+        for (index, (&lo, &hi)) in lower.iter().zip(&upper).enumerate() {
+            for value in [lo, hi] {
+                if !value.is_finite() {
+                    return Err(Error::InputBox(BoxProblem::NonFinite { index, value }));
+                }
+            }
+            if lo > hi {
+                return Err(Error::InputBox(BoxProblem::Order { index, lo, hi }));
+            }
+        }
+        Ok(Self { lower, upper })
+    }
+
+    /// `[lo, hi]` on each of `dim` inputs.
+    pub fn uniform(dim: usize, lo: f64, hi: f64) -> Result<Self> {
+        Self::new(vec![lo; dim], vec![hi; dim])
+    }
+
+    /// The L∞ ball `[c − eps, c + eps]` around `center`.
+    pub fn around(center: &[f64], eps: f64) -> Result<Self> {
+        if !(eps.is_finite() && eps >= 0.0) {
+            return Err(Error::InputBox(BoxProblem::Radius(eps)));
+        }
+        Self::new(
+            center.iter().map(|c| c - eps).collect(),
+            center.iter().map(|c| c + eps).collect(),
+        )
+    }
+
+    /// Number of inputs.
+    pub fn dim(&self) -> usize {
+        self.lower.len()
+    }
+
+    /// One interval per input.
+    pub fn intervals(&self) -> Vec<Interval> {
+        self.lower
+            .iter()
+            .zip(&self.upper)
+            .map(|(&l, &u)| Interval::new(l, u))
+            .collect()
+    }
+
+    /// The centre of the box.
+    pub fn center(&self) -> Vec<f64> {
+        self.lower
+            .iter()
+            .zip(&self.upper)
+            .map(|(l, u)| 0.5 * (l + u))
+            .collect()
+    }
+
+    /// Whether `x` lies in the box.
+    pub fn contains(&self, x: &[f64]) -> bool {
+        x.len() == self.dim()
+            && (0..x.len()).all(|i| self.lower[i] <= x[i] && x[i] <= self.upper[i])
+    }
+
+    /// `x` projected onto the box (solver witnesses can leave it by a rounding error).
+    pub fn clamp(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| v.clamp(self.lower[i], self.upper[i]))
+            .collect()
+    }
+}
+
+/// A lower and an upper bound for each output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputBounds {
+    /// Lower bound per output.
+    pub lower: Vec<f64>,
+    /// Upper bound per output.
+    pub upper: Vec<f64>,
+}
+
+impl OutputBounds {
+    /// Bounds from one interval per output.
+    pub fn from_intervals(iv: &[Interval]) -> Self {
+        Self {
+            lower: iv.iter().map(|i| i.lo).collect(),
+            upper: iv.iter().map(|i| i.hi).collect(),
+        }
+    }
+}
+
+/// How bounds are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Interval propagation (fast, loose).
+    Interval,
+    /// Triangle LP relaxation after per-unit LP tightening.
+    Lp,
+    /// Exact big-M MILP (CBC), binaries only for kept unstable ReLUs.
+    Milp,
+    /// Exact SMT (z3, rationals), for small networks.
+    Smt,
+}
+
+impl Method {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Interval => "interval",
+            Method::Lp => "lp",
+            Method::Milp => "milp",
+            Method::Smt => "smt",
+        }
+    }
+
+    /// Whether the method computes exact bounds when it finishes.
+    pub fn is_exact(self) -> bool {
+        matches!(self, Method::Milp | Method::Smt)
+    }
+}
+
+/// An input of the box that violates a property, with its f64 forward output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The input (inside the box).
+    pub input: Vec<f64>,
+    /// `Network::forward` of the input.
+    pub output: Vec<f64>,
+}
+
+/// Three-valued answer to a property (z3's `Unsat`/`Sat`/`Unknown`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The property holds everywhere in the box.
+    Proved,
+    /// A counterexample, re-checked with the f64 forward pass.
+    Refuted(Counterexample),
+    /// Neither (timeout, solver unknown, or a relaxation too loose). Never read as proved.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A property of the network on the box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Property {
+    /// Output `class` is strictly larger than every other output everywhere in the box.
+    Argmax {
+        /// The class.
+        class: usize,
+    },
+}
+
+/// Bounds with how they were obtained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bounded {
+    /// The bounds (sound whatever `exact` says).
+    pub bounds: OutputBounds,
+    /// The method asked for.
+    pub method: Method,
+    /// Whether every bound is an attained optimum (exact methods that finished).
+    pub exact: bool,
+    /// Why an exact method fell back to its relaxation on some bound (timeout, unknown).
+    pub unknown: Option<String>,
+    /// Binaries (MILP) or `ite` terms (SMT) in the final encoding: kept ReLUs that straddle 0.
+    pub unstable_kept: usize,
+    /// LPs solved to tighten intermediate bounds.
+    pub tightening_lps: usize,
+}
+
+/// A network and an input box, ready to be bounded with a method.
+#[derive(Clone, Debug)]
+pub struct Query {
+    dense: Network,
+    input: InputBox,
+    method: Method,
+    timeout: Option<Duration>,
+}
+
+impl Network {
+    /// Starts a bound query over `input` (the network is converted with [`Network::to_dense`]).
+    pub fn bound(&self, input: &InputBox) -> Result<Query> {
+        let dense = self.to_dense()?;
+        let n = numel(&dense.input_shape);
+        if input.dim() != n {
+            return Err(Error::InputBox(BoxProblem::Dimension {
+                expected: n,
+                got: input.dim(),
+            }));
+        }
+        Ok(Query {
+            dense,
+            input: input.clone(),
+            method: Method::Interval,
+            timeout: None,
+        })
+    }
+}
+
+/// The time left before a deadline (`None`: no deadline).
+#[cfg(any(feature = "lp", feature = "smt"))]
+pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+impl Query {
+    /// Selects the method (default [`Method::Interval`]).
+    pub fn using(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Limits the wall-clock time of the solver calls (all bounds together).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The dense form the encodings read.
+    pub fn dense(&self) -> &Network {
+        &self.dense
+    }
+
+    /// The input box.
+    pub fn input(&self) -> &InputBox {
+        &self.input
+    }
+
+    /// Bounds every output over the box.
+    pub fn solve(&self) -> Result<Bounded> {
+        #[cfg_attr(not(any(feature = "lp", feature = "smt")), allow(unused_variables))]
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        match self.method {
+            Method::Interval => {
+                let values = interval::propagate(&self.dense, &self.input)?;
+                Ok(Bounded {
+                    bounds: OutputBounds::from_intervals(values.last().expect("input")),
+                    method: Method::Interval,
+                    exact: false,
+                    unknown: None,
+                    unstable_kept: interval::unstable_kept(&self.dense, &values),
+                    tightening_lps: 0,
+                })
+            }
+            #[cfg(feature = "lp")]
+            Method::Lp => lp::bounds(&self.dense, &self.input, false, deadline),
+            #[cfg(feature = "lp")]
+            Method::Milp => lp::bounds(&self.dense, &self.input, true, deadline),
+            #[cfg(feature = "smt")]
+            Method::Smt => {
+                // the MILP's optimum (when compiled in) only steers z3's bisection
+                #[cfg(feature = "lp")]
+                let hint = Some(lp::bounds(&self.dense, &self.input, true, deadline)?.bounds);
+                #[cfg(not(feature = "lp"))]
+                let hint = None;
+                smt::bounds(&self.dense, &self.input, deadline, hint.as_ref())
+            }
+            #[allow(unreachable_patterns)]
+            m => Err(Error::Solver {
+                reason: format!("method {} is not compiled in (feature lp/smt)", m.name()),
+            }),
+        }
+    }
+
+    /// Decides a property on the box with the query's method.
+    ///
+    /// `Argmax { class: c }` holds when every margin `y_c − y_j` (`j ≠ c`) is positive on the
+    /// whole box. Interval, LP and MILP first try the centre and 256 deterministic samples
+    /// (corners included), then bound the margins from below: every lower bound above the
+    /// [`Tolerance::Sound`](crate::tolerance::Tolerance::Sound) slack proves the property;
+    /// otherwise the LP's or MILP's minimisers are tried as counterexamples. SMT decides it
+    /// with one exact z3 query. Every counterexample is re-checked with the f64 forward pass;
+    /// anything else (timeouts, a relaxation too loose) is `Unknown`.
+    pub fn verify(&self, property: &Property) -> Result<Verdict> {
+        let Property::Argmax { class } = *property;
+        let margins = self.margin_query(class)?;
+        #[cfg(feature = "smt")]
+        if self.method == Method::Smt {
+            let deadline = self.timeout.map(|t| Instant::now() + t);
+            return smt::verify_positive(&margins.dense, &self.input, &self.dense, deadline);
+        }
+        // a cheap attack first: the centre and deterministic samples (corners included)
+        let mut candidates = vec![self.input.center()];
+        candidates.extend(samples(&self.input, 256, 0x5eed));
+        for x in &candidates {
+            if let Some(cex) = argmax_violation(&self.dense, x, class)? {
+                return Ok(Verdict::Refuted(cex));
+            }
+        }
+        let slack = crate::tolerance::Tolerance::Sound.atol_rtol().0;
+        let (b, witnesses) = match self.method {
+            #[cfg(feature = "lp")]
+            Method::Lp | Method::Milp => {
+                let deadline = self.timeout.map(|t| Instant::now() + t);
+                let exact = self.method == Method::Milp;
+                lp::bounds_sided(&margins.dense, &self.input, exact, deadline, false)?
+            }
+            _ => (margins.solve()?, Vec::<Vec<f64>>::new()),
+        };
+        if b.bounds.lower.iter().all(|&l| l > slack) {
+            return Ok(Verdict::Proved);
+        }
+        // the relaxation's or the MILP's minimisers of the margins
+        for x in witnesses {
+            let x = self.input.clamp(&x);
+            if let Some(cex) = argmax_violation(&self.dense, &x, class)? {
+                return Ok(Verdict::Refuted(cex));
+            }
+        }
+        let (j, lb) = b
+            .bounds
+            .lower
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, &l)| (if i < class { i } else { i + 1 }, l))
+            .expect("at least one margin");
+        let why = match &b.unknown {
+            Some(u) => format!("{u}; "),
+            None => String::new(),
+        };
+        Ok(Verdict::Unknown {
+            reason: format!(
+                "{why}{} lower bound of y{class} - y{j} is {lb:.6e} <= {slack:e} and no counterexample was found",
+                b.method.name()
+            ),
+        })
+    }
+
+    /// The query for the margins `y_c − y_j`, `j ≠ c`, in the order of `j`.
+    pub fn margin_query(&self, class: usize) -> Result<Query> {
+        let mut q = self.clone();
+        q.dense = margin_network(&self.dense, class)?;
+        Ok(q)
+    }
+}
+
+/// `net` followed by the dense map to the margins `y_c − y_j`, `j ≠ c` (in the order of `j`).
+pub fn margin_network(net: &Network, class: usize) -> Result<Network> {
+    let n = numel(&net.output_shape()?);
+    if class >= n || n < 2 {
+        return Err(Error::NoSuchClass { class, outputs: n });
+    }
+    let mut w = nalgebra::DMatrix::zeros(n - 1, n);
+    for (r, j) in (0..n).filter(|&j| j != class).enumerate() {
+        w[(r, class)] = 1.0;
+        w[(r, j)] = -1.0;
+    }
+    let mut out = net.clone();
+    out.push(Layer::Dense(Affine::new(w, DVector::zeros(n - 1))));
+    Ok(out)
+}
+
+/// `Some` counterexample when `x` violates "`class` is the strict argmax" under the f64
+/// forward pass of `net`.
+pub fn argmax_violation(net: &Network, x: &[f64], class: usize) -> Result<Option<Counterexample>> {
+    let y = net.forward(x)?;
+    let violated = y
+        .iter()
+        .enumerate()
+        .any(|(j, &v)| j != class && v >= y[class]);
+    Ok(violated.then(|| Counterexample {
+        input: x.to_vec(),
+        output: y,
+    }))
+}
+
+/// `n` deterministic pseudo-random points of the box (splitmix64), corners included.
+pub fn samples(input: &InputBox, n: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..n)
+        .map(|k| {
+            (0..input.dim())
+                .map(|i| {
+                    let r = next();
+                    let t = if k % 4 == 0 {
+                        (r & 1) as f64 // a corner every fourth sample
+                    } else {
+                        (r >> 11) as f64 / (1u64 << 53) as f64
+                    };
+                    input.lower[i] + t * (input.upper[i] - input.lower[i])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

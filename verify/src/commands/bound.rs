@@ -1,0 +1,297 @@
+//! `snl-verify bound --model FILE (--input-box LO:HI | --center FILE --eps E)`: ReLU
+//! accounting, sound output bounds of every logit over an input box, and robustness verdicts
+//! (`--property argmax=C`).
+//!
+//! Every method reads the network's dense form (`Network::to_dense`): convolutions, batch
+//! norms and poolings are unrolled into dense matrices, each node at most
+//! `snl_theory::COLLAPSE_MAX_ENTRIES` (2^26) entries, i.e. a conv whose input and output
+//! sizes multiply to at most 67M (e.g. 3×32×32 → 16×32×32 is 50M: fits, but the LP then
+//! has 16k rows; in practice LP/MILP are for inputs up to a few hundred values). SMT accepts
+//! at most `SMT_MAX_KEPT` (64) kept ReLUs and is slow beyond toy sizes: on a 4→32→32→3 MLP
+//! with 16 kept ReLUs its 6 bounds took 39 s (argmax verdict 2.4 s); use `--timeout`.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use snl_theory::bound::{Bounded, InputBox, Method, Property, Verdict};
+use snl_theory::{numel, ReluCounts};
+
+use crate::cli::{ExitStatus, OutputFormat};
+
+/// How bounds are computed (`--method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Interval propagation: fast and loose.
+    Interval,
+    /// Triangle LP relaxation after per-unit LP bound tightening (CBC).
+    #[default]
+    Lp,
+    /// Exact big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0.
+    Milp,
+    /// Exact SMT (z3, rational arithmetic), for small networks (<= 64 kept ReLUs).
+    Smt,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Interval => Method::Interval,
+            MethodArg::Lp => Method::Lp,
+            MethodArg::Milp => Method::Milp,
+            MethodArg::Smt => Method::Smt,
+        }
+    }
+}
+
+/// Arguments of `bound`.
+#[derive(Debug, Args)]
+#[command(after_help = crate::cli::EXIT_CODES)]
+pub struct BoundCommand {
+    /// The model file (snl `.safetensors`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The input region: `LO:HI` (the same interval on every input) or a JSON file
+    /// `{"lower": [..], "upper": [..]}`.
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "eps"], required_unless_present = "center")]
+    pub input_box: Option<String>,
+    /// Centre of an L∞ ball: a JSON array of numbers or a whitespace/comma separated list.
+    #[arg(long, requires = "eps")]
+    pub center: Option<PathBuf>,
+    /// Radius of the L∞ ball around `--center`.
+    #[arg(long, requires = "center", allow_hyphen_values = true)]
+    pub eps: Option<f64>,
+    /// How to bound.
+    #[arg(long, value_enum, default_value_t)]
+    pub method: MethodArg,
+    /// Wall-clock limit in seconds for the solver calls (MILP, SMT). An exact method that
+    /// runs out reports its relaxation's bounds and exits 3.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// A robustness property: `argmax=C` (class C is the strict argmax on the whole box).
+    #[arg(long)]
+    pub property: Option<String>,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    pub output_format: OutputFormat,
+}
+
+#[derive(Serialize)]
+struct OutputRow {
+    output: usize,
+    lower: f64,
+    upper: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: PathBuf,
+    input_dim: usize,
+    relus: ReluCounts,
+    method: Method,
+    bounds: Vec<OutputRow>,
+    exact: bool,
+    unknown: Option<String>,
+    unstable_kept: usize,
+    tightening_lps: usize,
+    bound_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    property: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_seconds: Option<f64>,
+}
+
+fn parse_property(s: &str) -> anyhow::Result<Property> {
+    let class = s
+        .strip_prefix("argmax=")
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .with_context(|| format!("bad --property '{s}': expected argmax=C with C a class index"))?;
+    Ok(Property::Argmax { class })
+}
+
+fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>> {
+    let t = text.trim();
+    let v: Vec<f64> = if t.starts_with('[') {
+        serde_json::from_str(t)
+            .with_context(|| format!("{}: not a JSON array of numbers", what.display()))?
+    } else {
+        t.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<f64>()
+                    .with_context(|| format!("{}: '{s}' is not a number", what.display()))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    if v.is_empty() {
+        bail!("{}: no numbers", what.display());
+    }
+    Ok(v)
+}
+
+fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
+    if let Some(spec) = &cmd.input_box {
+        let parts: Option<(f64, f64)> = spec
+            .split_once(':')
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+        if let Some((lo, hi)) = parts {
+            return Ok(InputBox::uniform(dim, lo, hi)?);
+        }
+        let path = Path::new(spec);
+        if !path.exists() {
+            bail!("bad --input-box '{spec}': expected LO:HI or a JSON file with lower/upper");
+        }
+        #[derive(serde::Deserialize)]
+        struct BoxFile {
+            lower: Vec<f64>,
+            upper: Vec<f64>,
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {spec}"))?;
+        let b: BoxFile = serde_json::from_str(&text)
+            .with_context(|| format!("{spec}: expected {{\"lower\": [..], \"upper\": [..]}}"))?;
+        return Ok(InputBox::new(b.lower, b.upper)?);
+    }
+    let (Some(center), Some(eps)) = (&cmd.center, cmd.eps) else {
+        bail!("give --input-box LO:HI or --center FILE --eps E");
+    };
+    let text = std::fs::read_to_string(center)
+        .with_context(|| format!("cannot read --center {}", center.display()))?;
+    let c = parse_numbers(&text, center)?;
+    Ok(InputBox::around(&c, eps)?)
+}
+
+/// Runs `bound`.
+pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
+    let property = cmd.property.as_deref().map(parse_property).transpose()?;
+    let timeout = match cmd.timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            bail!("--timeout must be positive (seconds), got {t}")
+        }
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => None,
+    };
+    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let relus = net.relu_counts()?;
+    let input = input_box(&cmd, numel(&net.input_shape)).context("bad input region")?;
+    let method: Method = cmd.method.into();
+    let mut query = net.bound(&input)?.using(method);
+    if let Some(t) = timeout {
+        query = query.with_timeout(t);
+    }
+    let start = Instant::now();
+    let b: Bounded = query
+        .solve()
+        .with_context(|| format!("{} bounds failed", method.name()))?;
+    let bound_seconds = start.elapsed().as_secs_f64();
+    let (verdict, verify_seconds) = match &property {
+        Some(p) => {
+            let start = Instant::now();
+            let v = query
+                .verify(p)
+                .with_context(|| format!("{} verification failed", method.name()))?;
+            (Some(v), Some(start.elapsed().as_secs_f64()))
+        }
+        None => (None, None),
+    };
+    let status = match &verdict {
+        Some(Verdict::Proved) => ExitStatus::Success,
+        Some(Verdict::Refuted(_)) => ExitStatus::Refuted,
+        Some(Verdict::Unknown { .. }) => ExitStatus::Unknown,
+        None if b.unknown.is_some() => ExitStatus::Unknown,
+        None => ExitStatus::Success,
+    };
+    let r = Report {
+        model: cmd.model.clone(),
+        input_dim: input.dim(),
+        relus,
+        method,
+        bounds: (0..b.bounds.lower.len())
+            .map(|i| OutputRow {
+                output: i,
+                lower: b.bounds.lower[i],
+                upper: b.bounds.upper[i],
+            })
+            .collect(),
+        exact: b.exact,
+        unknown: b.unknown.clone(),
+        unstable_kept: b.unstable_kept,
+        tightening_lps: b.tightening_lps,
+        bound_seconds,
+        property: cmd.property.clone(),
+        verdict,
+        verify_seconds,
+    };
+    print(&r, cmd.output_format)?;
+    Ok(status)
+}
+
+fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format == OutputFormat::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(r)?)?;
+        return Ok(());
+    }
+    writeln!(out, "model   {}", r.model.display())?;
+    writeln!(out, "inputs  {}", r.input_dim)?;
+    let pct = if r.relus.total == 0 {
+        0.0
+    } else {
+        100.0 * r.relus.kept as f64 / r.relus.total as f64
+    };
+    writeln!(
+        out,
+        "ReLUs   {} kept of {} ({pct:.2}%)",
+        r.relus.kept, r.relus.total
+    )?;
+    for l in &r.relus.layers {
+        writeln!(
+            out,
+            "  node {:>3}  {:?}  kept {} of {}",
+            l.node, l.shape, l.kept, l.total
+        )?;
+    }
+    writeln!(
+        out,
+        "method  {} ({}; {} kept ReLUs straddle 0{})",
+        r.method.name(),
+        if r.exact { "exact" } else { "sound, not exact" },
+        r.unstable_kept,
+        if r.tightening_lps > 0 {
+            format!(", {} tightening LPs", r.tightening_lps)
+        } else {
+            String::new()
+        }
+    )?;
+    if let Some(u) = &r.unknown {
+        writeln!(out, "unknown {u}")?;
+    }
+    writeln!(out, "time    {:.3} s", r.bound_seconds)?;
+    writeln!(out)?;
+    writeln!(out, "{:>6}  {:>16}  {:>16}", "output", "lower", "upper")?;
+    for b in &r.bounds {
+        writeln!(out, "{:>6}  {:>16.9}  {:>16.9}", b.output, b.lower, b.upper)?;
+    }
+    if let (Some(p), Some(v)) = (&r.property, &r.verdict) {
+        writeln!(out)?;
+        match v {
+            Verdict::Proved => writeln!(out, "property {p}: PROVED")?,
+            Verdict::Refuted(c) => {
+                writeln!(
+                    out,
+                    "property {p}: REFUTED (counterexample re-checked with the f64 forward pass)"
+                )?;
+                writeln!(out, "  input  {:?}", c.input)?;
+                writeln!(out, "  output {:?}", c.output)?;
+            }
+            Verdict::Unknown { reason } => writeln!(out, "property {p}: UNKNOWN ({reason})")?,
+        }
+        if let Some(s) = r.verify_seconds {
+            writeln!(out, "  time  {s:.3} s")?;
+        }
+    }
+    Ok(())
+}
