@@ -46,6 +46,16 @@ pub enum TrainError {
     /// The model file could not be written or read.
     #[error(transparent)]
     Model(#[from] snl_theory::Error),
+    /// The loss became NaN or infinite.
+    #[error("training diverged in {phase:?} epoch {epoch} (loss {loss}); lower the learning rate (the last good checkpoint is kept)")]
+    Diverged {
+        /// Phase.
+        phase: Phase,
+        /// Epoch (1-based).
+        epoch: usize,
+        /// The loss.
+        loss: f64,
+    },
     /// A model file that the linearizer cannot rebuild.
     #[error("{}: {reason}", path.display())]
     Incompatible {
@@ -398,6 +408,10 @@ fn train_epoch(
         opt.step(lr);
         let n = y.size()[0] as usize;
         let l = loss.double_value(&[]);
+        if !l.is_finite() {
+            // stop at once: the caller reports the divergence and writes nothing
+            return (l, 0.0);
+        }
         loss_sum += l * n as f64;
         correct += logits
             .argmax(-1, false)
@@ -416,6 +430,18 @@ fn train_epoch(
         loss_sum / seen.max(1) as f64,
         correct as f64 / seen.max(1) as f64,
     )
+}
+
+fn check_finite(phase: Phase, epoch: usize, loss: f64) -> Result<()> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::Diverged {
+            phase,
+            epoch: epoch + 1,
+            loss,
+        })
+    }
 }
 
 fn n_batches(d: &Dataset, batch: usize) -> usize {
@@ -496,6 +522,7 @@ pub fn pretrain(
             &|logits, _, y| ce_loss(logits, y),
         );
         pb.finish_and_clear();
+        check_finite(Phase::Pretrain, e, loss)?;
         let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
         state.epoch += 1;
         run.save_checkpoint(&net, &opt, &state)?;
@@ -681,6 +708,7 @@ pub fn linearize(
                 &|logits, x, y| ce_loss(logits, y) + kd(logits, x) + net.mask_l1() * lambda,
             );
             pb.finish_and_clear();
+            check_finite(Phase::Linearize, e, loss)?;
             kept = net.kept_relus(cfg.eps);
             state.lambda.as_mut().expect("λ state").update(e, kept);
             let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
@@ -781,6 +809,7 @@ pub fn linearize(
             &|logits, x, y| ce_loss(logits, y) + kd(logits, x),
         );
         pb.finish_and_clear();
+        check_finite(Phase::Finetune, e, loss)?;
         let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
         // select on validation (not test, unlike the original code); without a
         // validation split the last epoch is kept

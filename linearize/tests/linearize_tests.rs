@@ -259,3 +259,33 @@ fn budget_not_reached_keeps_the_state_and_says_so() {
     let lines = std::fs::read_to_string(run.log()).unwrap().lines().count();
     assert_eq!(lines, 2);
 }
+
+#[test]
+fn divergence_stops_with_a_typed_error_and_keeps_the_last_good_checkpoint() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
+    cfg.mean = splits.mean.clone();
+    cfg.std = splits.std.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::create(&dir.path().join("pre")).unwrap();
+    // an absurd learning rate overflows within an epoch or two
+    let sgd = SgdConfig {
+        epochs: 5,
+        lr: 1e30,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        batch: 32,
+        milestones: vec![],
+        cosine: false,
+    };
+    let err = train::pretrain(&run, &cfg, &sgd, &splits, 0, Device::Cpu, false).unwrap_err();
+    assert!(matches!(err, train::TrainError::Diverged { .. }), "{err}");
+    assert!(!run.model().exists());
+    if run.checkpoint().exists() {
+        // whatever was checkpointed holds finite numbers
+        for (_, v) in checkpoint_tensors(&run) {
+            assert!(v.iter().all(|x| x.is_finite()));
+        }
+    }
+}

@@ -23,11 +23,11 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::tolerance::Tolerance;
-use crate::{Error, Layer, Network, Result};
+use crate::{numel, Affine, Error, Layer, Network, Result};
 
 /// The largest input dimension [`count_regions`] accepts.
 pub const MAX_INPUT_DIM: usize = 3;
-/// The most kept units [`count_regions`] accepts.
+/// The most kept units [`count_regions`] accepts with the LP oracle (`d ≥ 2`).
 pub const MAX_KEPT: usize = 24;
 
 /// How cells are tested for an interior point.
@@ -251,7 +251,9 @@ pub fn count_regions(net: &Network, lo: &[f64], hi: &[f64], oracle: Oracle) -> R
         });
     }
     let kept = dense.relu_counts()?.kept;
-    if kept > MAX_KEPT {
+    // On a line (interval oracle) every test is cheap and the cells along it are what they
+    // are; the cap guards the LP enumeration in 2-D and 3-D.
+    if kept > MAX_KEPT && oracle != Oracle::Interval {
         return Err(Error::TooLarge {
             what: "region enumeration (kept ReLUs)",
             entries: kept,
@@ -280,6 +282,42 @@ pub fn count_regions(net: &Network, lo: &[f64], hi: &[f64], oracle: Oracle) -> R
         cells: walk.cells,
         tests: walk.tests,
     })
+}
+
+/// The network restricted to the segment from `from` to `to` (flattened inputs):
+/// `t ↦ net(from + t (to − from))` on inputs `[t]`, to count pieces along a line of a model
+/// whose input is too large for [`count_regions`] (use `t ∈ [0, 1]`).
+pub fn restrict_to_segment(net: &Network, from: &[f64], to: &[f64]) -> Result<Network> {
+    let d = numel(&net.input_shape);
+    if from.len() != d || to.len() != d {
+        return Err(Error::InputLength {
+            expected: d,
+            got: if from.len() != d {
+                from.len()
+            } else {
+                to.len()
+            },
+            shape: net.input_shape.clone(),
+        });
+    }
+    net.validate()?;
+    let dir: Vec<f64> = to.iter().zip(from).map(|(b, a)| b - a).collect();
+    let mut out = Network::new(vec![1]);
+    out.push(Layer::Dense(Affine::new(
+        DMatrix::from_column_slice(d, 1, &dir),
+        DVector::from_column_slice(from),
+    )));
+    if net.input_shape.len() != 1 {
+        out.push(Layer::Reshape {
+            shape: net.input_shape.clone(),
+        });
+    }
+    let shift = out.nodes.len();
+    for node in &net.nodes {
+        let inputs = node.inputs.iter().map(|&v| v + shift).collect();
+        out.push_with(node.layer.clone(), inputs);
+    }
+    Ok(out)
 }
 
 /// The exact pieces of a network with one input on `[lo, hi]`: the cells in order, adjacent
@@ -573,5 +611,34 @@ mod tests {
             count_regions(&net, &[0.0; 4], &[1.0; 4], Oracle::Lp),
             Err(Error::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn segment_restriction_counts_pieces_of_a_two_input_net_along_a_line() {
+        // f(x, y) = relu(x) + relu(y) − relu(x + y − 1) on the segment (−1, −1) → (2, 2):
+        // x = y = 3t − 1, breakpoints where x = 0 (t = 1/3) and x + y = 1 (t = 1/2)
+        let mut net = Network::new(vec![2]);
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(3, 2, &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+            DVector::from_vec(vec![0.0, 0.0, -1.0]),
+        )));
+        net.push(Layer::Relu(crate::ReluMask::all_kept(3)));
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(1, 3, &[1.0, 1.0, -1.0]),
+            DVector::from_vec(vec![0.0]),
+        )));
+        let line = restrict_to_segment(&net, &[-1.0, -1.0], &[2.0, 2.0]).unwrap();
+        for t in [0.0, 0.2, 0.45, 0.9] {
+            let x = 3.0 * t - 1.0;
+            assert_eq!(line.forward(&[t]).unwrap(), net.forward(&[x, x]).unwrap());
+        }
+        let p = pieces_1d(&line, 0.0, 1.0).unwrap();
+        assert_eq!(p.pieces, 3);
+        assert!(
+            (p.breakpoints[0] - 1.0 / 3.0).abs() < 1e-9 && (p.breakpoints[1] - 0.5).abs() < 1e-9,
+            "{:?}",
+            p.breakpoints
+        );
+        assert!(restrict_to_segment(&net, &[0.0], &[1.0, 1.0]).is_err());
     }
 }

@@ -56,6 +56,9 @@ pub enum Command {
     /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
     /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
     Bound(commands::bound::BoundCommand),
+    /// Exact linear regions on a small input box, or exact affine pieces along a segment,
+    /// next to the T1 expressiveness bound.
+    Regions(commands::regions::RegionsCommand),
     /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
     /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
     Bench(commands::bench::BenchCommand),
@@ -67,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Info(c) => commands::info::run(c),
         Command::Theorem(c) => commands::theorem::run(c),
         Command::Bound(c) => commands::bound::run(c),
+        Command::Regions(c) => commands::regions::run(c),
         Command::Bench(c) => commands::bench::run(c),
     }
 }

@@ -90,6 +90,8 @@ struct Report {
     model: PathBuf,
     input_dim: usize,
     relus: ReluCounts,
+    /// T1: the expressiveness bound on linear regions over the whole input space.
+    t1: snl_theory::expressiveness::T1Bound,
     method: Method,
     bounds: Vec<OutputRow>,
     exact: bool,
@@ -113,7 +115,7 @@ fn parse_property(s: &str) -> anyhow::Result<Property> {
     Ok(Property::Argmax { class })
 }
 
-fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>> {
+pub(crate) fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>> {
     let t = text.trim();
     let v: Vec<f64> = if t.starts_with('[') {
         serde_json::from_str(t)
@@ -134,7 +136,22 @@ fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>> {
 }
 
 fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
-    if let Some(spec) = &cmd.input_box {
+    parse_region(
+        cmd.input_box.as_deref(),
+        cmd.center.as_deref(),
+        cmd.eps,
+        dim,
+    )
+}
+
+/// The input region from `--input-box LO:HI|FILE` or `--center FILE --eps E`.
+pub(crate) fn parse_region(
+    input_box: Option<&str>,
+    center: Option<&Path>,
+    eps: Option<f64>,
+    dim: usize,
+) -> anyhow::Result<InputBox> {
+    if let Some(spec) = input_box {
         let parts: Option<(f64, f64)> = spec
             .split_once(':')
             .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
@@ -155,7 +172,7 @@ fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
             .with_context(|| format!("{spec}: expected {{\"lower\": [..], \"upper\": [..]}}"))?;
         return Ok(InputBox::new(b.lower, b.upper)?);
     }
-    let (Some(center), Some(eps)) = (&cmd.center, cmd.eps) else {
+    let (Some(center), Some(eps)) = (center, eps) else {
         bail!("give --input-box LO:HI or --center FILE --eps E");
     };
     let text = std::fs::read_to_string(center)
@@ -207,6 +224,7 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
     let r = Report {
         model: cmd.model.clone(),
         input_dim: input.dim(),
+        t1: snl_theory::expressiveness::t1_bound(&net)?,
         relus,
         method,
         bounds: (0..b.bounds.lower.len())
@@ -254,6 +272,17 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
             l.node, l.shape, l.kept, l.total
         )?;
     }
+    let show = |b: &snl_theory::expressiveness::RegionBound| match b.exact {
+        Some(v) => v.to_string(),
+        None => format!("2^{:.1}", b.log2),
+    };
+    writeln!(
+        out,
+        "T1      ≤ {} linear regions on ℝ^{} (per layer), ≤ {} activation patterns",
+        show(&r.t1.layered),
+        r.t1.input_dim,
+        show(&r.t1.patterns)
+    )?;
     writeln!(
         out,
         "method  {} ({}; {} kept ReLUs straddle 0{})",

@@ -2,4 +2,5 @@
 pub mod bench;
 pub mod bound;
 pub mod info;
+pub mod regions;
 pub mod theorem;
