@@ -59,6 +59,22 @@ pub struct ArchConfig {
 }
 
 impl ArchConfig {
+    /// `arch` sized for `splits` (input shape, classes, normalization), pixel masks,
+    /// standard widths.
+    pub fn for_data(arch: Arch, splits: &crate::data::Splits, relus: ReluConvention) -> Self {
+        ArchConfig {
+            arch,
+            input_shape: splits.input_shape().iter().map(|&d| d as i64).collect(),
+            classes: splits.num_classes() as i64,
+            hidden: Vec::new(),
+            granularity: MaskGranularity::Pixel,
+            relus,
+            mean: splits.mean.clone(),
+            std: splits.std.clone(),
+            width: 1.0,
+        }
+    }
+
     /// Builds the network on `device` with fresh weights (seed with `tch::manual_seed`).
     pub fn build(&self, device: Device) -> SnlNet {
         let mut b = Builder::new(

@@ -432,6 +432,29 @@ fn train_epoch(
     )
 }
 
+/// Restores the optimizer state saved in a checkpoint.
+fn restore_optimizer(
+    opt: &mut Optimizer,
+    named: &HashMap<String, Tensor>,
+    run: &RunDir,
+) -> Result<()> {
+    if opt.load_state("opt", named) {
+        Ok(())
+    } else {
+        Err(TrainError::Checkpoint {
+            path: run.checkpoint(),
+            reason: "optimizer state missing".into(),
+        })
+    }
+}
+
+/// Appends the epoch to `log.jsonl` and prints its summary line.
+fn log_epoch(run: &RunDir, line: &EpochLog) -> Result<()> {
+    run.append_log(line)?;
+    eprintln!("{}", summary(line));
+    Ok(())
+}
+
 fn check_finite(phase: Phase, epoch: usize, loss: f64) -> Result<()> {
     if loss.is_finite() {
         Ok(())
@@ -490,12 +513,7 @@ pub fn pretrain(
             });
         }
         load_vars(&mut net, &named, &run.checkpoint())?;
-        if !opt.load_state("opt", &named) {
-            return Err(TrainError::Checkpoint {
-                path: run.checkpoint(),
-                reason: "optimizer state missing".into(),
-            });
-        }
+        restore_optimizer(&mut opt, &named, run)?;
         state = s;
         eprintln!("resuming pretraining after epoch {}", state.epoch);
     }
@@ -538,8 +556,7 @@ pub fn pretrain(
             lr,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        run.append_log(&line)?;
-        eprintln!("{}", summary(&line));
+        log_epoch(run, &line)?;
     }
     let test = accuracy(&net, &splits.test, device);
     save_model(
@@ -675,11 +692,8 @@ pub fn linearize(
             },
             weights,
         );
-        if resume && !opt.load_state("opt", &named) {
-            return Err(TrainError::Checkpoint {
-                path: run.checkpoint(),
-                reason: "optimizer state missing".into(),
-            });
+        if resume {
+            restore_optimizer(&mut opt, &named, run)?;
         }
         let mut kept = net.kept_relus(cfg.eps);
         while kept > cfg.budget && state.epoch < cfg.max_epochs {
@@ -726,8 +740,7 @@ pub fn linearize(
                 lr: cfg.lr,
                 seconds: t0.elapsed().as_secs_f64(),
             };
-            run.append_log(&line)?;
-            eprintln!("{}", summary(&line));
+            log_epoch(run, &line)?;
         }
         if kept > cfg.budget {
             // Not reached: keep the state reached, binarized, and say so.
@@ -780,11 +793,8 @@ pub fn linearize(
         },
         weights,
     );
-    if !named.is_empty() && !opt.load_state("opt", &named) {
-        return Err(TrainError::Checkpoint {
-            path: run.checkpoint(),
-            reason: "optimizer state missing".into(),
-        });
+    if !named.is_empty() {
+        restore_optimizer(&mut opt, &named, run)?;
     }
     let schedule = ft.schedule();
     let kept = net.kept_relus(0.5);
@@ -842,8 +852,7 @@ pub fn linearize(
             lr,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        run.append_log(&line)?;
-        eprintln!("{}", summary(&line));
+        log_epoch(run, &line)?;
     }
     // the selected checkpoint, tested once
     let (best, _, _) = if run.best().exists() {

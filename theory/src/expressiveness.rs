@@ -52,6 +52,14 @@ impl RegionBound {
         }
     }
 
+    /// The exact integer when it fits in `u128`, else `2^log2` with one decimal.
+    pub fn display(&self) -> String {
+        match self.exact {
+            Some(v) => v.to_string(),
+            None => format!("2^{:.1}", self.log2),
+        }
+    }
+
     /// The exact bound as a big integer.
     pub fn to_biguint(&self) -> BigUint {
         self.big.clone()

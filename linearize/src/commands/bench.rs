@@ -13,7 +13,6 @@ use crate::arch::{Arch, ArchConfig, ReluConvention};
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::data::{self, Splits};
 use crate::graph::SnlNet;
-use crate::masked::MaskGranularity;
 use crate::optim::{OptimKind, Optimizer};
 use crate::snl::{ce_loss, kd_loss};
 
@@ -44,18 +43,7 @@ pub struct BenchCommand {
 }
 
 fn cnn(splits: &Splits, device: Device) -> SnlNet {
-    ArchConfig {
-        arch: Arch::Cnn,
-        input_shape: splits.input_shape().iter().map(|&d| d as i64).collect(),
-        classes: splits.num_classes() as i64,
-        hidden: Vec::new(),
-        granularity: MaskGranularity::Pixel,
-        relus: ReluConvention::Paper,
-        mean: splits.mean.clone(),
-        std: splits.std.clone(),
-        width: 1.0,
-    }
-    .build(device)
+    ArchConfig::for_data(Arch::Cnn, splits, ReluConvention::Paper).build(device)
 }
 
 /// Seconds of one linearization epoch (or `batches` batches).

@@ -11,7 +11,6 @@ use anyhow::Context;
 use crate::arch::{Arch, ArchConfig, ReluConvention};
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::linearize::report;
-use crate::masked::MaskGranularity;
 use crate::snl::Budget;
 use crate::train::{linearize, pretrain, LinearizeConfig, RunDir, SgdConfig};
 
@@ -55,17 +54,7 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
     let device = c.run.device.resolve()?;
     let seed = c.run.seed;
     let splits = c.data.load(seed)?;
-    let arch = ArchConfig {
-        arch: Arch::Cnn,
-        input_shape: splits.input_shape().iter().map(|&d| d as i64).collect(),
-        classes: splits.num_classes() as i64,
-        hidden: Vec::new(),
-        granularity: MaskGranularity::Pixel,
-        relus: ReluConvention::Paper,
-        mean: splits.mean.clone(),
-        std: splits.std.clone(),
-        width: 1.0,
-    };
+    let arch = ArchConfig::for_data(Arch::Cnn, &splits, ReluConvention::Paper);
     let pre = RunDir::create(&c.out.join("pretrain"))?;
     let pre_cfg = SgdConfig {
         epochs: c.pretrain_epochs,

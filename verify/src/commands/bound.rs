@@ -272,16 +272,12 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
             l.node, l.shape, l.kept, l.total
         )?;
     }
-    let show = |b: &snl_theory::expressiveness::RegionBound| match b.exact {
-        Some(v) => v.to_string(),
-        None => format!("2^{:.1}", b.log2),
-    };
     writeln!(
         out,
         "T1      ≤ {} linear regions on ℝ^{} (per layer), ≤ {} activation patterns",
-        show(&r.t1.layered),
+        r.t1.layered.display(),
         r.t1.input_dim,
-        show(&r.t1.patterns)
+        r.t1.patterns.display()
     )?;
     writeln!(
         out,

@@ -67,13 +67,6 @@ fn read_point(p: &Path) -> anyhow::Result<Vec<f64>> {
     parse_numbers(&text, p)
 }
 
-fn bound_text(b: &snl_theory::expressiveness::RegionBound) -> String {
-    match b.exact {
-        Some(v) => v.to_string(),
-        None => format!("2^{:.1}", b.log2),
-    }
-}
-
 /// Runs `regions`.
 pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
     let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
@@ -169,9 +162,9 @@ pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
             writeln!(
                 out,
                 "T1       ≤ {} regions (per layer, d = {}), ≤ {} activation patterns",
-                bound_text(&report.t1.layered),
+                report.t1.layered.display(),
                 report.t1.input_dim,
-                bound_text(&report.t1.patterns)
+                report.t1.patterns.display()
             )?;
             writeln!(out, "time     {:.3} s", report.seconds)?;
         }
