@@ -51,6 +51,18 @@ pub struct QuickstartCommand {
 
 /// Runs `quickstart`.
 pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
+    // check everything before minutes of pretraining
+    if !(c.budget_fraction > 0.0 && c.budget_fraction < 1.0) {
+        anyhow::bail!(
+            "--budget-fraction must be in (0, 1), got {}",
+            c.budget_fraction
+        );
+    }
+    if c.pretrain_epochs == 0 || c.max_epochs == 0 {
+        anyhow::bail!("--pretrain-epochs and --max-epochs must be positive");
+    }
+    crate::commands::train::positive("lambda0", c.lambda0)?;
+    crate::commands::train::positive("finetune-lr", c.finetune_lr)?;
     let device = c.run.device.resolve()?;
     let seed = c.run.seed;
     let splits = c.data.load(seed)?;
