@@ -347,25 +347,63 @@ pub fn save_model(
     Ok(())
 }
 
-/// Rebuilds a network written by [`save_model`] (weights and masks; masks trainable, c ∈ {0, 1}).
+/// A model file written by [`save_model`], parsed: its IR, architecture and metadata.
+pub struct ModelFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The network (weights and binary masks).
+    pub ir: snl_theory::Network,
+    /// The architecture to rebuild it with.
+    pub arch: ArchConfig,
+    /// The free-form metadata.
+    pub info: BTreeMap<String, String>,
+}
+
+impl ModelFile {
+    /// Reads and checks the file (no libtorch network is built).
+    pub fn read(path: &Path) -> Result<Self> {
+        let (ir, info) = snl_theory::model_file::load_with_info(path)?;
+        let arch: ArchConfig = serde_json::from_str(info.get(ARCH_KEY).ok_or_else(|| {
+            incompatible(
+                path,
+                format!(
+                    "no '{ARCH_KEY}' metadata: not written by `snl` (snl-verify still reads it)"
+                ),
+            )
+        })?)
+        .map_err(|e| incompatible(path, format!("bad '{ARCH_KEY}' metadata: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            ir,
+            arch,
+            info,
+        })
+    }
+
+    /// A libtorch network with this file's weights and masks (masks trainable, c ∈ {0, 1}).
+    pub fn build(&self, device: Device) -> Result<SnlNet> {
+        let mut net = self.arch.build(device);
+        net.load_ir(&self.ir)
+            .map_err(|reason| incompatible(&self.path, reason))?;
+        Ok(net)
+    }
+}
+
+fn incompatible(path: &Path, reason: String) -> TrainError {
+    TrainError::Incompatible {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Reads a model file written by [`save_model`] and rebuilds its network.
 pub fn load_model(
     path: &Path,
     device: Device,
 ) -> Result<(SnlNet, ArchConfig, BTreeMap<String, String>)> {
-    let (ir, info) = snl_theory::model_file::load_with_info(path)?;
-    let incompatible = |reason: String| TrainError::Incompatible {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let arch: ArchConfig = serde_json::from_str(info.get(ARCH_KEY).ok_or_else(|| {
-        incompatible(format!(
-            "no '{ARCH_KEY}' metadata: not written by `snl` (snl-verify still reads it)"
-        ))
-    })?)
-    .map_err(|e| incompatible(format!("bad '{ARCH_KEY}' metadata: {e}")))?;
-    let mut net = arch.build(device);
-    net.load_ir(&ir).map_err(incompatible)?;
-    Ok((net, arch, info))
+    let file = ModelFile::read(path)?;
+    let net = file.build(device)?;
+    Ok((net, file.arch, file.info))
 }
 
 fn progress(len: usize, prefix: String) -> ProgressBar {
@@ -379,23 +417,37 @@ fn progress(len: usize, prefix: String) -> ProgressBar {
     pb
 }
 
-/// One pass over the training split; `loss_of(logits, x, y)` adds any extra terms.
-#[allow(clippy::too_many_arguments)]
+/// What one training epoch runs with.
+struct Epoch {
+    /// The phase (for the divergence error).
+    phase: Phase,
+    /// 0-based epoch within the phase.
+    index: usize,
+    /// Progress-bar prefix, e.g. `pretrain 2/3`.
+    label: String,
+    /// Shown after loss and accuracy, e.g. kept ReLUs and λ.
+    status: String,
+    batch: usize,
+    lr: f64,
+    seed: u64,
+}
+
+/// One pass over the training split under a progress bar, then the validation accuracy
+/// (`None` without a validation split); `loss_of(logits, x, y)` gives the loss. A NaN or
+/// infinite loss stops the pass at once with [`TrainError::Diverged`], before the caller
+/// writes anything. Returns `(mean loss, train accuracy, validation accuracy)`.
 fn train_epoch(
     net: &SnlNet,
     opt: &mut Optimizer,
     splits: &Splits,
-    batch: usize,
-    lr: f64,
-    seed: u64,
     device: Device,
-    pb: &ProgressBar,
-    status: &str,
+    ep: Epoch,
     loss_of: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
-) -> (f64, f64) {
-    let mut rng = data::SeededRng::new(seed ^ 0xA5A5_5A5A);
+) -> Result<(f64, f64, Option<f64>)> {
+    let pb = progress(n_batches(&splits.train, ep.batch), ep.label);
+    let mut rng = data::SeededRng::new(ep.seed ^ 0xA5A5_5A5A);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
-    for (x, y) in splits.train.batches(batch, seed, device) {
+    for (x, y) in splits.train.batches(ep.batch, ep.seed, device) {
         let x = if splits.augment {
             data::augment(&x, &mut rng)
         } else {
@@ -405,12 +457,16 @@ fn train_epoch(
         let loss = loss_of(&logits, &x, &y);
         opt.zero_grad();
         loss.backward();
-        opt.step(lr);
+        opt.step(ep.lr);
         let n = y.size()[0] as usize;
         let l = loss.double_value(&[]);
         if !l.is_finite() {
-            // stop at once: the caller reports the divergence and writes nothing
-            return (l, 0.0);
+            pb.finish_and_clear();
+            return Err(TrainError::Diverged {
+                phase: ep.phase,
+                epoch: ep.index + 1,
+                loss: l,
+            });
         }
         loss_sum += l * n as f64;
         correct += logits
@@ -421,15 +477,19 @@ fn train_epoch(
         seen += n;
         pb.inc(1);
         pb.set_message(format!(
-            "loss {:.4}  acc {:.1}%  {status}",
+            "loss {:.4}  acc {:.1}%  {}",
             loss_sum / seen as f64,
-            100.0 * correct as f64 / seen as f64
+            100.0 * correct as f64 / seen as f64,
+            ep.status
         ));
     }
-    (
+    pb.finish_and_clear();
+    let val = (!splits.val.is_empty()).then(|| accuracy(net, &splits.val, device));
+    Ok((
         loss_sum / seen.max(1) as f64,
         correct as f64 / seen.max(1) as f64,
-    )
+        val,
+    ))
 }
 
 /// Restores the optimizer state saved in a checkpoint.
@@ -453,18 +513,6 @@ fn log_epoch(run: &RunDir, line: &EpochLog) -> Result<()> {
     run.append_log(line)?;
     eprintln!("{}", summary(line));
     Ok(())
-}
-
-fn check_finite(phase: Phase, epoch: usize, loss: f64) -> Result<()> {
-    if loss.is_finite() {
-        Ok(())
-    } else {
-        Err(TrainError::Diverged {
-            phase,
-            epoch: epoch + 1,
-            loss,
-        })
-    }
 }
 
 fn n_batches(d: &Dataset, batch: usize) -> usize {
@@ -523,25 +571,22 @@ pub fn pretrain(
         let e = state.epoch;
         let t0 = Instant::now();
         let lr = schedule.lr(cfg.lr, e);
-        let pb = progress(
-            n_batches(&splits.train, cfg.batch),
-            format!("pretrain {}/{}", e + 1, cfg.epochs),
-        );
-        let (loss, train_acc) = train_epoch(
+        let (loss, train_acc, val) = train_epoch(
             &net,
             &mut opt,
             splits,
-            cfg.batch,
-            lr,
-            data::epoch_seed(seed, e as u64),
             device,
-            &pb,
-            &format!("ReLUs {total}/{total}"),
+            Epoch {
+                phase: Phase::Pretrain,
+                index: e,
+                label: format!("pretrain {}/{}", e + 1, cfg.epochs),
+                status: format!("ReLUs {total}/{total}"),
+                batch: cfg.batch,
+                lr,
+                seed: data::epoch_seed(seed, e as u64),
+            },
             &|logits, _, y| ce_loss(logits, y),
-        );
-        pb.finish_and_clear();
-        check_finite(Phase::Pretrain, e, loss)?;
-        let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
+        )?;
         state.epoch += 1;
         run.save_checkpoint(&net, &opt, &state)?;
         let line = EpochLog {
@@ -627,8 +672,9 @@ pub fn linearize(
     resume: bool,
 ) -> Result<LinearizeOutcome> {
     tch::manual_seed(seed as i64);
-    let (teacher, arch, _) = load_model(teacher_path, device)?;
-    let (mut net, _, _) = load_model(teacher_path, device)?;
+    // one read of the pretrained file: the frozen teacher and the student start equal
+    let file = ModelFile::read(teacher_path)?;
+    let (teacher, mut net, arch) = (file.build(device)?, file.build(device)?, file.arch);
     for m in net.relus_mut() {
         // every mask starts at 1 (the paper's initialisation)
         tch::no_grad(|| {
@@ -700,32 +746,29 @@ pub fn linearize(
             let e = state.epoch;
             let t0 = Instant::now();
             let lambda = state.lambda.as_ref().expect("λ state").lambda;
-            let pb = progress(
-                n_batches(&splits.train, cfg.batch),
-                format!(
-                    "linearize {}/≤{} (budget {})",
-                    e + 1,
-                    cfg.max_epochs,
-                    cfg.budget
-                ),
-            );
-            let (loss, train_acc) = train_epoch(
+            let (loss, train_acc, val) = train_epoch(
                 &net,
                 &mut opt,
                 splits,
-                cfg.batch,
-                cfg.lr,
-                data::epoch_seed(seed, e as u64),
                 device,
-                &pb,
-                &format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
+                Epoch {
+                    phase: Phase::Linearize,
+                    index: e,
+                    label: format!(
+                        "linearize {}/≤{} (budget {})",
+                        e + 1,
+                        cfg.max_epochs,
+                        cfg.budget
+                    ),
+                    status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
+                    batch: cfg.batch,
+                    lr: cfg.lr,
+                    seed: data::epoch_seed(seed, e as u64),
+                },
                 &|logits, x, y| ce_loss(logits, y) + kd(logits, x) + net.mask_l1() * lambda,
-            );
-            pb.finish_and_clear();
-            check_finite(Phase::Linearize, e, loss)?;
+            )?;
             kept = net.kept_relus(cfg.eps);
             state.lambda.as_mut().expect("λ state").update(e, kept);
-            let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
             state.epoch += 1;
             run.save_checkpoint(&net, &opt, &state)?;
             let line = EpochLog {
@@ -802,31 +845,27 @@ pub fn linearize(
         let e = state.epoch;
         let t0 = Instant::now();
         let lr = schedule.lr(ft.lr, e);
-        let pb = progress(
-            n_batches(&splits.train, ft.batch),
-            format!("finetune {}/{}", e + 1, ft.epochs),
-        );
-        let (loss, train_acc) = train_epoch(
+        let (loss, train_acc, val) = train_epoch(
             &net,
             &mut opt,
             splits,
-            ft.batch,
-            lr,
-            data::epoch_seed(seed ^ 0xF1, e as u64),
             device,
-            &pb,
-            &format!("ReLUs {kept}/{total} (frozen)"),
+            Epoch {
+                phase: Phase::Finetune,
+                index: e,
+                label: format!("finetune {}/{}", e + 1, ft.epochs),
+                status: format!("ReLUs {kept}/{total} (frozen)"),
+                batch: ft.batch,
+                lr,
+                seed: data::epoch_seed(seed ^ 0xF1, e as u64),
+            },
             &|logits, x, y| ce_loss(logits, y) + kd(logits, x),
-        );
-        pb.finish_and_clear();
-        check_finite(Phase::Finetune, e, loss)?;
-        let val = (!splits.val.is_empty()).then(|| accuracy(&net, &splits.val, device));
+        )?;
         // select on validation (not test, unlike the original code); without a
         // validation split the last epoch is kept
         let better = match (val, state.best_val) {
             (Some(v), Some(b)) => v > b,
-            (Some(_), None) => true,
-            (None, _) => true,
+            _ => true,
         };
         if better {
             state.best_val = val;

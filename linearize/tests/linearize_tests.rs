@@ -137,6 +137,14 @@ fn tiny_splits() -> data::Splits {
     .unwrap()
 }
 
+/// The small MLP the run tests train, normalized like `splits`.
+fn tiny_mlp(splits: &data::Splits) -> ArchConfig {
+    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
+    cfg.mean = splits.mean.clone();
+    cfg.std = splits.std.clone();
+    cfg
+}
+
 fn checkpoint_tensors(run: &RunDir) -> Vec<(String, Vec<f64>)> {
     let (_, named) = train::read_checkpoint(&run.checkpoint()).unwrap();
     let mut v: Vec<(String, Vec<f64>)> = named
@@ -159,9 +167,7 @@ fn checkpoint_tensors(run: &RunDir) -> Vec<(String, Vec<f64>)> {
 fn resume_after_any_epoch_is_exact() {
     tch::set_num_threads(1);
     let splits = tiny_splits();
-    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
-    cfg.mean = splits.mean.clone();
-    cfg.std = splits.std.clone();
+    let cfg = tiny_mlp(&splits);
     let sgd = |epochs| SgdConfig {
         epochs,
         lr: 0.05,
@@ -226,9 +232,7 @@ fn rewrite_state(run: &RunDir, state: &train::RunState) {
 fn budget_not_reached_keeps_the_state_and_says_so() {
     tch::set_num_threads(1);
     let splits = tiny_splits();
-    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
-    cfg.mean = splits.mean.clone();
-    cfg.std = splits.std.clone();
+    let cfg = tiny_mlp(&splits);
     let dir = tempfile::tempdir().unwrap();
     let pre = RunDir::create(&dir.path().join("pre")).unwrap();
     let sgd = SgdConfig {
@@ -264,9 +268,7 @@ fn budget_not_reached_keeps_the_state_and_says_so() {
 fn divergence_stops_with_a_typed_error_and_keeps_the_last_good_checkpoint() {
     tch::set_num_threads(1);
     let splits = tiny_splits();
-    let mut cfg = arch(Arch::Mlp, [1, 8, 8], 1.0);
-    cfg.mean = splits.mean.clone();
-    cfg.std = splits.std.clone();
+    let cfg = tiny_mlp(&splits);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(&dir.path().join("pre")).unwrap();
     // an absurd learning rate overflows within an epoch or two

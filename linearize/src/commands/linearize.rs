@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
 use crate::snl::Budget;
-use crate::train::{linearize, load_model, LinearizeConfig, LinearizeOutcome, RunDir, SgdConfig};
+use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir, SgdConfig};
 
 /// Arguments of `linearize` (defaults: the paper's hyper-parameters).
 #[derive(Debug, clap::Args)]
@@ -96,10 +96,10 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         bail!("--batch, --finetune-batch and --max-epochs must be positive");
     }
     let device = c.run.device.resolve()?;
-    let (probe, arch, _) =
-        load_model(&c.model, device).context("cannot use the pretrained model")?;
-    let total = probe.total_relus();
-    drop(probe);
+    // the budget is checked against the file's ReLU count before any data is loaded
+    let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
+    let total = file.ir.relu_counts()?.total as i64;
+    let arch = file.arch;
     let budget = match (c.budget, c.budget_fraction) {
         (Some(b), _) => Budget::Count(b),
         (None, Some(f)) => Budget::Fraction(f),
