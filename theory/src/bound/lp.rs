@@ -347,6 +347,7 @@ pub fn bounds_sided(
             .as_ref()
             .map_or_else(|| interval::unstable_kept(dense, &values), |m| m.binaries),
         tightening_lps: lps,
+        lbp: None,
     };
     Ok((bounded, witnesses))
 }

@@ -29,7 +29,9 @@
 //! net.push(Layer::Dense(Affine::new(DMatrix::from_row_slice(1, 2, &[1.0, -1.0]), DVector::zeros(1))));
 //! let input = InputBox::new(vec![-1.0, 0.0], vec![2.0, 1.0]).unwrap();
 //! let b = net.bound(&input).unwrap().using(Method::Interval).solve().unwrap();
-//! assert_eq!((b.bounds.lower[0], b.bounds.upper[0]), (-1.0, 2.0));
+//! // rounded outward: [-1, 2] up to a rigorous allowance of a few ulps
+//! let (lo, hi) = (b.bounds.lower[0], b.bounds.upper[0]);
+//! assert!(lo <= -1.0 && lo > -1.0 - 1e-12 && hi >= 2.0 && hi < 2.0 + 1e-12);
 //! ```
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::BoxProblem;
 use crate::{numel, Affine, Error, Layer, Network, Result};
 
+pub mod bab;
 pub mod interval;
+pub mod lbp;
 #[cfg(feature = "lp")]
 pub mod lp;
 #[cfg(feature = "smt")]
@@ -179,8 +183,18 @@ impl OutputBounds {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Interval propagation (fast, loose).
+    /// Interval propagation on the IR graph, outward-rounded (fast, loose).
     Interval,
+    /// CROWN back-substitution on the IR graph, relaxing only kept unstable ReLUs
+    /// ([`lbp`]); verdicts: attack + CROWN.
+    Crown,
+    /// α-CROWN: CROWN with optimised lower slopes ([`bab::optimize`]); verdicts: attack +
+    /// α-CROWN.
+    Alpha,
+    /// Bounds as [`Method::Alpha`]; verdicts complete: attack, α-CROWN, then
+    /// branch-and-bound on the kept unstable ReLUs with β-CROWN split constraints
+    /// ([`bab::verify_argmax`]).
+    Bab,
     /// Triangle LP relaxation after per-unit LP tightening.
     Lp,
     /// Exact big-M MILP (CBC), binaries only for kept unstable ReLUs.
@@ -194,6 +208,9 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Interval => "interval",
+            Method::Crown => "crown",
+            Method::Alpha => "alpha",
+            Method::Bab => "bab",
             Method::Lp => "lp",
             Method::Milp => "milp",
             Method::Smt => "smt",
@@ -255,22 +272,38 @@ pub struct Bounded {
     pub unstable_kept: usize,
     /// LPs solved to tighten intermediate bounds.
     pub tightening_lps: usize,
+    /// Interval/CROWN/α statistics (kept units refined, floating-point allowance), for the
+    /// methods that run on the IR graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lbp: Option<lbp::LbpStats>,
+}
+
+impl Method {
+    /// Whether the method runs on the IR graph ([`lbp`]) rather than the dense form.
+    pub fn on_graph(self) -> bool {
+        matches!(
+            self,
+            Method::Interval | Method::Crown | Method::Alpha | Method::Bab
+        )
+    }
 }
 
 /// A network and an input box, ready to be bounded with a method.
 #[derive(Clone, Debug)]
 pub struct Query {
-    dense: Network,
+    net: Network,
+    dense: std::sync::OnceLock<Network>,
     input: InputBox,
     method: Method,
     timeout: Option<Duration>,
 }
 
 impl Network {
-    /// Starts a bound query over `input` (the network is converted with [`Network::to_dense`]).
+    /// Starts a bound query over `input` (the LP, MILP and SMT methods read the network's
+    /// [`Network::to_dense`] form, built on first use; the others run on the graph).
     pub fn bound(&self, input: &InputBox) -> Result<Query> {
-        let dense = self.to_dense()?;
-        let n = numel(&dense.input_shape);
+        self.validate()?;
+        let n = numel(&self.input_shape);
         if input.dim() != n {
             return Err(Error::InputBox(BoxProblem::Dimension {
                 expected: n,
@@ -278,7 +311,8 @@ impl Network {
             }));
         }
         Ok(Query {
-            dense,
+            net: self.clone(),
+            dense: std::sync::OnceLock::new(),
             input: input.clone(),
             method: Method::Interval,
             timeout: None,
@@ -305,9 +339,83 @@ impl Query {
         self
     }
 
-    /// The dense form the encodings read.
-    pub fn dense(&self) -> &Network {
-        &self.dense
+    /// The dense form the LP/MILP/SMT encodings read (unrolled on first use).
+    pub fn dense(&self) -> Result<&Network> {
+        if let Some(d) = self.dense.get() {
+            return Ok(d);
+        }
+        let d = self.net.to_dense()?;
+        Ok(self.dense.get_or_init(|| d))
+    }
+
+    /// The network as given.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The bound stages that run on the graph: interval, CROWN, α-CROWN.
+    fn solve_on_graph(&self) -> Result<Bounded> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let a = match self.method {
+            Method::Interval => lbp::Analysis::interval_only(&self.net, &self.input)?,
+            _ => lbp::Analysis::new(&self.net, &self.input, deadline)?,
+        };
+        let out = a.graph.values() - 1;
+        let (mut lo, mut hi) = (a.iv.lo[out].clone(), a.iv.hi[out].clone());
+        let mut stats = a.stats.clone();
+        if self.method != Method::Interval {
+            let (l, h, fp) = a.output_bounds(deadline);
+            stats.fp_allowance = stats.fp_allowance.max(fp);
+            lo = l;
+            hi = h;
+        }
+        if matches!(self.method, Method::Alpha | Method::Bab) && !stats.timed_out {
+            let n = lo.len();
+            let mut rows = vec![0.0; 2 * n * n];
+            for i in 0..n {
+                rows[(2 * i) * n + i] = 1.0;
+                rows[(2 * i + 1) * n + i] = -1.0;
+            }
+            let mut relax = lbp::Relaxation::default();
+            bab::init_alpha(&a, 2 * n, &mut relax);
+            let (best, pass) = bab::optimize(&a, &rows, 2 * n, &mut relax, 20, deadline);
+            stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+            for i in 0..n {
+                lo[i] = lo[i].max(best[2 * i]);
+                hi[i] = hi[i].min(-best[2 * i + 1]);
+            }
+        }
+        let timed_out = stats.timed_out || deadline.is_some_and(|d| Instant::now() >= d);
+        Ok(Bounded {
+            bounds: OutputBounds { lower: lo, upper: hi },
+            method: self.method,
+            exact: false,
+            unknown: timed_out.then(|| {
+                format!(
+                    "timeout: {} of {} candidate kept units refined by back-substitution; the rest keep interval bounds",
+                    stats.refined, stats.candidates
+                )
+            }),
+            unstable_kept: stats.unstable_kept,
+            tightening_lps: 0,
+            lbp: Some(stats),
+        })
+    }
+
+    /// Decides a property with the graph methods, with the full report.
+    pub fn verify_report(&self, property: &Property) -> Result<bab::Report> {
+        let Property::Argmax { class } = *property;
+        let level = match self.method {
+            Method::Alpha => bab::Level::Alpha,
+            Method::Bab => bab::Level::Bab,
+            _ => bab::Level::Crown,
+        };
+        let opts = bab::Options {
+            level,
+            deadline: self.timeout.map(|t| Instant::now() + t),
+            ..bab::Options::default()
+        };
+        bab::verify_argmax(&self.net, &self.input, class, &opts)
     }
 
     /// The input box.
@@ -319,30 +427,23 @@ impl Query {
     pub fn solve(&self) -> Result<Bounded> {
         #[cfg_attr(not(any(feature = "lp", feature = "smt")), allow(unused_variables))]
         let deadline = self.timeout.map(|t| Instant::now() + t);
+        if self.method.on_graph() {
+            return self.solve_on_graph();
+        }
+        let dense = self.dense()?;
         match self.method {
-            Method::Interval => {
-                let values = interval::propagate(&self.dense, &self.input)?;
-                Ok(Bounded {
-                    bounds: OutputBounds::from_intervals(values.last().expect("input")),
-                    method: Method::Interval,
-                    exact: false,
-                    unknown: None,
-                    unstable_kept: interval::unstable_kept(&self.dense, &values),
-                    tightening_lps: 0,
-                })
-            }
             #[cfg(feature = "lp")]
-            Method::Lp => lp::bounds(&self.dense, &self.input, false, deadline),
+            Method::Lp => lp::bounds(dense, &self.input, false, deadline),
             #[cfg(feature = "lp")]
-            Method::Milp => lp::bounds(&self.dense, &self.input, true, deadline),
+            Method::Milp => lp::bounds(dense, &self.input, true, deadline),
             #[cfg(feature = "smt")]
             Method::Smt => {
                 // the MILP's optimum (when compiled in) only steers z3's bisection
                 #[cfg(feature = "lp")]
-                let hint = Some(lp::bounds(&self.dense, &self.input, true, deadline)?.bounds);
+                let hint = Some(lp::bounds(dense, &self.input, true, deadline)?.bounds);
                 #[cfg(not(feature = "lp"))]
                 let hint = None;
-                smt::bounds(&self.dense, &self.input, deadline, hint.as_ref())
+                smt::bounds(dense, &self.input, deadline, hint.as_ref())
             }
             #[allow(unreachable_patterns)]
             m => Err(Error::Solver {
@@ -361,28 +462,37 @@ impl Query {
     /// with one exact z3 query. Every counterexample is re-checked with the f64 forward pass;
     /// anything else (timeouts, a relaxation too loose) is `Unknown`.
     pub fn verify(&self, property: &Property) -> Result<Verdict> {
+        if self.method.on_graph() && self.method != Method::Interval {
+            return Ok(self.verify_report(property)?.verdict);
+        }
         let Property::Argmax { class } = *property;
         let margins = self.margin_query(class)?;
         #[cfg(feature = "smt")]
         if self.method == Method::Smt {
             let deadline = self.timeout.map(|t| Instant::now() + t);
-            return smt::verify_positive(&margins.dense, &self.input, &self.dense, deadline);
+            return smt::verify_positive(margins.dense()?, &self.input, self.dense()?, deadline);
         }
+        let dense = &self.net;
         // a cheap attack first: the centre and deterministic samples (corners included)
         let mut candidates = vec![self.input.center()];
         candidates.extend(samples(&self.input, 256, 0x5eed));
         for x in &candidates {
-            if let Some(cex) = argmax_violation(&self.dense, x, class)? {
+            if let Some(cex) = argmax_violation(dense, x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
         }
-        let slack = crate::tolerance::Tolerance::Sound.atol_rtol().0;
+        // graph bounds are rigorous (outward rounding); CBC's are floating point
+        let slack = if self.method.on_graph() {
+            0.0
+        } else {
+            crate::tolerance::Tolerance::Sound.atol_rtol().0
+        };
         let (b, witnesses) = match self.method {
             #[cfg(feature = "lp")]
             Method::Lp | Method::Milp => {
                 let deadline = self.timeout.map(|t| Instant::now() + t);
                 let exact = self.method == Method::Milp;
-                lp::bounds_sided(&margins.dense, &self.input, exact, deadline, false)?
+                lp::bounds_sided(margins.dense()?, &self.input, exact, deadline, false)?
             }
             _ => (margins.solve()?, Vec::<Vec<f64>>::new()),
         };
@@ -392,7 +502,7 @@ impl Query {
         // the relaxation's or the MILP's minimisers of the margins
         for x in witnesses {
             let x = self.input.clamp(&x);
-            if let Some(cex) = argmax_violation(&self.dense, &x, class)? {
+            if let Some(cex) = argmax_violation(dense, &x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
         }
@@ -419,7 +529,11 @@ impl Query {
     /// The query for the margins `y_c − y_j`, `j ≠ c`, in the order of `j`.
     pub fn margin_query(&self, class: usize) -> Result<Query> {
         let mut q = self.clone();
-        q.dense = margin_network(&self.dense, class)?;
+        q.net = margin_network(&self.net, class)?;
+        q.dense = std::sync::OnceLock::new();
+        if let Some(d) = self.dense.get() {
+            let _ = q.dense.set(margin_network(d, class)?);
+        }
         Ok(q)
     }
 }
@@ -483,3 +597,6 @@ pub fn samples(input: &InputBox, n: usize, seed: u64) -> Vec<Vec<f64>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lbp_tests;

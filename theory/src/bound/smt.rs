@@ -320,6 +320,7 @@ pub fn bounds(
         }),
         unstable_kept: interval::unstable_kept(dense, &values),
         tightening_lps: 0,
+        lbp: None,
     })
 }
 

@@ -28,7 +28,12 @@ fn interval_lp_milp_on_twin_relus_by_hand() {
     let q = net.bound(&input).unwrap();
     // interval: y1, y2 in [0, 1] -> out in [-1, 1]
     let b = q.clone().using(Method::Interval).solve().unwrap();
-    assert_eq!((b.bounds.lower[0], b.bounds.upper[0]), (-1.0, 1.0));
+    // outward rounding: [-1, 1] widened by the rigorous floating-point allowance only
+    let (lo, hi) = (b.bounds.lower[0], b.bounds.upper[0]);
+    assert!(
+        lo <= -1.0 && lo > -1.0 - 1e-12 && (1.0..1.0 + 1e-12).contains(&hi),
+        "{b:?}"
+    );
     assert_eq!(b.unstable_kept, 2);
     #[cfg(feature = "lp")]
     {
@@ -291,7 +296,7 @@ proptest! {
             BoundProblem::check(&milp.bounds, &reference, "milp vs samples")?;
             BoundProblem::check(&lp.bounds, &milp.bounds, "lp vs milp")?;
             for (i, &ub) in milp.bounds.upper.iter().enumerate() {
-                let (value, x) = lp::milp_optimum(q.dense(), &p.input, i, true, None).unwrap().unwrap();
+                let (value, x) = lp::milp_optimum(q.dense().unwrap(), &p.input, i, true, None).unwrap().unwrap();
                 prop_assert!(Tolerance::Close.close(value, ub));
                 let x = p.input.clamp(&x);
                 let y = p.net.forward(&x).unwrap()[i];

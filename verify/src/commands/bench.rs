@@ -246,7 +246,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
             model: path.clone(),
             lower: input.lower.clone(),
             upper: input.upper.clone(),
-            nodes: dense_nodes(q.dense()),
+            nodes: dense_nodes(q.dense()?),
             ours,
         };
         let json_path = cmd.out.join(format!("mlp-k{k}.dense.json"));

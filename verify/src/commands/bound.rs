@@ -24,10 +24,18 @@ use crate::cli::{ExitStatus, OutputFormat};
 /// How bounds are computed (`--method`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
-    /// Interval propagation: fast and loose.
+    /// Interval propagation on the graph (outward-rounded): fast and loose.
     Interval,
-    /// Triangle LP relaxation after per-unit LP bound tightening (CBC).
+    /// CROWN back-substitution on the graph; only kept ReLUs that straddle 0 are relaxed.
+    /// Verdicts: PGD attack, then CROWN.
     #[default]
+    Crown,
+    /// α-CROWN: CROWN with optimised lower slopes. Verdicts: attack, CROWN, α-CROWN.
+    Alpha,
+    /// Bounds as alpha; verdicts complete: attack, α-CROWN, then branch-and-bound on the
+    /// kept unstable ReLUs (β-CROWN split constraints), up to --timeout.
+    Bab,
+    /// Triangle LP relaxation after per-unit LP bound tightening (CBC, dense form).
     Lp,
     /// Exact big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0.
     Milp,
@@ -39,6 +47,9 @@ impl From<MethodArg> for Method {
     fn from(m: MethodArg) -> Method {
         match m {
             MethodArg::Interval => Method::Interval,
+            MethodArg::Crown => Method::Crown,
+            MethodArg::Alpha => Method::Alpha,
+            MethodArg::Bab => Method::Bab,
             MethodArg::Lp => Method::Lp,
             MethodArg::Milp => Method::Milp,
             MethodArg::Smt => Method::Smt,
@@ -98,6 +109,8 @@ struct Report {
     unknown: Option<String>,
     unstable_kept: usize,
     tightening_lps: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lbp: Option<snl_theory::bound::lbp::LbpStats>,
     bound_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     property: Option<String>,
@@ -238,6 +251,7 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
         unknown: b.unknown.clone(),
         unstable_kept: b.unstable_kept,
         tightening_lps: b.tightening_lps,
+        lbp: b.lbp.clone(),
         bound_seconds,
         property: cmd.property.clone(),
         verdict,
@@ -291,6 +305,13 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
             String::new()
         }
     )?;
+    if let Some(l) = &r.lbp {
+        writeln!(
+            out,
+            "refined {} of {} kept units that interval propagation left unstable, by back-substitution; floating-point allowance ≤ {:.1e}",
+            l.refined, l.candidates, l.fp_allowance
+        )?;
+    }
     if let Some(u) = &r.unknown {
         writeln!(out, "unknown {u}")?;
     }
@@ -309,7 +330,15 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
                     out,
                     "property {p}: REFUTED (counterexample re-checked with the f64 forward pass)"
                 )?;
-                writeln!(out, "  input  {:?}", c.input)?;
+                if c.input.len() <= 16 {
+                    writeln!(out, "  input  {:?}", c.input)?;
+                } else {
+                    writeln!(
+                        out,
+                        "  input  {} values (--output-format json prints them)",
+                        c.input.len()
+                    )?;
+                }
                 writeln!(out, "  output {:?}", c.output)?;
             }
             Verdict::Unknown { reason } => writeln!(out, "property {p}: UNKNOWN ({reason})")?,

@@ -1,0 +1,665 @@
+//! α-CROWN, a PGD attack and β-CROWN-style branch-and-bound on the kept ReLUs, built on
+//! [`lbp`](super::lbp).
+//!
+//! * **α-CROWN** ([`optimize`]): the lower slopes `α ∈ [0, 1]` of the kept unstable units
+//!   (one set per specification row) are raised by projected Adam ascent on the sound
+//!   lower bound; the gradient is exact for the piecewise-linear bound (a forward pass of
+//!   the bound's minimising input through the relaxed network gives `∂bound/∂α`). The best
+//!   bound seen is kept, and iteration 0 is CROWN, so the result is never looser than CROWN.
+//! * **Attack** ([`pgd`]): projected gradient descent on the worst margin `max_j y_j − y_c`
+//!   from the centre and from deterministic random starts, signed steps scaled to the box.
+//! * **Branch-and-bound** ([`verify_argmax`] with [`Level::Bab`]): a domain is a set of
+//!   splits `x_i ≥ 0` / `x_i ≤ 0` of kept units whose interval straddles 0 (linearized and
+//!   stable units are never split). In a domain the split units are exact (identity or
+//!   zero) and their constraints enter the bound through Lagrange multipliers `β ≥ 0`
+//!   (β-CROWN), optimised together with α. Domains are processed worst bound first; the
+//!   unit to split is the one whose triangle relaxation costs the bound most — the
+//!   intercept `|a_i|·u_i·(−l_i)/(u_i − l_i)` summed over the unproved rows, where `a_i < 0`
+//!   is the row's coefficient on the unit (BaBSR's intercept score) — with the widest
+//!   interval as the tie-break. Each domain's minimising inputs are tried as counterexamples.
+//!
+//! Every counterexample is re-run through [`Network::forward`] before it is reported; every
+//! "proved" rests on sound lower bounds only (no floating-point solver).
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::lbp::{default_alpha, upper_slope, Analysis, Backward, LbpStats, Relaxation, Split};
+use super::{argmax_violation, Counterexample, InputBox, Verdict};
+use crate::{Error, Network, Result};
+
+/// How far verification goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Attack, then CROWN bounds.
+    Crown,
+    /// Attack, CROWN, then α-CROWN.
+    Alpha,
+    /// Attack, CROWN, α-CROWN, then branch-and-bound (complete, up to the deadline).
+    Bab,
+}
+
+/// Options of [`verify_argmax`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How far to go.
+    pub level: Level,
+    /// α-CROWN iterations at the root.
+    pub alpha_iters: usize,
+    /// α/β iterations per branch-and-bound domain.
+    pub bab_iters: usize,
+    /// PGD restarts (the first starts at the centre).
+    pub pgd_restarts: usize,
+    /// PGD steps per restart.
+    pub pgd_steps: usize,
+    /// Stop (unknown) after this many domains.
+    pub max_domains: usize,
+    /// Wall-clock deadline.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            level: Level::Bab,
+            alpha_iters: 20,
+            bab_iters: 8,
+            pgd_restarts: 4,
+            pgd_steps: 40,
+            max_domains: 100_000,
+            deadline: None,
+        }
+    }
+}
+
+/// What [`verify_argmax`] found, with how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Sound lower bounds of the margins `y_c − y_j`, `j ≠ c` (in the order of `j`), at the
+    /// root after the last bounding stage run (CROWN or α-CROWN).
+    pub margin_lower: Vec<f64>,
+    /// Which stage decided: `attack`, `crown`, `alpha`, `bab`, or `none`.
+    pub decided_by: String,
+    /// Intermediate-bound statistics (kept, unstable kept, floating-point allowance).
+    pub stats: LbpStats,
+    /// Branch-and-bound domains bounded.
+    pub domains: usize,
+    /// Deepest split depth reached.
+    pub max_depth: usize,
+}
+
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// The margin rows `e_c − e_j`, `j ≠ c`, over `n` outputs (`(n − 1) × n`).
+pub fn margin_rows(n: usize, class: usize) -> Vec<f64> {
+    let mut rows = vec![0.0; (n - 1) * n];
+    for (r, j) in (0..n).filter(|&j| j != class).enumerate() {
+        rows[r * n + class] = 1.0;
+        rows[r * n + j] = -1.0;
+    }
+    rows
+}
+
+/// PGD on the worst margin: returns a re-checked counterexample if one is found.
+#[allow(clippy::too_many_arguments)] // the parts of one query, read by every caller
+pub fn pgd(
+    net: &Network,
+    a: &super::lbp::Graph,
+    input: &InputBox,
+    class: usize,
+    restarts: usize,
+    steps: usize,
+    seed: u64,
+    deadline: Option<Instant>,
+) -> Result<Option<Counterexample>> {
+    let n = input.dim();
+    let radius: Vec<f64> = (0..n)
+        .map(|i| 0.5 * (input.upper[i] - input.lower[i]))
+        .collect();
+    let starts = {
+        let mut s = vec![input.center()];
+        s.extend(super::samples(input, restarts.saturating_sub(1), seed));
+        s
+    };
+    for x0 in starts {
+        let mut x = x0;
+        for step in 0..steps {
+            if past(deadline) {
+                return Ok(None);
+            }
+            let vals = a.forward_values(&x);
+            let y = vals.last().expect("output");
+            // worst competitor
+            let (j, _) = y
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != class)
+                .max_by(|p, q| p.1.total_cmp(q.1))
+                .expect("two outputs or more");
+            if y[j] >= y[class] {
+                if let Some(cex) = argmax_violation(net, &x, class)? {
+                    return Ok(Some(cex));
+                }
+            }
+            let mut row = vec![0.0; y.len()];
+            row[j] = 1.0;
+            row[class] = -1.0;
+            let g = a.input_gradient(&vals, &row);
+            let frac = if step < steps / 2 {
+                0.25
+            } else if step < 3 * steps / 4 {
+                0.1
+            } else {
+                0.04
+            };
+            for i in 0..n {
+                let d = frac * radius[i] * g[i].signum() * (g[i] != 0.0) as u8 as f64;
+                x[i] = (x[i] + d).clamp(input.lower[i], input.upper[i]);
+            }
+        }
+        if let Some(cex) = argmax_violation(net, &x, class)? {
+            return Ok(Some(cex));
+        }
+    }
+    Ok(None)
+}
+
+/// Adam state of one parameter vector.
+#[derive(Clone, Debug, Default)]
+struct Adam {
+    m: Vec<f64>,
+    v: Vec<f64>,
+    t: i32,
+}
+
+impl Adam {
+    /// Ascent step on `x` with gradient `g`, projected by `proj`.
+    fn step(&mut self, x: &mut [f64], g: &[f64], lr: f64, proj: impl Fn(f64) -> f64) {
+        if self.m.len() != x.len() {
+            self.m = vec![0.0; x.len()];
+            self.v = vec![0.0; x.len()];
+            self.t = 0;
+        }
+        self.t += 1;
+        let (b1, b2) = (0.9f64, 0.999f64);
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        for i in 0..x.len() {
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g[i];
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g[i] * g[i];
+            let mh = self.m[i] / c1;
+            let vh = self.v[i] / c2;
+            x[i] = proj(x[i] + lr * mh / (vh.sqrt() + 1e-12));
+        }
+    }
+}
+
+/// The α (and β) that a relaxation may optimise: CROWN's slopes for every kept unstable unit
+/// not split, per row.
+pub fn init_alpha(a: &Analysis, m: usize, relax: &mut Relaxation) {
+    for k in a.graph.kept_relu_nodes() {
+        if relax.alpha.contains_key(&k) {
+            continue;
+        }
+        let units = a.unstable_units(k);
+        if units.is_empty() {
+            continue;
+        }
+        let u = a.graph.input_of(k);
+        let n = a.graph.size(k + 1);
+        let mut al = vec![0.0; m * n];
+        for r in 0..m {
+            for &i in &units {
+                al[r * n + i] = default_alpha(a.iv.lo[u][i], a.iv.hi[u][i]);
+            }
+        }
+        relax.alpha.insert(k, al);
+    }
+}
+
+/// The gradients of each row's bound with respect to α (per node, `rows × units`) and β
+/// (per split, per row), from one backward pass recorded with coefficients.
+fn gradients(
+    a: &Analysis,
+    b: &Backward,
+    m: usize,
+    relax: &Relaxation,
+) -> (HashMap<usize, Vec<f64>>, Vec<Vec<f64>>) {
+    let g = &a.graph;
+    let split_of: HashMap<(usize, usize), (bool, usize)> = relax
+        .splits
+        .iter()
+        .enumerate()
+        .map(|(j, (s, _))| ((s.node, s.unit), (s.active, j)))
+        .collect();
+    let mut d_alpha: HashMap<usize, Vec<f64>> = relax
+        .alpha
+        .iter()
+        .map(|(&k, v)| (k, vec![0.0; v.len()]))
+        .collect();
+    let mut d_beta = vec![vec![0.0; m]; relax.splits.len()];
+    for r in 0..m {
+        let x = &b.argmin[r];
+        g.forward_with(x, |k, mask, pre, out| {
+            let n = pre.len();
+            let coef = b.relu_coef.get(&k).map(|c| &c[r * n..(r + 1) * n]);
+            let al = relax.alpha.get(&k).map(|c| &c[r * n..(r + 1) * n]);
+            let u = g.input_of(k);
+            for i in 0..n {
+                if !mask.is_kept(i) {
+                    continue; // identity: out already holds pre
+                }
+                if let Some(&(active, j)) = split_of.get(&(k, i)) {
+                    out[i] = if active { pre[i] } else { 0.0 };
+                    let sigma = if active { 1.0 } else { -1.0 };
+                    d_beta[j][r] = -sigma * pre[i];
+                    continue;
+                }
+                let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
+                if l >= 0.0 {
+                    out[i] = pre[i];
+                } else if h <= 0.0 {
+                    out[i] = 0.0;
+                } else {
+                    let c = coef.map_or(0.0, |c| c[i]);
+                    if c >= 0.0 {
+                        let alpha = al.map_or_else(|| default_alpha(l, h), |al| al[i]);
+                        out[i] = alpha * pre[i];
+                        if let Some(d) = d_alpha.get_mut(&k) {
+                            d[r * n + i] = c * pre[i];
+                        }
+                    } else {
+                        out[i] = upper_slope(l, h) * (pre[i] - l);
+                    }
+                }
+            }
+        });
+    }
+    (d_alpha, d_beta)
+}
+
+/// The best bounds of `rows` (`m × outputs`) found by `iters` steps of projected Adam on α
+/// and β from `relax` (iteration 0 is the bound with `relax` as given). Returns the best
+/// lower bound per row, the relaxation that gave the best total, and that pass.
+pub fn optimize(
+    a: &Analysis,
+    rows: &[f64],
+    m: usize,
+    relax: &mut Relaxation,
+    iters: usize,
+    deadline: Option<Instant>,
+) -> (Vec<f64>, Backward) {
+    let mut best_rows = vec![f64::NEG_INFINITY; m];
+    let mut best_pass: Option<Backward> = None;
+    let mut best_total = f64::NEG_INFINITY;
+    let mut best_relax = relax.clone();
+    let mut adam_alpha: HashMap<usize, Adam> = HashMap::new();
+    let mut adam_beta: Vec<Adam> = vec![Adam::default(); relax.splits.len()];
+    for it in 0..=iters {
+        let b = a.lower_bounds(rows, m, relax, true);
+        for (best, &l) in best_rows.iter_mut().zip(&b.lower) {
+            *best = best.max(l);
+        }
+        // the total over rows not yet positive decides which relaxation to keep
+        let total: f64 = b.lower.iter().map(|&l| l.min(0.0)).sum();
+        let improved = best_pass.is_none() || total > best_total;
+        if improved {
+            best_total = total;
+            best_relax = relax.clone();
+        }
+        if it == iters || past(deadline) || best_rows.iter().all(|&l| l > 0.0) {
+            if improved {
+                best_pass = Some(b);
+            }
+            break;
+        }
+        let (da, db) = gradients(a, &b, m, relax);
+        if improved {
+            best_pass = Some(b);
+        }
+        for (k, g) in da {
+            let al = relax.alpha.get_mut(&k).expect("same keys");
+            adam_alpha
+                .entry(k)
+                .or_default()
+                .step(al, &g, 0.1, |v| v.clamp(0.0, 1.0));
+        }
+        for (j, g) in db.iter().enumerate() {
+            adam_beta[j].step(&mut relax.splits[j].1, g, 0.05, |v| v.max(0.0));
+        }
+    }
+    *relax = best_relax;
+    (best_rows, best_pass.expect("at least one pass"))
+}
+
+/// One branch-and-bound domain.
+#[derive(Clone, Debug)]
+struct Domain {
+    relax: Relaxation,
+    /// Best lower bound per row (rows with `> 0` are done in this domain).
+    lower: Vec<f64>,
+    /// Branching scores from its last pass: `(node, unit, score)`.
+    pick: Option<(usize, usize)>,
+    depth: usize,
+}
+
+impl Domain {
+    fn worst(&self) -> f64 {
+        self.lower.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
+impl PartialEq for Domain {
+    fn eq(&self, o: &Self) -> bool {
+        self.worst() == o.worst()
+    }
+}
+impl Eq for Domain {}
+impl PartialOrd for Domain {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Domain {
+    // BinaryHeap is a max-heap: the domain with the lowest (worst) bound comes first
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        o.worst().total_cmp(&self.worst())
+    }
+}
+
+/// The unit to split next: the largest intercept score over the unproved rows, then the
+/// widest interval; `None` when every kept unstable unit is split.
+fn pick_unit(
+    a: &Analysis,
+    b: &Backward,
+    lower: &[f64],
+    relax: &Relaxation,
+) -> Option<(usize, usize)> {
+    let split: std::collections::HashSet<(usize, usize)> =
+        relax.splits.iter().map(|(s, _)| (s.node, s.unit)).collect();
+    let mut best: Option<(f64, f64, usize, usize)> = None;
+    for k in a.graph.kept_relu_nodes() {
+        let u = a.graph.input_of(k);
+        let n = a.graph.size(k + 1);
+        for i in a.unstable_units(k) {
+            if split.contains(&(k, i)) {
+                continue;
+            }
+            let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
+            let mut score = 0.0;
+            if let Some(c) = b.relu_coef.get(&k) {
+                for (r, &lr) in lower.iter().enumerate() {
+                    if lr > 0.0 {
+                        continue;
+                    }
+                    let ci = c[r * n + i];
+                    if ci < 0.0 {
+                        score += -ci * h * (-l) / (h - l);
+                    }
+                }
+            }
+            let width = h - l;
+            let better = match best {
+                None => true,
+                Some((s, w, _, _)) => score > s || (score == s && width > w),
+            };
+            if better {
+                best = Some((score, width, k, i));
+            }
+        }
+    }
+    best.map(|(_, _, k, i)| (k, i))
+}
+
+/// Tries each row's minimising input of a bound as a counterexample.
+fn try_argmins(
+    net: &Network,
+    b: &Backward,
+    lower: &[f64],
+    class: usize,
+) -> Result<Option<Counterexample>> {
+    for (r, x) in b.argmin.iter().enumerate() {
+        if lower[r] <= 0.0 {
+            if let Some(c) = argmax_violation(net, x, class)? {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Decides "`class` is the strict argmax on the whole box" (see the module docs).
+pub fn verify_argmax(
+    net: &Network,
+    input: &InputBox,
+    class: usize,
+    opts: &Options,
+) -> Result<Report> {
+    let out_shape = net.output_shape()?;
+    let n_out = crate::numel(&out_shape);
+    if class >= n_out || n_out < 2 {
+        return Err(Error::NoSuchClass {
+            class,
+            outputs: n_out,
+        });
+    }
+    let graph = super::lbp::Graph::new(net)?;
+    let report = |verdict, margin_lower, by: &str, stats, domains, max_depth| Report {
+        verdict,
+        margin_lower,
+        decided_by: by.to_string(),
+        stats,
+        domains,
+        max_depth,
+    };
+    // 1. a quick attack: the centre and a short PGD run from it
+    if let Some(cex) = pgd(
+        net,
+        &graph,
+        input,
+        class,
+        1,
+        opts.pgd_steps / 4,
+        0x5eed,
+        opts.deadline,
+    )? {
+        return Ok(report(
+            Verdict::Refuted(cex),
+            Vec::new(),
+            "attack",
+            LbpStats::default(),
+            0,
+            0,
+        ));
+    }
+    // 2. CROWN
+    let a = Analysis::new(net, input, opts.deadline)?;
+    let m = n_out - 1;
+    let rows = margin_rows(n_out, class);
+    let mut relax = Relaxation::default();
+    let b = a.lower_bounds(&rows, m, &relax, false);
+    let mut lower = b.lower.clone();
+    let mut stats = a.stats.clone();
+    stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
+    if lower.iter().all(|&l| l > 0.0) {
+        return Ok(report(Verdict::Proved, lower, "crown", stats, 0, 0));
+    }
+    if let Some(c) = try_argmins(net, &b, &lower, class)? {
+        return Ok(report(Verdict::Refuted(c), lower, "crown", stats, 0, 0));
+    }
+    // the full attack, now that CROWN could not prove it
+    if let Some(cex) = pgd(
+        net,
+        &graph,
+        input,
+        class,
+        opts.pgd_restarts,
+        opts.pgd_steps,
+        0x5eed,
+        opts.deadline,
+    )? {
+        return Ok(report(Verdict::Refuted(cex), lower, "attack", stats, 0, 0));
+    }
+    let unknown = |why: String| Verdict::Unknown { reason: why };
+    let worst = |l: &[f64]| l.iter().copied().fold(f64::INFINITY, f64::min);
+    if opts.level == Level::Crown {
+        let why = format!(
+            "CROWN lower bound of the worst margin is {:.6e} <= 0 and the attack found no counterexample",
+            worst(&lower)
+        );
+        return Ok(report(unknown(why), lower, "none", stats, 0, 0));
+    }
+    // 3. α-CROWN
+    init_alpha(&a, m, &mut relax);
+    let (al, pass) = optimize(&a, &rows, m, &mut relax, opts.alpha_iters, opts.deadline);
+    for r in 0..m {
+        lower[r] = lower[r].max(al[r]);
+    }
+    stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+    if lower.iter().all(|&l| l > 0.0) {
+        return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
+    }
+    if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+        return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
+    }
+    if opts.level == Level::Alpha || past(opts.deadline) {
+        let why = format!(
+            "α-CROWN lower bound of the worst margin is {:.6e} <= 0 and the attack found no counterexample{}",
+            worst(&lower),
+            if past(opts.deadline) { " (timeout)" } else { "" }
+        );
+        return Ok(report(unknown(why), lower, "none", stats, 0, 0));
+    }
+    // 4. branch-and-bound
+    let root_lower = lower.clone();
+    let mut heap = BinaryHeap::new();
+    heap.push(Domain {
+        pick: pick_unit(&a, &pass, &lower, &relax),
+        relax,
+        lower,
+        depth: 0,
+    });
+    let (mut domains, mut max_depth) = (0usize, 0usize);
+    let mut undecided_leaves = 0usize;
+    while let Some(d) = heap.pop() {
+        if past(opts.deadline) || domains >= opts.max_domains {
+            let why = format!(
+                "branch-and-bound stopped ({}) with {} open domains after {domains} bounded; worst open bound {:.6e}",
+                if past(opts.deadline) { "timeout" } else { "domain limit" },
+                heap.len() + 1,
+                d.worst()
+            );
+            return Ok(report(
+                unknown(why),
+                root_lower,
+                "none",
+                stats,
+                domains,
+                max_depth,
+            ));
+        }
+        let Some((k, i)) = d.pick else {
+            // every kept unstable unit is split: the domain is linear, and the bound tends to
+            // its LP optimum as β converges; give β more iterations before giving up
+            let mut relax = d.relax.clone();
+            let (bl, pass) = optimize(
+                &a,
+                &rows,
+                m,
+                &mut relax,
+                10 * opts.bab_iters + 50,
+                opts.deadline,
+            );
+            domains += 1;
+            let lower: Vec<f64> = bl
+                .iter()
+                .zip(&d.lower)
+                .map(|(&x, &p)| if p > 0.0 { p } else { x })
+                .collect();
+            if lower.iter().all(|&l| l > 0.0) {
+                continue;
+            }
+            if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+                return Ok(report(
+                    Verdict::Refuted(c),
+                    root_lower,
+                    "bab",
+                    stats,
+                    domains,
+                    max_depth,
+                ));
+            }
+            undecided_leaves += 1;
+            continue;
+        };
+        for active in [true, false] {
+            let mut relax = d.relax.clone();
+            relax.splits.push((
+                Split {
+                    node: k,
+                    unit: i,
+                    active,
+                },
+                vec![0.0; m],
+            ));
+            let iters = opts.bab_iters;
+            let (bl, pass) = optimize(&a, &rows, m, &mut relax, iters, opts.deadline);
+            domains += 1;
+            max_depth = max_depth.max(d.depth + 1);
+            stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+            let lower: Vec<f64> = bl
+                .iter()
+                .zip(&d.lower)
+                .map(|(&x, &p)| if p > 0.0 { p } else { x })
+                .collect();
+            if lower.iter().all(|&l| l > 0.0) {
+                continue;
+            }
+            if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+                return Ok(report(
+                    Verdict::Refuted(c),
+                    root_lower,
+                    "bab",
+                    stats,
+                    domains,
+                    max_depth,
+                ));
+            }
+            let pick = pick_unit(&a, &pass, &lower, &relax);
+            heap.push(Domain {
+                relax,
+                lower,
+                pick,
+                depth: d.depth + 1,
+            });
+        }
+    }
+    if undecided_leaves > 0 {
+        let why = format!(
+            "{undecided_leaves} fully split domains kept a non-positive bound and no counterexample (β not converged)"
+        );
+        return Ok(report(
+            unknown(why),
+            root_lower,
+            "none",
+            stats,
+            domains,
+            max_depth,
+        ));
+    }
+    Ok(report(
+        Verdict::Proved,
+        root_lower,
+        "bab",
+        stats,
+        domains,
+        max_depth,
+    ))
+}

@@ -1,0 +1,392 @@
+//! Tests of the graph methods (interval, CROWN, α-CROWN, branch-and-bound) on random
+//! networks with conv, average pooling, batch norm, residual adds and masked ReLUs.
+use proptest::prelude::*;
+
+use super::bab::{self, Level, Options};
+use super::lbp::{self, Analysis, Graph, Relaxation};
+use super::*;
+use crate::{AvgPool2d, BatchNorm, Conv2d, ReluMask};
+
+fn unit(s: &mut u64) -> f64 {
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn sym(s: &mut u64, scale: f64) -> f64 {
+    scale * (2.0 * unit(s) - 1.0)
+}
+
+/// A random conv network on a `c × h × w` input: conv → BN → masked ReLU → (residual conv
+/// → masked ReLU → add) → avg-pool → flatten → dense → masked ReLU → dense (`outs`).
+#[derive(Debug)]
+struct ConvProblem {
+    net: Network,
+    input: InputBox,
+}
+
+fn conv_problem(seed: u64, keep: f64, eps: f64, stride2: bool, outs: usize) -> ConvProblem {
+    let mut s = seed;
+    let (c, h, w) = (1 + (seed % 2) as usize, 5, 5);
+    let mut net = Network::new(vec![c, h, w]);
+    let oc = 2;
+    let conv = |s: &mut u64, ic: usize, oc: usize, stride: usize, pad: usize| {
+        Layer::Conv2d(Conv2d {
+            in_channels: ic,
+            out_channels: oc,
+            kernel: [3, 3],
+            stride: [stride, stride],
+            padding: [pad, pad],
+            weight: (0..oc * ic * 9).map(|_| sym(s, 0.6)).collect(),
+            bias: (0..oc).map(|_| sym(s, 0.3)).collect(),
+        })
+    };
+    let mask = |s: &mut u64, n: usize| {
+        ReluMask::from_bools(&(0..n).map(|_| unit(s) < keep).collect::<Vec<_>>())
+    };
+    net.push(conv(&mut s, c, oc, 1, 1)); // oc x 5 x 5
+    net.push(Layer::BatchNorm(BatchNorm {
+        gamma: (0..oc).map(|_| 0.5 + unit(&mut s)).collect(),
+        beta: (0..oc).map(|_| sym(&mut s, 0.2)).collect(),
+        mean: (0..oc).map(|_| sym(&mut s, 0.2)).collect(),
+        var: (0..oc).map(|_| 0.5 + unit(&mut s)).collect(),
+        eps: 1e-5,
+    }));
+    let r1 = net.push(Layer::Relu(mask(&mut s, oc * 25)));
+    net.push(conv(&mut s, oc, oc, 1, 1));
+    let r2 = net.push(Layer::Relu(mask(&mut s, oc * 25)));
+    let mut v = net.push_with(Layer::Add, vec![r2, r1]);
+    let (hh, ww) = if stride2 {
+        v = net.push(conv(&mut s, oc, oc, 2, 1)); // 3 x 3
+        (3, 3)
+    } else {
+        v = net.push_with(
+            Layer::AvgPool2d(AvgPool2d {
+                kernel: [2, 2],
+                stride: [1, 1],
+            }),
+            vec![v],
+        ); // 4 x 4
+        (4, 4)
+    };
+    let _ = v;
+    net.push(Layer::Flatten);
+    let n = oc * hh * ww;
+    let hid = 6;
+    net.push(Layer::Dense(crate::Affine::new(
+        nalgebra::DMatrix::from_fn(hid, n, |_, _| sym(&mut s, 0.5)),
+        nalgebra::DVector::from_fn(hid, |_, _| sym(&mut s, 0.2)),
+    )));
+    net.push(Layer::Relu(mask(&mut s, hid)));
+    net.push(Layer::Dense(crate::Affine::new(
+        nalgebra::DMatrix::from_fn(outs, hid, |_, _| sym(&mut s, 0.8)),
+        nalgebra::DVector::from_fn(outs, |_, _| sym(&mut s, 0.2)),
+    )));
+    let centre: Vec<f64> = (0..c * h * w).map(|_| unit(&mut s)).collect();
+    let input = InputBox::around(&centre, eps).unwrap();
+    ConvProblem { net, input }
+}
+
+/// Few kept units and small boxes: small enough for the exact MILP.
+fn small_conv_problems() -> impl Strategy<Value = ConvProblem> {
+    (
+        any::<u64>(),
+        0.0f64..=0.3,
+        0.01f64..0.15,
+        any::<bool>(),
+        2usize..=3,
+    )
+        .prop_map(|(seed, keep, eps, s2, outs)| conv_problem(seed, keep, eps, s2, outs))
+}
+
+fn conv_problems() -> impl Strategy<Value = ConvProblem> {
+    (
+        any::<u64>(),
+        0.0f64..=1.0,
+        0.01f64..0.4,
+        any::<bool>(),
+        2usize..=4,
+    )
+        .prop_map(|(seed, keep, eps, s2, outs)| conv_problem(seed, keep, eps, s2, outs))
+}
+
+/// Sampled outputs: each one is attained, so every sound bound must contain it — exactly,
+/// with no slack (the graph methods round outward).
+fn check_samples(
+    p: &ConvProblem,
+    lo: &[f64],
+    hi: &[f64],
+    what: &str,
+) -> std::result::Result<(), TestCaseError> {
+    let mut pts = samples(&p.input, 200, 11);
+    pts.push(p.input.center());
+    for x in &pts {
+        let y = p.net.forward(x).unwrap();
+        for i in 0..y.len() {
+            prop_assert!(
+                lo[i] <= y[i] && y[i] <= hi[i],
+                "{what}: output {i} = {} outside [{}, {}] at a sample",
+                y[i],
+                lo[i],
+                hi[i]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bounds(p: &ConvProblem, m: Method) -> Bounded {
+    p.net.bound(&p.input).unwrap().using(m).solve().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every graph method contains the samples; CROWN ⊆ interval; α ⊆ CROWN.
+    #[test]
+    fn graph_bounds_are_sound_and_nested(p in conv_problems()) {
+        let iv = bounds(&p, Method::Interval);
+        let cr = bounds(&p, Method::Crown);
+        let al = bounds(&p, Method::Alpha);
+        for (b, what) in [(&iv, "interval"), (&cr, "crown"), (&al, "alpha")] {
+            check_samples(&p, &b.bounds.lower, &b.bounds.upper, what)?;
+        }
+        for i in 0..iv.bounds.lower.len() {
+            prop_assert!(iv.bounds.lower[i] <= cr.bounds.lower[i]);
+            prop_assert!(cr.bounds.upper[i] <= iv.bounds.upper[i]);
+            prop_assert!(cr.bounds.lower[i] <= al.bounds.lower[i], "alpha looser than crown");
+            prop_assert!(al.bounds.upper[i] <= cr.bounds.upper[i], "alpha looser than crown");
+        }
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The exact MILP optimum lies inside the CROWN bounds (CROWN ⊇ exact).
+    #[cfg(feature = "lp")]
+    #[test]
+    fn crown_contains_the_milp_optimum(p in small_conv_problems()) {
+        let cr = bounds(&p, Method::Crown);
+        let milp = p.net.bound(&p.input).unwrap().using(Method::Milp)
+            .with_timeout(std::time::Duration::from_secs(5)).solve().unwrap();
+        prop_assume!(milp.exact);
+        for i in 0..cr.bounds.lower.len() {
+            // CBC's optimum is floating point: compare with its solver tolerance
+            prop_assert!(
+                crate::tolerance::Tolerance::Solver.below(cr.bounds.lower[i], milp.bounds.lower[i]),
+                "crown lower {} above the MILP minimum {}", cr.bounds.lower[i], milp.bounds.lower[i]
+            );
+            prop_assert!(
+                crate::tolerance::Tolerance::Solver.below(milp.bounds.upper[i], cr.bounds.upper[i]),
+                "crown upper {} below the MILP maximum {}", cr.bounds.upper[i], milp.bounds.upper[i]
+            );
+        }
+    }
+
+    /// Branch-and-bound never contradicts the exact MILP, and its counterexamples are real.
+    #[cfg(feature = "lp")]
+    #[test]
+    fn bab_agrees_with_the_milp(p in small_conv_problems(), class in 0usize..2) {
+        let opts = Options {
+            deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(5)),
+            ..Options::default()
+        };
+        let r = bab::verify_argmax(&p.net, &p.input, class, &opts).unwrap();
+        let q = p.net.bound(&p.input).unwrap().using(Method::Milp)
+            .with_timeout(std::time::Duration::from_secs(5)).margin_query(class).unwrap();
+        let m = q.solve().unwrap();
+        let min_margin = m.bounds.lower.iter().copied().fold(f64::INFINITY, f64::min);
+        match &r.verdict {
+            Verdict::Proved => prop_assert!(
+                !m.exact || min_margin >= -1e-6,
+                "BaB proved, but the MILP's smallest margin is {min_margin}"
+            ),
+            Verdict::Refuted(c) => {
+                prop_assert!(p.input.contains(&c.input));
+                let y = p.net.forward(&c.input).unwrap();
+                prop_assert_eq!(&y, &c.output);
+                prop_assert!((0..y.len()).any(|j| j != class && y[j] >= y[class]));
+            }
+            Verdict::Unknown { .. } => {}
+        }
+        // with a clear margin either way, BaB must decide
+        if m.exact && !(-1e-3..=1e-3).contains(&min_margin) {
+            prop_assert!(!matches!(r.verdict, Verdict::Unknown { .. }), "undecided: {:?}, MILP {min_margin}", r.verdict);
+        }
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// `opᵀ` is the adjoint of the op: `⟨a, f(x) − f(0)⟩ = ⟨fᵀ a, x⟩` through the whole
+    /// graph with every ReLU linearized (conv strides and padding, pooling, BN, adds).
+    #[test]
+    fn backward_is_the_adjoint_of_forward(p in conv_problems(), seed in any::<u64>()) {
+        let lin = p.net.clone().with_all_masks(false);
+        let g = Graph::new(&lin).unwrap();
+        let mut s = seed;
+        let n_in = g.size(0);
+        let n_out = g.size(g.values() - 1);
+        let x: Vec<f64> = (0..n_in).map(|_| sym(&mut s, 1.0)).collect();
+        let a: Vec<f64> = (0..n_out).map(|_| sym(&mut s, 1.0)).collect();
+        let fx = g.forward(&x);
+        let f0 = g.forward(&vec![0.0; n_in]);
+        let lhs: f64 = a.iter().zip(fx.iter().zip(&f0)).map(|(a, (y, z))| a * (y - z)).sum();
+        let vals = g.forward_values(&x);
+        let grad = g.input_gradient(&vals, &a);
+        let rhs: f64 = grad.iter().zip(&x).map(|(g, x)| g * x).sum();
+        prop_assert!((lhs - rhs).abs() <= 1e-9 * (1.0 + lhs.abs()), "{lhs} vs {rhs}");
+    }
+
+    /// The gradient of a margin matches finite differences (PGD's direction).
+    #[test]
+    fn input_gradient_matches_finite_differences(p in conv_problems()) {
+        let g = Graph::new(&p.net).unwrap();
+        let x = p.input.center();
+        let vals = g.forward_values(&x);
+        let n_out = g.size(g.values() - 1);
+        let mut row = vec![0.0; n_out];
+        row[0] = 1.0;
+        row[n_out - 1] = -1.0;
+        let grad = g.input_gradient(&vals, &row);
+        let f = |x: &[f64]| { let y = p.net.forward(x).unwrap(); y[0] - y[n_out - 1] };
+        let h = 1e-7;
+        let (mut agree, mut total) = (0, 0);
+        for i in 0..x.len() {
+            let mut xp = x.clone();
+            xp[i] += h;
+            let mut xm = x.clone();
+            xm[i] -= h;
+            let fd = (f(&xp) - f(&xm)) / (2.0 * h);
+            total += 1;
+            if (fd - grad[i]).abs() < 1e-5 * (1.0 + fd.abs()) {
+                agree += 1;
+            }
+        }
+        // a kink within h of the centre makes a difference quotient differ: allow a few
+        prop_assert!(agree * 10 >= total * 9, "{agree} of {total} partials agree");
+    }
+}
+
+/// A fully linearized network is affine: CROWN is exact up to the rounding allowance.
+#[test]
+fn crown_is_exact_on_a_linearized_network() {
+    for seed in 0..8 {
+        let mut p = conv_problem(seed, 1.0, 0.2, seed % 2 == 0, 3);
+        p.net = p.net.with_all_masks(false);
+        let cr = bounds(&p, Method::Crown);
+        let iv = bounds(&p, Method::Interval);
+        let g = Graph::new(&p.net).unwrap();
+        // exact: the affine map's extreme corners
+        let n_out = 3;
+        for o in 0..n_out {
+            let mut row = vec![0.0; n_out];
+            row[o] = 1.0;
+            let vals = g.forward_values(&p.input.center());
+            let grad = g.input_gradient(&vals, &row);
+            let corner: Vec<f64> = (0..grad.len())
+                .map(|i| {
+                    if grad[i] > 0.0 {
+                        p.input.lower[i]
+                    } else {
+                        p.input.upper[i]
+                    }
+                })
+                .collect();
+            let min = p.net.forward(&corner).unwrap()[o];
+            assert!(
+                cr.bounds.lower[o] <= min,
+                "unsound: {} > {min}",
+                cr.bounds.lower[o]
+            );
+            assert!(
+                min - cr.bounds.lower[o] < 1e-9,
+                "not tight: {} vs {min}",
+                cr.bounds.lower[o]
+            );
+            assert!(iv.bounds.lower[o] <= cr.bounds.lower[o]);
+        }
+        assert_eq!(cr.unstable_kept, 0);
+    }
+}
+
+/// The rounding allowance is what makes a bound rigorous: `y = x·(1/3)·3` over a point box
+/// `{1}` is 1 in real arithmetic, while f64 may round either way; the bound must stay ≤ 1.
+#[test]
+fn bounds_are_rigorous_at_a_point() {
+    let mut net = Network::new(vec![1]);
+    for w in [1.0 / 3.0, 3.0, 0.1, 10.0] {
+        net.push(Layer::Dense(crate::Affine::new(
+            nalgebra::DMatrix::from_element(1, 1, w),
+            nalgebra::DVector::zeros(1),
+        )));
+    }
+    let input = InputBox::uniform(1, 1.0, 1.0).unwrap();
+    for m in [Method::Interval, Method::Crown] {
+        let b = net.bound(&input).unwrap().using(m).solve().unwrap();
+        // the real product (1/3)_f64 · 3 · 0.1_f64 · 10 is within 1e-15 of 1: the bound must
+        // contain the whole f64 neighbourhood
+        assert!(b.bounds.lower[0] < 1.0 - 1e-16, "{m:?} {:?}", b.bounds);
+        assert!(b.bounds.upper[0] > 1.0 + 1e-16, "{m:?} {:?}", b.bounds);
+        assert!(
+            b.bounds.upper[0] - b.bounds.lower[0] < 1e-12,
+            "{m:?} {:?}",
+            b.bounds
+        );
+    }
+}
+
+/// α-CROWN's optimisation starts from CROWN (iteration 0) and keeps the best bound.
+#[test]
+fn alpha_never_looser_than_crown_per_row() {
+    for seed in 0..6 {
+        let p = conv_problem(seed, 0.8, 0.3, false, 3);
+        let a = Analysis::new(&p.net, &p.input, None).unwrap();
+        let rows = bab::margin_rows(3, 0);
+        let crown = a.lower_bounds(&rows, 2, &Relaxation::default(), false);
+        let mut relax = Relaxation::default();
+        bab::init_alpha(&a, 2, &mut relax);
+        let (best, _) = bab::optimize(&a, &rows, 2, &mut relax, 15, None);
+        for (b, c) in best.iter().zip(&crown.lower) {
+            assert!(b >= c, "{b} < {c}");
+        }
+    }
+}
+
+/// A counterexample found by the attack is re-checked: the verdict carries the real output.
+#[test]
+fn refutation_carries_a_real_counterexample() {
+    // y = (x, −x): class 0 is the argmax only for x > 0; the box [-1, 1] has counterexamples
+    let mut net = Network::new(vec![1]);
+    net.push(Layer::Dense(crate::Affine::new(
+        nalgebra::DMatrix::from_column_slice(2, 1, &[1.0, -1.0]),
+        nalgebra::DVector::zeros(2),
+    )));
+    let input = InputBox::uniform(1, -1.0, 1.0).unwrap();
+    let r = bab::verify_argmax(&net, &input, 0, &Options::default()).unwrap();
+    let Verdict::Refuted(c) = r.verdict else {
+        panic!("expected a refutation, got {:?}", r.verdict)
+    };
+    assert_eq!(net.forward(&c.input).unwrap(), c.output);
+    assert!(c.output[1] >= c.output[0]);
+    // and on [0.5, 1] it is proved by CROWN alone
+    let input = InputBox::uniform(1, 0.5, 1.0).unwrap();
+    let r = bab::verify_argmax(
+        &net,
+        &input,
+        0,
+        &Options {
+            level: Level::Crown,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Proved);
+    let _ = lbp::gamma(1);
+}
