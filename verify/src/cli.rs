@@ -56,6 +56,10 @@ pub enum Command {
     /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
     /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
     Bound(commands::bound::BoundCommand),
+    /// Certified robust accuracy over a test set: per example verified / falsified /
+    /// unknown / misclassified in an ε-ball (pixel space), with times and unstable kept
+    /// ReLUs (table, or --output-format json).
+    Robust(commands::robust::RobustCommand),
     /// Exact linear regions on a small input box, or exact affine pieces along a segment,
     /// next to the T1 expressiveness bound.
     Regions(commands::regions::RegionsCommand),
@@ -71,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Theorem(c) => commands::theorem::run(c),
         Command::Bound(c) => commands::bound::run(c),
         Command::Regions(c) => commands::regions::run(c),
+        Command::Robust(c) => commands::robust::run(c),
         Command::Bench(c) => commands::bench::run(c),
     }
 }

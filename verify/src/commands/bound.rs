@@ -66,13 +66,23 @@ pub struct BoundCommand {
     pub model: PathBuf,
     /// The input region: `LO:HI` (the same interval on every input) or a JSON file
     /// `{"lower": [..], "upper": [..]}`.
-    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "eps"], required_unless_present = "center")]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "eps", "inputs"], required_unless_present_any = ["center", "inputs"])]
     pub input_box: Option<String>,
-    /// Centre of an L∞ ball: a JSON array of numbers or a whitespace/comma separated list.
-    #[arg(long, requires = "eps")]
+    /// Centre of an L∞ ball in the model's input space: a JSON array of numbers or a
+    /// whitespace/comma separated list.
+    #[arg(long, requires = "eps", conflicts_with = "inputs")]
     pub center: Option<PathBuf>,
-    /// Radius of the L∞ ball around `--center`.
-    #[arg(long, requires = "center", allow_hyphen_values = true)]
+    /// A test set (safetensors `inputs` + `labels`, docs/inputs-format.md): the ball is
+    /// around example `--index`, with `--eps` in pixel space, clipped to the pixel range
+    /// and normalized as the file says.
+    #[arg(long, requires = "eps")]
+    pub inputs: Option<PathBuf>,
+    /// The example of `--inputs` (default 0).
+    #[arg(long, requires = "inputs", default_value_t = 0)]
+    pub index: usize,
+    /// Radius of the L∞ ball around `--center` (model space) or the `--inputs` example
+    /// (pixel space).
+    #[arg(long, allow_hyphen_values = true)]
     pub eps: Option<f64>,
     /// How to bound.
     #[arg(long, value_enum, default_value_t)]
@@ -149,6 +159,18 @@ pub(crate) fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>>
 }
 
 fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
+    if let (Some(path), Some(eps)) = (&cmd.inputs, cmd.eps) {
+        let s = snl_theory::samples::Samples::load(path).context("cannot read the inputs")?;
+        if numel(&s.shape) != dim {
+            bail!(
+                "{}: examples have shape {:?} ({} values), the model reads {dim}",
+                path.display(),
+                s.shape,
+                numel(&s.shape)
+            );
+        }
+        return Ok(s.ball(cmd.index, eps)?);
+    }
     parse_region(
         cmd.input_box.as_deref(),
         cmd.center.as_deref(),
@@ -197,6 +219,11 @@ pub(crate) fn parse_region(
 /// Runs `bound`.
 pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
     let property = cmd.property.as_deref().map(parse_property).transpose()?;
+    if let Some(e) = cmd.eps {
+        if !(e.is_finite() && e > 0.0) {
+            bail!("--eps must be a positive number, got {e}");
+        }
+    }
     let timeout = match cmd.timeout {
         Some(t) if !(t.is_finite() && t > 0.0) => {
             bail!("--timeout must be positive (seconds), got {t}")

@@ -3,4 +3,5 @@ pub mod bench;
 pub mod bound;
 pub mod info;
 pub mod regions;
+pub mod robust;
 pub mod theorem;
