@@ -38,6 +38,7 @@ pub mod model_file;
 mod network;
 pub mod nfl;
 pub mod regions;
+mod st_file;
 pub mod tolerance;
 
 pub use error::{BoxProblem, Error, ModelFileProblem, Result};
