@@ -229,7 +229,8 @@ fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// the target is either the old file or the complete new one.
+/// the target is either the old file or the complete new one. On Unix the file gets mode
+/// 0644 (the temporary file is created 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -240,6 +241,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -513,8 +520,14 @@ mod tests {
         let (back, info_back) = load_with_info(&p).unwrap();
         assert_eq!(back, net);
         assert_eq!(info_back, info);
-        // no temporary file left behind
+        // no temporary file left behind, and readable by others like any written file
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
         // the same network gives the same bytes (sorted header, whatever the hash order)
         let again = dir.path().join("again.safetensors");
         save_with_info(&net, &info, &again).unwrap();
