@@ -215,7 +215,7 @@ pub fn save_with_info(
 /// Rewrites the JSON header with sorted keys (safetensors writes the metadata map in hash
 /// order), so that the same network always gives the same bytes. The header keeps its
 /// length: only the order of its entries changes.
-fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
     let n = u64::from_le_bytes(buf[..8].try_into().expect("8-byte length")) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&buf[8..8 + n]).expect("safetensors wrote valid JSON");

@@ -69,4 +69,24 @@ impl StTensor<'_> {
             _ => None,
         }
     }
+
+    /// The values as i64 when the dtype is I64, I32 or U8.
+    pub(crate) fn ints(&self) -> Option<Vec<i64>> {
+        match self.dtype {
+            Dtype::I64 => Some(
+                self.data
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            ),
+            Dtype::I32 => Some(
+                self.data
+                    .chunks_exact(4)
+                    .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                    .collect(),
+            ),
+            Dtype::U8 => Some(self.data.iter().map(|&b| i64::from(b)).collect()),
+            _ => None,
+        }
+    }
 }
