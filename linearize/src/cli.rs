@@ -63,6 +63,9 @@ pub enum Command {
     Eval(commands::eval::EvalCommand),
     /// Write a model file (or its IR as JSON) from a model file or a run's checkpoint.
     Export(commands::export::ExportCommand),
+    /// Write a split of a data set (raw pixels, labels) as a test-set file for
+    /// `snl-verify` (docs/inputs-format.md).
+    ExportData(commands::export_data::ExportDataCommand),
     /// Benchmark: time a linearization epoch of the Fashion-MNIST CNN, masked vs plain ReLU
     /// (papers/bench/run.sh compares it with a PyTorch reference).
     Bench(commands::bench::BenchCommand),
@@ -78,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Linearize(c) => commands::linearize::run(c),
         Command::Eval(c) => commands::eval::run(c),
         Command::Export(c) => commands::export::run(c),
+        Command::ExportData(c) => commands::export_data::run(c),
         Command::Quickstart(c) => commands::quickstart::run(c),
         Command::Bench(c) => commands::bench::run(c),
     }

@@ -291,3 +291,150 @@ fn divergence_stops_with_a_typed_error_and_keeps_the_last_good_checkpoint() {
         }
     }
 }
+
+/// Runs the `snl` binary with `args`; returns (exit code, stdout, stderr).
+fn snl(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snl"))
+        .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("syn.safetensors");
+    let f = file.to_str().unwrap();
+    let (code, stdout, stderr) = snl(&[
+        "export-data",
+        "--data",
+        "synthetic",
+        "--split",
+        "test",
+        "--first",
+        "5",
+        "--count",
+        "7",
+        "--with-normalization",
+        "--out",
+        f,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("wrote {f} (7 examples")),
+        "{stdout}"
+    );
+    let s = snl_theory::samples::Samples::load(&file).unwrap();
+    // the same split as `eval` with the default seed and validation fraction
+    let splits = data::load(&DataSpec {
+        source: Source::Synthetic,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!((s.len(), s.shape.clone()), (7, vec![3, 32, 32]));
+    assert_eq!(s.pixel_range, Some((0.0, 1.0)));
+    assert_eq!(s.info["split"], "test");
+    let images = splits.test.images.narrow(0, 5, 7);
+    let normalized = splits.normalize(&images);
+    let labels: Vec<i64> = Vec::try_from(&splits.test.labels.narrow(0, 5, 7)).unwrap();
+    s.check_model(&[3, 32, 32], splits.num_classes()).unwrap();
+    for (i, &label) in labels.iter().enumerate() {
+        assert_eq!(s.labels[i] as i64, label);
+        let raw: Vec<f32> = Vec::try_from(&images.get(i as i64).flatten(0, -1)).unwrap();
+        let raw: Vec<f64> = raw.into_iter().map(f64::from).collect();
+        assert_eq!(
+            s.input(i),
+            &raw[..],
+            "raw pixels of example {i} are kept exactly"
+        );
+        let want: Vec<f32> = Vec::try_from(&normalized.get(i as i64).flatten(0, -1)).unwrap();
+        let want: Vec<f64> = want.into_iter().map(f64::from).collect();
+        if let Some(d) = compare(&s.normalized(i), &want, Tolerance::Approximate) {
+            panic!("example {i}: f64 normalization vs libtorch's: {d}");
+        }
+    }
+
+    // by default no mean/std: snl's model files normalize in node 0 and read raw pixels
+    let (code, _, stderr) = snl(&[
+        "export-data",
+        "--data",
+        "synthetic",
+        "--count",
+        "2",
+        "--out",
+        f,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let s = snl_theory::samples::Samples::load(&file).unwrap();
+    assert_eq!((s.mean.clone(), s.std.clone()), (None, None));
+    assert_eq!(s.normalized(1), s.input(1));
+    assert!(s.info.contains_key("data_mean"));
+
+    // user mistakes: one line on stderr, exit 2, no file written
+    let none = dir.path().join("none.safetensors");
+    let n = none.to_str().unwrap();
+    for args in [
+        &[
+            "export-data",
+            "--data",
+            "synthetic",
+            "--count",
+            "0",
+            "--out",
+            n,
+        ][..],
+        &[
+            "export-data",
+            "--data",
+            "synthetic",
+            "--first",
+            "512",
+            "--out",
+            n,
+        ],
+        &[
+            "export-data",
+            "--data",
+            "synthetic",
+            "--first",
+            "510",
+            "--count",
+            "3",
+            "--out",
+            n,
+        ],
+        &[
+            "export-data",
+            "--data",
+            "fashion-mnist",
+            "--data-dir",
+            "/nonexistent",
+            "--out",
+            n,
+        ],
+        &[
+            "export-data",
+            "--data",
+            "synthetic",
+            "--out",
+            "/nonexistent/x.safetensors",
+        ],
+    ] {
+        let (code, _, stderr) = snl(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("snl: error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!none.exists(), "{args:?}");
+    }
+}

@@ -90,6 +90,44 @@ pub enum Error {
         reason: String,
     },
 
+    // === Test sets (samples) ===
+    /// A samples file could not be read or written.
+    #[error("{}: {problem}", path.display())]
+    SamplesFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: SamplesProblem,
+    },
+    /// An example index past the end of a test set.
+    #[error("example {index} is out of range: the test set has {count} examples")]
+    NoSuchSample {
+        /// The index asked for.
+        index: usize,
+        /// Examples in the test set.
+        count: usize,
+    },
+    /// The test set's examples do not have the model's input shape.
+    #[error("the test set's examples have shape {got:?}, the model takes {expected:?}")]
+    SampleShape {
+        /// The model's input shape.
+        expected: Vec<usize>,
+        /// One example's shape.
+        got: Vec<usize>,
+    },
+    /// A label names a class the model does not have.
+    #[error(
+        "example {index} has label {label}, the model has {outputs} outputs (classes 0..{outputs})"
+    )]
+    LabelOutOfRange {
+        /// The example.
+        index: usize,
+        /// Its label.
+        label: usize,
+        /// The model's number of outputs.
+        outputs: usize,
+    },
+
     // === Model file ===
     /// A model file could not be read or written.
     #[error("{}: {problem}", path.display())]
@@ -198,6 +236,104 @@ pub enum BoxProblem {
     /// The radius of a box around a center is negative or not finite.
     #[error("radius {0} must be finite and >= 0")]
     Radius(f64),
+    /// The radius of a robustness ball is not a finite number > 0.
+    #[error("epsilon {0} must be a finite number > 0")]
+    Epsilon(f64),
+}
+
+/// What is wrong with a samples (test set) file (see `docs/inputs-format.md`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SamplesProblem {
+    /// The file does not exist.
+    #[error("no such file")]
+    NotFound,
+    /// An I/O error while reading or writing.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Not a readable safetensors file (truncated, corrupt header, ...).
+    #[error("not a valid safetensors file (truncated or corrupt?): {0}")]
+    Safetensors(String),
+    /// A required tensor is absent.
+    #[error("no tensor '{0}' (a test set has tensors 'inputs' and 'labels')")]
+    MissingTensor(&'static str),
+    /// A tensor has a dtype the format does not allow.
+    #[error("tensor '{name}' has dtype {dtype}, expected {allowed}")]
+    Dtype {
+        /// Tensor name.
+        name: &'static str,
+        /// Its dtype.
+        dtype: String,
+        /// The dtypes allowed.
+        allowed: &'static str,
+    },
+    /// A tensor has a shape the format does not allow.
+    #[error("tensor '{name}' has shape {got:?}, expected {expected}")]
+    Shape {
+        /// Tensor name.
+        name: &'static str,
+        /// Its shape.
+        got: Vec<usize>,
+        /// The shape required.
+        expected: &'static str,
+    },
+    /// `inputs` and `labels` hold different numbers of examples.
+    #[error("{inputs} inputs but {labels} labels")]
+    CountMismatch {
+        /// Examples in `inputs`.
+        inputs: usize,
+        /// Entries of `labels`.
+        labels: usize,
+    },
+    /// The input values do not fill whole examples (an in-memory test set being saved).
+    #[error("{got} input values for {examples} examples of shape {shape:?} (expected {expected})")]
+    Length {
+        /// Examples (labels).
+        examples: usize,
+        /// One example's shape.
+        shape: Vec<usize>,
+        /// Values expected.
+        expected: usize,
+        /// Values present.
+        got: usize,
+    },
+    /// The file holds no examples.
+    #[error("no examples")]
+    Empty,
+    /// An input holds NaN or infinity.
+    #[error("example {index} holds a NaN or infinite value")]
+    NonFinite {
+        /// The example.
+        index: usize,
+    },
+    /// A label is negative.
+    #[error("example {index} has the negative label {label}")]
+    NegativeLabel {
+        /// The example.
+        index: usize,
+        /// Its label.
+        label: i64,
+    },
+    /// A pixel lies outside the declared pixel range.
+    #[error("example {index} holds {value}, outside the pixel range [{min}, {max}]")]
+    OutOfRange {
+        /// The example.
+        index: usize,
+        /// The value.
+        value: f64,
+        /// `pixel_min`.
+        min: f64,
+        /// `pixel_max`.
+        max: f64,
+    },
+    /// A metadata entry (`mean`, `std`, `pixel_min`, `pixel_max`) is malformed.
+    #[error("bad metadata '{key}': {reason}")]
+    Metadata {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -38,9 +38,11 @@ pub mod model_file;
 mod network;
 pub mod nfl;
 pub mod regions;
+pub mod samples;
+mod st_file;
 pub mod tolerance;
 
-pub use error::{BoxProblem, Error, ModelFileProblem, Result};
+pub use error::{BoxProblem, Error, ModelFileProblem, Result, SamplesProblem};
 pub use mask::ReluMask;
 pub use model_file::{load, save, FORMAT_VERSION};
 pub use network::{

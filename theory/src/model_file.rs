@@ -12,10 +12,11 @@ use std::io::Write;
 use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, Node};
+use crate::st_file::StFile;
 use crate::{Error, ModelFileProblem, ReluMask, Result};
 
 /// The format version this build writes and reads.
@@ -214,7 +215,7 @@ pub fn save_with_info(
 /// Rewrites the JSON header with sorted keys (safetensors writes the metadata map in hash
 /// order), so that the same network always gives the same bytes. The header keeps its
 /// length: only the order of its entries changes.
-fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
     let n = u64::from_le_bytes(buf[..8].try_into().expect("8-byte length")) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&buf[8..8 + n]).expect("safetensors wrote valid JSON");
@@ -228,7 +229,8 @@ fn sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// the target is either the old file or the complete new one.
+/// the target is either the old file or the complete new one. On Unix the file gets mode
+/// 0644 (the temporary file is created 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -239,6 +241,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -263,13 +271,14 @@ pub fn load_with_info(path: impl AsRef<Path>) -> Result<(Network, BTreeMap<Strin
     from_bytes(&bytes).map_err(|p| problem(path, p))
 }
 
+/// Reads a model file's bytes: one pass over the header, the architecture and the
+/// tensors, so the time is linear in the file size (a 100,000-node file loads in well
+/// under a second; `cargo run --release -p snl-theory --example many_nodes`).
 fn from_bytes(
     bytes: &[u8],
 ) -> std::result::Result<(Network, BTreeMap<String, String>), ModelFileProblem> {
-    let st = |e: safetensors::SafeTensorError| ModelFileProblem::Safetensors(e.to_string());
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(st)?;
-    let tensors = SafeTensors::deserialize(bytes).map_err(st)?;
-    let meta = header.metadata().clone().unwrap_or_default();
+    let tensors = StFile::parse(bytes).map_err(|e| ModelFileProblem::Safetensors(e.to_string()))?;
+    let meta = tensors.metadata();
     let version = meta
         .get(KEY_VERSION)
         .ok_or(ModelFileProblem::MissingMetadata(KEY_VERSION))?;
@@ -284,9 +293,8 @@ fn from_bytes(
             .ok_or(ModelFileProblem::MissingMetadata(KEY_NETWORK))?,
     )
     .map_err(|e| ModelFileProblem::Architecture(e.to_string()))?;
+    // `build` checks each node as it reads it: the network it returns is valid
     let net = build(arch, &tensors)?;
-    net.validate()
-        .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
     let info = meta
         .into_iter()
         .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
@@ -296,14 +304,14 @@ fn from_bytes(
 
 /// Reads a tensor as f64, checking its shape when `expected` is given.
 fn tensor(
-    st: &SafeTensors<'_>,
+    st: &StFile<'_>,
     name: &str,
     expected: Option<&[usize]>,
 ) -> std::result::Result<(Vec<usize>, Vec<f64>), ModelFileProblem> {
     let view = st
         .tensor(name)
-        .map_err(|_| ModelFileProblem::MissingTensor(name.to_string()))?;
-    let shape = view.shape().to_vec();
+        .ok_or_else(|| ModelFileProblem::MissingTensor(name.to_string()))?;
+    let shape = view.shape.to_vec();
     if let Some(e) = expected {
         if e != shape.as_slice() {
             return Err(ModelFileProblem::TensorShape {
@@ -313,31 +321,23 @@ fn tensor(
             });
         }
     }
-    let data = view.data();
-    let values: Vec<f64> = match view.dtype() {
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect(),
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
-            .collect(),
-        other => {
-            return Err(ModelFileProblem::Dtype {
-                name: name.to_string(),
-                dtype: format!("{other:?}"),
-            })
-        }
-    };
+    let values = view.floats().ok_or_else(|| ModelFileProblem::Dtype {
+        name: name.to_string(),
+        dtype: format!("{:?}", view.dtype),
+    })?;
     if values.iter().any(|v| !v.is_finite()) {
         return Err(ModelFileProblem::NonFinite(name.to_string()));
     }
     Ok((shape, values))
 }
 
-fn build(arch: ArchSpec, st: &SafeTensors<'_>) -> std::result::Result<Network, ModelFileProblem> {
+/// Builds the network node by node, checking each node against the shapes of the values
+/// before it (kept as they are computed, so the check is linear in the number of nodes).
+fn build(arch: ArchSpec, st: &StFile<'_>) -> std::result::Result<Network, ModelFileProblem> {
     let mut net = Network::new(arch.input_shape);
+    net.nodes.reserve(arch.nodes.len());
+    let mut shapes = Vec::with_capacity(arch.nodes.len() + 1);
+    shapes.push(net.input_shape.clone());
     for (k, spec) in arch.nodes.into_iter().enumerate() {
         let prev = || vec![k];
         let node = match spec {
@@ -443,9 +443,6 @@ fn build(arch: ArchSpec, st: &SafeTensors<'_>) -> std::result::Result<Network, M
                     Some(m) => m,
                     None => {
                         // all kept: the length follows from the input's shape
-                        let shapes = net
-                            .shapes()
-                            .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
                         let len = inputs
                             .first()
                             .and_then(|&i| shapes.get(i))
@@ -464,6 +461,10 @@ fn build(arch: ArchSpec, st: &SafeTensors<'_>) -> std::result::Result<Network, M
                 }
             }
         };
+        let shape = node
+            .checked_output_shape(k, &shapes)
+            .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
+        shapes.push(shape);
         net.nodes.push(node);
     }
     Ok(net)
@@ -480,6 +481,7 @@ fn shape_err(name: &str, expected: Vec<usize>, got: Vec<usize>) -> ModelFileProb
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::SafeTensors;
 
     fn tiny() -> Network {
         let mut net = Network::new(vec![1, 4, 4]);
@@ -518,8 +520,14 @@ mod tests {
         let (back, info_back) = load_with_info(&p).unwrap();
         assert_eq!(back, net);
         assert_eq!(info_back, info);
-        // no temporary file left behind
+        // no temporary file left behind, and readable by others like any written file
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
         // the same network gives the same bytes (sorted header, whatever the hash order)
         let again = dir.path().join("again.safetensors");
         save_with_info(&net, &info, &again).unwrap();
@@ -608,6 +616,82 @@ mod tests {
             from_bytes(&typo),
             Err(ModelFileProblem::Architecture(_))
         ));
+    }
+
+    /// `n` nodes alternating `x + 1` (a 1×1 dense layer) and a kept ReLU, written by hand
+    /// the short way: every dense node names the same two tensors, no masks, no inputs;
+    /// `last` replaces the final node's JSON.
+    fn long_file(n: usize, last: Option<&str>) -> Vec<u8> {
+        let one = 1.0f32.to_le_bytes();
+        let w = safetensors::tensor::TensorView::new(Dtype::F32, vec![1, 1], &one).unwrap();
+        let b = safetensors::tensor::TensorView::new(Dtype::F32, vec![1], &one).unwrap();
+        let mut nodes: Vec<&str> = (0..n)
+            .map(|k| match k % 2 {
+                0 => r#"{"op":"dense","weight":"w","bias":"b"}"#,
+                _ => r#"{"op":"relu"}"#,
+            })
+            .collect();
+        if let Some(l) = last {
+            nodes[n - 1] = l;
+        }
+        let network = format!(r#"{{"input_shape":[1],"nodes":[{}]}}"#, nodes.join(","));
+        let meta = HashMap::from([
+            ("format_version".to_string(), "1".to_string()),
+            ("network".to_string(), network),
+        ]);
+        safetensors::serialize([("w", w), ("b", b)], Some(meta)).unwrap()
+    }
+
+    /// Reported: "a model file with 100,000 nodes currently takes over a minute to be
+    /// refused or read — loading must be linear in the file size". Each ReLU without a mask
+    /// recomputed the shapes of the whole graph so far. This checks results, not time
+    /// (`cargo run --release -p snl-theory --example many_nodes` times it).
+    #[test]
+    fn a_100_000_node_file_loads_or_is_refused() {
+        const N: usize = 100_000;
+        // written by `save`: one tensor pair per dense node, every mask spelled out
+        let mut net = Network::new(vec![1]);
+        for k in 0..N {
+            net.push(match k % 2 {
+                0 => Layer::Dense(Affine::new(
+                    DMatrix::from_element(1, 1, 1.0),
+                    DVector::from_element(1, 1.0),
+                )),
+                _ => Layer::Relu(ReluMask::all_kept(1)),
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("long.safetensors");
+        save(&net, &p).unwrap();
+        let back = load(&p).unwrap();
+        assert_eq!(back.nodes.len(), N);
+        // 50,000 times x + 1 then relu, from 0
+        assert_eq!(back.forward(&[0.0]).unwrap(), vec![50_000.0]);
+        assert_eq!(back, net);
+
+        // written by hand without masks: each mask's length comes from the shapes so far
+        let (net, _) = from_bytes(&long_file(N, None)).unwrap();
+        assert_eq!(net.relu_counts().unwrap().kept, N / 2);
+        // -3 + 1 = -2, relu 0, then 49,999 more times + 1
+        assert_eq!(net.forward(&[-3.0]).unwrap(), vec![49_999.0]);
+
+        // refused at the last node: it reads a value not computed yet
+        let bad = long_file(N, Some(r#"{"op":"relu","inputs":[100001]}"#));
+        match from_bytes(&bad) {
+            Err(ModelFileProblem::Architecture(m)) => assert!(m.starts_with("node 99999:"), "{m}"),
+            other => panic!("expected an architecture problem at the last node, got {other:?}"),
+        }
+        // refused at the last node: a mask of 2 units on a 1-unit value
+        let wide = long_file(
+            N,
+            Some(r#"{"op":"relu","mask":{"len":2,"kept":2,"bits":"03"}}"#),
+        );
+        match from_bytes(&wide) {
+            Err(ModelFileProblem::Network(e)) => {
+                assert!(matches!(*e, Error::InvalidNode { node: 99_999, .. }), "{e}")
+            }
+            other => panic!("expected an inconsistent network at the last node, got {other:?}"),
+        }
     }
 
     #[test]
