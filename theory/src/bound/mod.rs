@@ -14,7 +14,9 @@
 //! Linearized units (`y = x`) and kept units whose pre-activation interval does not straddle
 //! 0 stay affine in every encoding, so a linearized network has fewer binaries. LP and MILP
 //! first tighten the pre-activation intervals: interval propagation, then two LPs per kept
-//! unstable unit, layer by layer.
+//! unstable unit, layer by layer. A deadline ([`Query::with_timeout`]) is shared by
+//! everything a query computes; what it stops keeps a sound bound and says so in
+//! `unknown`.
 //!
 //! The stages consume each other: `net.bound(&input_box)?.using(Method::Milp).solve()?`.
 //!
@@ -263,7 +265,10 @@ pub struct Query {
     dense: Network,
     input: InputBox,
     method: Method,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    /// The LP-tightened intervals of `dense`, computed once for `solve` and `verify`.
+    #[cfg(feature = "lp")]
+    tightened: std::sync::OnceLock<lp::Tightened>,
 }
 
 impl Network {
@@ -281,7 +286,9 @@ impl Network {
             dense,
             input: input.clone(),
             method: Method::Interval,
-            timeout: None,
+            deadline: None,
+            #[cfg(feature = "lp")]
+            tightened: Default::default(),
         })
     }
 }
@@ -292,6 +299,12 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// The instant halfway between now and `deadline`.
+#[cfg(feature = "lp")]
+fn halfway(deadline: Option<Instant>) -> Option<Instant> {
+    remaining(deadline).map(|t| Instant::now() + t / 2)
+}
+
 impl Query {
     /// Selects the method (default [`Method::Interval`]).
     pub fn using(mut self, method: Method) -> Self {
@@ -299,9 +312,21 @@ impl Query {
         self
     }
 
-    /// Limits the wall-clock time of the solver calls (all bounds together).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// Limits the wall-clock time of the solver calls to `timeout` from now: see
+    /// [`Query::with_deadline`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
+    /// Stops the solver calls at `deadline`: `solve`, `verify` and the clones of this query
+    /// share it (the LP tightening is done once for all of them). What is unfinished then
+    /// keeps a sound bound and is reported in `unknown`, never as proved.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        #[cfg(feature = "lp")]
+        if self.tightened.get().is_some_and(|t| t.report.timed_out) {
+            self.tightened = Default::default(); // there may be more time now
+        }
         self
     }
 
@@ -315,10 +340,22 @@ impl Query {
         &self.input
     }
 
+    /// The LP-tightened intervals of the dense network, computed on first use with half of
+    /// the time left (the bounds that read them need the rest).
+    #[cfg(feature = "lp")]
+    fn tightened(&self) -> Result<&lp::Tightened> {
+        interval::check_dense(&self.dense, self.method.name())?;
+        if let Some(t) = self.tightened.get() {
+            return Ok(t);
+        }
+        let t = lp::Tightened::new(&self.dense, &self.input, halfway(self.deadline))?;
+        Ok(self.tightened.get_or_init(|| t))
+    }
+
     /// Bounds every output over the box.
     pub fn solve(&self) -> Result<Bounded> {
         #[cfg_attr(not(any(feature = "lp", feature = "smt")), allow(unused_variables))]
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.deadline;
         match self.method {
             Method::Interval => {
                 let values = interval::propagate(&self.dense, &self.input)?;
@@ -332,14 +369,18 @@ impl Query {
                 })
             }
             #[cfg(feature = "lp")]
-            Method::Lp => lp::bounds(&self.dense, &self.input, false, deadline),
-            #[cfg(feature = "lp")]
-            Method::Milp => lp::bounds(&self.dense, &self.input, true, deadline),
+            Method::Lp | Method::Milp => {
+                let exact = self.method == Method::Milp;
+                let t = self.tightened()?;
+                Ok(lp::bounds_with(&self.dense, &self.input, t, exact, deadline, true)?.0)
+            }
             #[cfg(feature = "smt")]
             Method::Smt => {
-                // the MILP's optimum (when compiled in) only steers z3's bisection
+                // the MILP's optimum (when compiled in) only steers z3's bisection: it gets
+                // half of the time
                 #[cfg(feature = "lp")]
-                let hint = Some(lp::bounds(&self.dense, &self.input, true, deadline)?.bounds);
+                let hint =
+                    Some(lp::bounds(&self.dense, &self.input, true, halfway(deadline))?.bounds);
                 #[cfg(not(feature = "lp"))]
                 let hint = None;
                 smt::bounds(&self.dense, &self.input, deadline, hint.as_ref())
@@ -365,13 +406,21 @@ impl Query {
         let margins = self.margin_query(class)?;
         #[cfg(feature = "smt")]
         if self.method == Method::Smt {
-            let deadline = self.timeout.map(|t| Instant::now() + t);
-            return smt::verify_positive(&margins.dense, &self.input, &self.dense, deadline);
+            return smt::verify_positive(&margins.dense, &self.input, &self.dense, self.deadline);
         }
-        // a cheap attack first: the centre and deterministic samples (corners included)
+        // a cheap attack first: the centre and deterministic samples (corners included);
+        // with a deadline, samples for a tenth of the time left at most (a forward pass of
+        // a large dense form is not free)
+        let now = Instant::now();
+        let attack_until = self
+            .deadline
+            .map(|d| now + d.saturating_duration_since(now) / 10);
         let mut candidates = vec![self.input.center()];
         candidates.extend(samples(&self.input, 256, 0x5eed));
-        for x in &candidates {
+        for (k, x) in candidates.iter().enumerate() {
+            if k > 0 && attack_until.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             if let Some(cex) = argmax_violation(&self.dense, x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
@@ -380,9 +429,10 @@ impl Query {
         let (b, witnesses) = match self.method {
             #[cfg(feature = "lp")]
             Method::Lp | Method::Milp => {
-                let deadline = self.timeout.map(|t| Instant::now() + t);
+                // the margins continue the network: its tightened intervals serve them too
+                let t = self.tightened()?.extended(&margins.dense, &self.input)?;
                 let exact = self.method == Method::Milp;
-                lp::bounds_sided(&margins.dense, &self.input, exact, deadline, false)?
+                lp::bounds_with(&margins.dense, &self.input, &t, exact, self.deadline, false)?
             }
             _ => (margins.solve()?, Vec::<Vec<f64>>::new()),
         };
@@ -420,6 +470,10 @@ impl Query {
     pub fn margin_query(&self, class: usize) -> Result<Query> {
         let mut q = self.clone();
         q.dense = margin_network(&self.dense, class)?;
+        #[cfg(feature = "lp")]
+        {
+            q.tightened = Default::default(); // they were for `self.dense`
+        }
         Ok(q)
     }
 }
