@@ -14,7 +14,9 @@
 //! Linearized units (`y = x`) and kept units whose pre-activation interval does not straddle
 //! 0 stay affine in every encoding, so a linearized network has fewer binaries. LP and MILP
 //! first tighten the pre-activation intervals: interval propagation, then two LPs per kept
-//! unstable unit, layer by layer.
+//! unstable unit, layer by layer. A deadline ([`Query::with_timeout`]) is shared by
+//! everything a query computes; what it stops keeps a sound bound and says so in
+//! `unknown`.
 //!
 //! The stages consume each other: `net.bound(&input_box)?.using(Method::Milp).solve()?`.
 //!
@@ -295,7 +297,10 @@ pub struct Query {
     dense: std::sync::OnceLock<Network>,
     input: InputBox,
     method: Method,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    /// The LP-tightened intervals of `dense`, computed once for `solve` and `verify`.
+    #[cfg(feature = "lp")]
+    tightened: std::sync::OnceLock<lp::Tightened>,
 }
 
 impl Network {
@@ -315,7 +320,9 @@ impl Network {
             dense: std::sync::OnceLock::new(),
             input: input.clone(),
             method: Method::Interval,
-            timeout: None,
+            deadline: None,
+            #[cfg(feature = "lp")]
+            tightened: Default::default(),
         })
     }
 }
@@ -326,6 +333,12 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// The instant halfway between now and `deadline`.
+#[cfg(feature = "lp")]
+fn halfway(deadline: Option<Instant>) -> Option<Instant> {
+    remaining(deadline).map(|t| Instant::now() + t / 2)
+}
+
 impl Query {
     /// Selects the method (default [`Method::Interval`]).
     pub fn using(mut self, method: Method) -> Self {
@@ -333,9 +346,21 @@ impl Query {
         self
     }
 
-    /// Limits the wall-clock time of the solver calls (all bounds together).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// Limits the wall-clock time of the solver calls to `timeout` from now: see
+    /// [`Query::with_deadline`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
+    /// Stops the solver calls at `deadline`: `solve`, `verify` and the clones of this query
+    /// share it (the LP tightening is done once for all of them). What is unfinished then
+    /// keeps a sound bound and is reported in `unknown`, never as proved.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        #[cfg(feature = "lp")]
+        if self.tightened.get().is_some_and(|t| t.report.timed_out) {
+            self.tightened = Default::default(); // there may be more time now
+        }
         self
     }
 
@@ -355,7 +380,7 @@ impl Query {
 
     /// The bound stages that run on the graph: interval, CROWN, α-CROWN.
     fn solve_on_graph(&self) -> Result<Bounded> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.deadline;
         let a = match self.method {
             Method::Interval => lbp::Analysis::interval_only(&self.net, &self.input)?,
             _ => lbp::Analysis::new(&self.net, &self.input, deadline)?,
@@ -412,7 +437,7 @@ impl Query {
         };
         let opts = bab::Options {
             level,
-            deadline: self.timeout.map(|t| Instant::now() + t),
+            deadline: self.deadline,
             ..bab::Options::default()
         };
         bab::verify_argmax(&self.net, &self.input, class, &opts)
@@ -423,24 +448,39 @@ impl Query {
         &self.input
     }
 
+    /// The LP-tightened intervals of the dense network, computed on first use with half of
+    /// the time left (the bounds that read them need the rest).
+    #[cfg(feature = "lp")]
+    fn tightened(&self) -> Result<&lp::Tightened> {
+        interval::check_dense(self.dense()?, self.method.name())?;
+        if let Some(t) = self.tightened.get() {
+            return Ok(t);
+        }
+        let t = lp::Tightened::new(self.dense()?, &self.input, halfway(self.deadline))?;
+        Ok(self.tightened.get_or_init(|| t))
+    }
+
     /// Bounds every output over the box.
     pub fn solve(&self) -> Result<Bounded> {
         #[cfg_attr(not(any(feature = "lp", feature = "smt")), allow(unused_variables))]
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.deadline;
         if self.method.on_graph() {
             return self.solve_on_graph();
         }
         let dense = self.dense()?;
         match self.method {
             #[cfg(feature = "lp")]
-            Method::Lp => lp::bounds(dense, &self.input, false, deadline),
-            #[cfg(feature = "lp")]
-            Method::Milp => lp::bounds(dense, &self.input, true, deadline),
+            Method::Lp | Method::Milp => {
+                let exact = self.method == Method::Milp;
+                let t = self.tightened()?;
+                Ok(lp::bounds_with(dense, &self.input, t, exact, deadline, true)?.0)
+            }
             #[cfg(feature = "smt")]
             Method::Smt => {
-                // the MILP's optimum (when compiled in) only steers z3's bisection
+                // the MILP's optimum (when compiled in) only steers z3's bisection: it gets
+                // half of the time
                 #[cfg(feature = "lp")]
-                let hint = Some(lp::bounds(dense, &self.input, true, deadline)?.bounds);
+                let hint = Some(lp::bounds(dense, &self.input, true, halfway(deadline))?.bounds);
                 #[cfg(not(feature = "lp"))]
                 let hint = None;
                 smt::bounds(dense, &self.input, deadline, hint.as_ref())
@@ -469,14 +509,27 @@ impl Query {
         let margins = self.margin_query(class)?;
         #[cfg(feature = "smt")]
         if self.method == Method::Smt {
-            let deadline = self.timeout.map(|t| Instant::now() + t);
-            return smt::verify_positive(margins.dense()?, &self.input, self.dense()?, deadline);
+            return smt::verify_positive(
+                margins.dense()?,
+                &self.input,
+                self.dense()?,
+                self.deadline,
+            );
         }
         let dense = &self.net;
-        // a cheap attack first: the centre and deterministic samples (corners included)
+        // a cheap attack first: the centre and deterministic samples (corners included);
+        // with a deadline, samples for a tenth of the time left at most (a forward pass of
+        // a large dense form is not free)
+        let now = Instant::now();
+        let attack_until = self
+            .deadline
+            .map(|d| now + d.saturating_duration_since(now) / 10);
         let mut candidates = vec![self.input.center()];
         candidates.extend(samples(&self.input, 256, 0x5eed));
-        for x in &candidates {
+        for (k, x) in candidates.iter().enumerate() {
+            if k > 0 && attack_until.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             if let Some(cex) = argmax_violation(dense, x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
@@ -490,9 +543,17 @@ impl Query {
         let (b, witnesses) = match self.method {
             #[cfg(feature = "lp")]
             Method::Lp | Method::Milp => {
-                let deadline = self.timeout.map(|t| Instant::now() + t);
+                // the margins continue the network: its tightened intervals serve them too
+                let t = self.tightened()?.extended(margins.dense()?, &self.input)?;
                 let exact = self.method == Method::Milp;
-                lp::bounds_sided(margins.dense()?, &self.input, exact, deadline, false)?
+                lp::bounds_with(
+                    margins.dense()?,
+                    &self.input,
+                    &t,
+                    exact,
+                    self.deadline,
+                    false,
+                )?
             }
             _ => (margins.solve()?, Vec::<Vec<f64>>::new()),
         };
@@ -533,6 +594,10 @@ impl Query {
         q.dense = std::sync::OnceLock::new();
         if let Some(d) = self.dense.get() {
             let _ = q.dense.set(margin_network(d, class)?);
+        }
+        #[cfg(feature = "lp")]
+        {
+            q.tightened = Default::default(); // they were for `self.dense`
         }
         Ok(q)
     }

@@ -3,8 +3,10 @@
 //! linearized one `y = x`.
 //!
 //! z3 4.8.12's solver `timeout` parameter can deadlock, so every check runs under a
-//! watchdog thread that calls the context's interrupt at the deadline; an interrupted check
-//! is `Unknown`, never proved. Models are re-checked with the f64 forward pass.
+//! watchdog thread that calls the context's interrupt at the deadline, and again every
+//! [`REINTERRUPT`] until the checks return (an interrupt that lands between two checks
+//! could be lost); no check starts after the deadline. An interrupted check is `Unknown`,
+//! never proved. Models are re-checked with the f64 forward pass.
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,14 @@ use z3::{Config, Context, SatResult, Solver};
 use crate::bound::interval::{self, check_dense};
 use crate::bound::{remaining, Bounded, Counterexample, InputBox, Method, OutputBounds, Verdict};
 use crate::{Error, Layer, Network, Result};
+
+/// The reason of a check that the deadline stopped or kept from starting.
+const TIMEOUT: &str = "timeout";
+
+/// Whether the deadline has passed.
+fn past(deadline: Option<Instant>) -> bool {
+    remaining(deadline).is_some_and(|t| t.is_zero())
+}
 
 /// The most kept ReLUs the SMT method accepts.
 pub const SMT_MAX_KEPT: usize = 64;
@@ -129,7 +139,11 @@ fn encode(dense: &Network, input: &InputBox, assert: &dyn Fn(&Bool)) -> (Vec<Rea
     (xs, values.pop().expect("output"))
 }
 
-/// Runs `f` in a fresh z3 context; a watchdog interrupts the context at `limit`.
+/// How often the watchdog interrupts z3 again after the deadline, until `f` returns.
+pub const REINTERRUPT: Duration = Duration::from_millis(20);
+
+/// Runs `f` in a fresh z3 context; a watchdog interrupts the context at `limit`, and again
+/// every [`REINTERRUPT`] until `f` returns.
 fn with_watchdog<R: Send + Sync>(
     limit: Option<Duration>,
     f: impl FnOnce() -> R + Send + Sync,
@@ -141,8 +155,10 @@ fn with_watchdog<R: Send + Sync>(
         std::thread::scope(|s| {
             if let Some(limit) = limit {
                 s.spawn(move || {
-                    if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                    let mut next = limit;
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(next) {
                         handle.interrupt();
+                        next = REINTERRUPT;
                     }
                 });
             }
@@ -222,76 +238,85 @@ pub fn bounds(
         for maximise in [false, true] {
             // bisect on y or -y, so that both directions are maximisations
             let start = if maximise { out[i].hi } else { -out[i].lo };
-            let r = with_watchdog(remaining(deadline), || {
-                let solver = Solver::new();
-                let (_, ys) = encode(dense, input, &|b: &Bool| solver.assert(b));
-                let obj = if maximise {
-                    ys[i].clone()
-                } else {
-                    -ys[i].clone()
-                };
-                let guess = hint.map(|h| if maximise { h.upper[i] } else { -h.lower[i] });
-                let tiny = |v: f64| 0.25 * (SMT_GAP * v.abs()).max(1e-9);
-                let mut hi = match guess {
-                    Some(g) if g.is_finite() => g + tiny(g),
-                    _ => start + 1.0 + start.abs() * 1e-6,
-                };
-                // attained values (f64 forward) only steer the bisection; the result is `hi`
-                let mut lo = super::samples(input, 64, 11)
-                    .iter()
-                    .filter_map(|x| dense.forward(x).ok())
-                    .map(|y| if maximise { y[i] } else { -y[i] })
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let check = |t: f64| -> std::result::Result<Option<f64>, String> {
-                    if !t.is_finite() {
-                        return Err(format!("bisection left the finite range ({t})"));
-                    }
-                    solver.push();
-                    solver.assert(obj.ge(real(t)));
-                    let r = match solver.check() {
-                        SatResult::Sat => {
-                            let m = solver.get_model().expect("a model after sat");
-                            let text = m.eval(&obj, true).map(|v| v.approx(20));
-                            match text.as_deref().map(down) {
+            let r = if past(deadline) {
+                Err(TIMEOUT.to_string())
+            } else {
+                with_watchdog(remaining(deadline), || {
+                    let solver = Solver::new();
+                    let (_, ys) = encode(dense, input, &|b: &Bool| solver.assert(b));
+                    let obj = if maximise {
+                        ys[i].clone()
+                    } else {
+                        -ys[i].clone()
+                    };
+                    let guess = hint.map(|h| if maximise { h.upper[i] } else { -h.lower[i] });
+                    let tiny = |v: f64| 0.25 * (SMT_GAP * v.abs()).max(1e-9);
+                    let mut hi = match guess {
+                        Some(g) if g.is_finite() => g + tiny(g),
+                        _ => start + 1.0 + start.abs() * 1e-6,
+                    };
+                    // attained values (f64 forward) only steer the bisection; the result is `hi`
+                    let mut lo = super::samples(input, 64, 11)
+                        .iter()
+                        .filter_map(|x| dense.forward(x).ok())
+                        .map(|y| if maximise { y[i] } else { -y[i] })
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let check = |t: f64| -> std::result::Result<Option<f64>, String> {
+                        if !t.is_finite() {
+                            return Err(format!("bisection left the finite range ({t})"));
+                        }
+                        if past(deadline) {
+                            return Err(TIMEOUT.to_string());
+                        }
+                        solver.push();
+                        solver.assert(obj.ge(real(t)));
+                        let r = match solver.check() {
+                            SatResult::Sat => {
+                                let m = solver.get_model().ok_or_else(|| {
+                                    "no model after sat (interrupted?)".to_string()
+                                })?;
+                                let text = m.eval(&obj, true).map(|v| v.approx(20));
+                                match text.as_deref().map(down) {
                                 Some(v) if v.is_finite() => Ok(Some(v)),
                                 _ => Err(format!(
                                     "z3 returned a model without a numeric objective ({text:?}; interrupted?)"
                                 )),
                             }
-                        }
-                        SatResult::Unsat => Ok(None),
-                        SatResult::Unknown => Err(solver
-                            .get_reason_unknown()
-                            .unwrap_or_else(|| "unknown".into())),
+                            }
+                            SatResult::Unsat => Ok(None),
+                            SatResult::Unknown => Err(solver
+                                .get_reason_unknown()
+                                .unwrap_or_else(|| "unknown".into())),
+                        };
+                        solver.pop(1);
+                        r
                     };
-                    solver.pop(1);
-                    r
-                };
-                if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
-                    // an attained value just below the hint, if there is one
-                    if let Some(v) = check(g - tiny(g))? {
+                    if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
+                        // an attained value just below the hint, if there is one
+                        if let Some(v) = check(g - tiny(g))? {
+                            lo = lo.max(v);
+                        }
+                    }
+                    // a first point, and an upper end proved by unsat
+                    while let Some(v) = check(hi)? {
                         lo = lo.max(v);
+                        hi = v + 2.0 * (hi - start).abs() + 1.0;
                     }
-                }
-                // a first point, and an upper end proved by unsat
-                while let Some(v) = check(hi)? {
-                    lo = lo.max(v);
-                    hi = v + 2.0 * (hi - start).abs() + 1.0;
-                }
-                if lo == f64::NEG_INFINITY {
-                    lo = check(f64::MIN)?
-                        .ok_or_else(|| "the encoding is unsatisfiable".to_string())?;
-                }
-                let gap = |lo: f64, hi: f64| (SMT_GAP * hi.abs().max(lo.abs())).max(1e-9);
-                while hi - lo > gap(lo, hi) {
-                    let mid = 0.5 * (lo.max(hi - 1e6) + hi);
-                    match check(mid)? {
-                        Some(v) => lo = lo.max(v),
-                        None => hi = mid,
+                    if lo == f64::NEG_INFINITY {
+                        lo = check(f64::MIN)?
+                            .ok_or_else(|| "the encoding is unsatisfiable".to_string())?;
                     }
-                }
-                Ok::<f64, String>(hi)
-            });
+                    let gap = |lo: f64, hi: f64| (SMT_GAP * hi.abs().max(lo.abs())).max(1e-9);
+                    while hi - lo > gap(lo, hi) {
+                        let mid = 0.5 * (lo.max(hi - 1e6) + hi);
+                        match check(mid)? {
+                            Some(v) => lo = lo.max(v),
+                            None => hi = mid,
+                        }
+                    }
+                    Ok::<f64, String>(hi)
+                })
+            };
             match r {
                 Ok(v) if maximise => upper.push(v),
                 Ok(v) => lower.push(-v),
@@ -333,6 +358,11 @@ pub fn verify_positive(
     deadline: Option<Instant>,
 ) -> Result<Verdict> {
     check_size(margins)?;
+    if past(deadline) {
+        return Ok(Verdict::Unknown {
+            reason: format!("z3: {TIMEOUT} before the check"),
+        });
+    }
     let r = with_watchdog(remaining(deadline), || {
         let solver = Solver::new();
         let (xs, ys) = encode(margins, input, &|b: &Bool| solver.assert(b));
@@ -342,15 +372,14 @@ pub fn verify_positive(
         match solver.check() {
             SatResult::Unsat => Ok(None),
             SatResult::Sat => {
-                let m = solver.get_model().expect("a model after sat");
+                let m = solver
+                    .get_model()
+                    .ok_or_else(|| "no model after sat (interrupted?)".to_string())?;
                 Ok(Some(
                     xs.iter()
                         .map(|x| {
                             m.eval(x, true)
-                                .expect("evaluates")
-                                .approx(20)
-                                .parse()
-                                .unwrap_or(f64::NAN)
+                                .map_or(f64::NAN, |v| v.approx(20).parse().unwrap_or(f64::NAN))
                         })
                         .collect::<Vec<f64>>(),
                 ))

@@ -468,3 +468,82 @@ fn bound_trivial_1() {
         );
     }
 }
+
+/// A deadline already past: `lp::bounds` and `Query::solve` solve no LP and return at once
+/// with the interval bounds, `unknown` saying that the deadline stopped them and how many
+/// tightening LPs were planned; the verdict is `Unknown`, never proved.
+#[cfg(feature = "lp")]
+#[test]
+fn a_past_deadline_gives_interval_bounds_at_once() {
+    use std::time::{Duration, Instant};
+    // 4 -> 8 -> 8 -> 3: the first layer needs no LP (interval propagation is exact on a
+    // dense map of the box), the second layer's unstable units need two each
+    let p = BoundProblem::build(4, &[8, 8], 3, false, 3, -1.0, 2.0);
+    let q = p.net.bound(&p.input).unwrap();
+    let values = interval::propagate(q.dense(), &p.input).unwrap();
+    let plain = OutputBounds::from_intervals(values.last().unwrap());
+    let second_relu = q.dense().nodes[3].inputs[0];
+    let mask = match &q.dense().nodes[3].layer {
+        Layer::Relu(m) => m.clone(),
+        other => panic!("expected a ReLU, got {other:?}"),
+    };
+    let planned = 2
+        * (0..mask.len())
+            .filter(|&i| mask.is_kept(i) && values[second_relu][i].straddles_zero())
+            .count();
+    assert!(planned > 0, "the problem should need tightening");
+    for exact in [false, true] {
+        let start = Instant::now();
+        let b = lp::bounds(q.dense(), &p.input, exact, Some(Instant::now())).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1), "{exact}");
+        assert_eq!(b.bounds, plain, "{exact}");
+        assert_eq!(b.tightening_lps, 0);
+        assert!(!b.exact);
+        let why = b.unknown.expect("the deadline is reported");
+        assert!(
+            why.starts_with("timeout: ") && why.contains(&format!("0 of {planned} tightening LPs")),
+            "{why}"
+        );
+    }
+    // the query shares one deadline between solve and verify
+    let q = q.using(Method::Lp).with_deadline(Instant::now());
+    let b = q.solve().unwrap();
+    assert_eq!(b.bounds, plain);
+    assert!(b.unknown.is_some());
+    let y = p.net.forward(&p.input.center()).unwrap();
+    let class = (0..y.len()).max_by(|&a, &b| y[a].total_cmp(&y[b])).unwrap();
+    match q.verify(&Property::Argmax { class }).unwrap() {
+        Verdict::Unknown { reason } => assert!(reason.starts_with("timeout: "), "{reason}"),
+        Verdict::Refuted(c) => assert!(p.input.contains(&c.input)),
+        Verdict::Proved => panic!("proved without a single LP"),
+    }
+    // a later deadline with time to spare: the unfinished tightening is redone, in full
+    let b = q.with_timeout(Duration::from_secs(60)).solve().unwrap();
+    assert_eq!(b.unknown, None);
+    assert_eq!(b.tightening_lps, planned);
+}
+
+/// The twin net `relu(x) − relu(x) + 1` vs 0: the LP proves class 0 without a deadline,
+/// and with a deadline already past the verdict is `Unknown` (interval bounds cannot prove
+/// it), not proved.
+#[cfg(feature = "lp")]
+#[test]
+fn a_past_deadline_never_proves() {
+    use std::time::{Duration, Instant};
+    let mut net = twin_relus([true, true]);
+    net.push(dense(2, 1, &[1.0, 0.0], &[1.0, 0.0]));
+    let input = InputBox::uniform(1, -1.0, 1.0).unwrap();
+    let class0 = Property::Argmax { class: 0 };
+    for m in [Method::Lp, Method::Milp] {
+        let q = net.bound(&input).unwrap().using(m);
+        assert_eq!(q.verify(&class0).unwrap(), Verdict::Proved, "{m:?}");
+        let q = q.with_deadline(Instant::now());
+        assert!(
+            matches!(q.verify(&class0).unwrap(), Verdict::Unknown { .. }),
+            "{m:?}"
+        );
+        // time to spare again: proved
+        let q = q.with_timeout(Duration::from_secs(60));
+        assert_eq!(q.verify(&class0).unwrap(), Verdict::Proved, "{m:?}");
+    }
+}

@@ -188,7 +188,10 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
         let x = samples.normalized(i);
         let y = net.forward(&x)?;
         let predicted = argmax(&y);
-        let clean_ok = predicted == label && y.iter().enumerate().all(|(j, &v)| j == label || v < y[label]);
+        let clean_ok = predicted == label
+            && y.iter()
+                .enumerate()
+                .all(|(j, &v)| j == label || v < y[label]);
         let ex = if !clean_ok {
             counts.misclassified += 1;
             Example {
@@ -317,7 +320,11 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
         r.count, r.counts.verified, r.counts.falsified, r.counts.unknown, r.counts.misclassified
     )?;
     writeln!(out, "clean accuracy      {:.2}%", 100.0 * r.clean_accuracy)?;
-    writeln!(out, "certified accuracy  {:.2}%", 100.0 * r.certified_accuracy)?;
+    writeln!(
+        out,
+        "certified accuracy  {:.2}%",
+        100.0 * r.certified_accuracy
+    )?;
     if let Some(u) = r.mean_unstable_kept {
         writeln!(out, "mean unstable kept  {u:.1}")?;
     }
