@@ -371,6 +371,9 @@ impl Op {
                                     continue;
                                 }
                                 let (xa, xb) = valid_range(x0, x1, stride[1], kx, padding[1], wd);
+                                if xa >= xb {
+                                    continue;
+                                }
                                 for oy in y0..=y1 {
                                     let iy = (oy * stride[0] + ky) as isize - padding[0] as isize;
                                     if iy < 0 || iy >= h as isize {

@@ -390,3 +390,32 @@ fn refutation_carries_a_real_counterexample() {
     assert_eq!(r.verdict, Verdict::Proved);
     let _ = lbp::gamma(1);
 }
+
+/// Regression: the transposed convolution of a coefficient at the last column with padding 2
+/// and a 5×5 kernel (the quickstart CNN's first layer) indexed past the buffer.
+#[test]
+fn conv_transpose_at_the_border() {
+    let mut s = 3u64;
+    let mut net = Network::new(vec![1, 6, 6]);
+    net.push(Layer::Conv2d(Conv2d {
+        in_channels: 1,
+        out_channels: 2,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [2, 2],
+        weight: (0..50).map(|_| sym(&mut s, 1.0)).collect(),
+        bias: vec![0.1, -0.2],
+    }));
+    net.push(Layer::Flatten);
+    let g = Graph::new(&net).unwrap();
+    let x: Vec<f64> = (0..36).map(|_| sym(&mut s, 1.0)).collect();
+    let vals = g.forward_values(&x);
+    for last in [35, 71, 0, 36] {
+        let mut row = vec![0.0; 72];
+        row[last] = 1.0;
+        let grad = g.input_gradient(&vals, &row);
+        let f0 = g.forward(&vec![0.0; 36])[last];
+        let lin: f64 = grad.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>() + f0;
+        assert!((lin - vals.last().unwrap()[last]).abs() < 1e-12);
+    }
+}

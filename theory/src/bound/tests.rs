@@ -480,10 +480,10 @@ fn a_past_deadline_gives_interval_bounds_at_once() {
     // dense map of the box), the second layer's unstable units need two each
     let p = BoundProblem::build(4, &[8, 8], 3, false, 3, -1.0, 2.0);
     let q = p.net.bound(&p.input).unwrap();
-    let values = interval::propagate(q.dense(), &p.input).unwrap();
+    let values = interval::propagate(q.dense().unwrap(), &p.input).unwrap();
     let plain = OutputBounds::from_intervals(values.last().unwrap());
-    let second_relu = q.dense().nodes[3].inputs[0];
-    let mask = match &q.dense().nodes[3].layer {
+    let second_relu = q.dense().unwrap().nodes[3].inputs[0];
+    let mask = match &q.dense().unwrap().nodes[3].layer {
         Layer::Relu(m) => m.clone(),
         other => panic!("expected a ReLU, got {other:?}"),
     };
@@ -494,7 +494,7 @@ fn a_past_deadline_gives_interval_bounds_at_once() {
     assert!(planned > 0, "the problem should need tightening");
     for exact in [false, true] {
         let start = Instant::now();
-        let b = lp::bounds(q.dense(), &p.input, exact, Some(Instant::now())).unwrap();
+        let b = lp::bounds(q.dense().unwrap(), &p.input, exact, Some(Instant::now())).unwrap();
         assert!(start.elapsed() < Duration::from_secs(1), "{exact}");
         assert_eq!(b.bounds, plain, "{exact}");
         assert_eq!(b.tightening_lps, 0);
