@@ -234,8 +234,22 @@ fn bad_inputs_exit_2_with_one_line() {
             "--eps",
             "-1",
         ],
-        "radius -1",
+        "--eps must be a positive number, got -1",
     );
+    for eps in ["0", "NaN"] {
+        expect_error(
+            &[
+                "bound",
+                "--model",
+                s,
+                "--center",
+                center.to_str().unwrap(),
+                "--eps",
+                eps,
+            ],
+            "--eps must be a positive number",
+        );
+    }
     expect_error(
         &[
             "bound",

@@ -342,6 +342,9 @@ pub fn optimize(
 /// One branch-and-bound domain.
 #[derive(Clone, Debug)]
 struct Domain {
+    /// The margins not yet proved in this domain (`m × outputs`), and their count.
+    rows: Vec<f64>,
+    m: usize,
     relax: Relaxation,
     /// Best lower bound per row (rows with `> 0` are done in this domain).
     lower: Vec<f64>,
@@ -372,6 +375,41 @@ impl Ord for Domain {
     fn cmp(&self, o: &Self) -> CmpOrdering {
         o.worst().total_cmp(&self.worst())
     }
+}
+
+/// Keeps only the rows whose bound is not yet positive: their coefficients, their slopes and
+/// multipliers, their bounds.
+fn compact(
+    rows: &[f64],
+    n_out: usize,
+    relax: &Relaxation,
+    lower: &[f64],
+) -> (Vec<f64>, usize, Relaxation, Vec<f64>) {
+    let m = lower.len();
+    let keep: Vec<usize> = (0..m).filter(|&r| lower[r] <= 0.0).collect();
+    let sub_rows = keep
+        .iter()
+        .flat_map(|&r| rows[r * n_out..(r + 1) * n_out].iter().copied())
+        .collect();
+    let alpha = relax
+        .alpha
+        .iter()
+        .map(|(&k, al)| {
+            let n = al.len() / m;
+            let v = keep
+                .iter()
+                .flat_map(|&r| al[r * n..(r + 1) * n].iter().copied())
+                .collect();
+            (k, v)
+        })
+        .collect();
+    let splits = relax
+        .splits
+        .iter()
+        .map(|(sp, beta)| (*sp, keep.iter().map(|&r| beta[r]).collect()))
+        .collect();
+    let low = keep.iter().map(|&r| lower[r]).collect();
+    (sub_rows, keep.len(), Relaxation { alpha, splits }, low)
 }
 
 /// The unit to split next: the largest intercept score over the unproved rows, then the
@@ -540,8 +578,12 @@ pub fn verify_argmax(
     // 4. branch-and-bound
     let root_lower = lower.clone();
     let mut heap = BinaryHeap::new();
+    let pick = pick_unit(&a, &pass, &lower, &relax);
+    let (rows, m, relax, lower) = compact(&rows, n_out, &relax, &lower);
     heap.push(Domain {
-        pick: pick_unit(&a, &pass, &lower, &relax),
+        rows,
+        m,
+        pick,
         relax,
         lower,
         depth: 0,
@@ -571,8 +613,8 @@ pub fn verify_argmax(
             let mut relax = d.relax.clone();
             let (bl, pass) = optimize(
                 &a,
-                &rows,
-                m,
+                &d.rows,
+                d.m,
                 &mut relax,
                 10 * opts.bab_iters + 50,
                 opts.deadline,
@@ -607,10 +649,10 @@ pub fn verify_argmax(
                     unit: i,
                     active,
                 },
-                vec![0.0; m],
+                vec![0.0; d.m],
             ));
             let iters = opts.bab_iters;
-            let (bl, pass) = optimize(&a, &rows, m, &mut relax, iters, opts.deadline);
+            let (bl, pass) = optimize(&a, &d.rows, d.m, &mut relax, iters, opts.deadline);
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);
             stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
@@ -633,7 +675,10 @@ pub fn verify_argmax(
                 ));
             }
             let pick = pick_unit(&a, &pass, &lower, &relax);
+            let (rows, m, relax, lower) = compact(&d.rows, n_out, &relax, &lower);
             heap.push(Domain {
+                rows,
+                m,
                 relax,
                 lower,
                 pick,
