@@ -335,7 +335,8 @@ fn help_documents_exit_codes() {
 #[test]
 fn milp_timeout_reports_lp_bounds_and_exits_3() {
     // 8 identical units relu(x) on [-1, 1]: every one straddles 0 and needs a binary; a
-    // 1 µs budget runs out before the first MILP, so the bounds are the LP's and exit is 3
+    // 1 µs budget runs out before the first solve, so the bounds are the interval ones (the
+    // budget covers the LP fallback too) and exit is 3
     let dir = tempfile::tempdir().unwrap();
     let mut net = Network::new(vec![1]);
     net.push(dense(8, 1, &[1.0; 8], &[0.0; 8]));

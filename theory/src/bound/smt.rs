@@ -288,7 +288,11 @@ pub fn bounds(
                                 .get_reason_unknown()
                                 .unwrap_or_else(|| "unknown".into())),
                         };
-                        solver.pop(1);
+                        if r.is_ok() {
+                            // an error ends this bound and drops the solver: no pop (after an
+                            // interrupt the pop alone took up to 1 s)
+                            solver.pop(1);
+                        }
                         r
                     };
                     if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
@@ -337,7 +341,8 @@ pub fn bounds(
         exact: unknown.is_empty(),
         unknown: (!unknown.is_empty()).then(|| {
             format!(
-                "z3 gave no answer for {} of {} bounds ({}): those are interval bounds",
+                "{}z3 gave no answer for {} of {} bounds ({}): those are interval bounds",
+                if past(deadline) { "timeout: " } else { "" },
                 unknown.len(),
                 2 * out.len(),
                 unknown[0]
@@ -360,7 +365,7 @@ pub fn verify_positive(
     check_size(margins)?;
     if past(deadline) {
         return Ok(Verdict::Unknown {
-            reason: format!("z3: {TIMEOUT} before the check"),
+            reason: format!("{TIMEOUT}: z3 did not start"),
         });
     }
     let r = with_watchdog(remaining(deadline), || {
@@ -407,7 +412,10 @@ pub fn verify_positive(
             }
         }
         Err(reason) => Ok(Verdict::Unknown {
-            reason: format!("z3: {reason}"),
+            reason: match past(deadline) {
+                true => format!("timeout: z3: {reason}"),
+                false => format!("z3: {reason}"),
+            },
         }),
     }
 }
