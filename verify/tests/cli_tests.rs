@@ -1,7 +1,9 @@
 //! `snl-verify bound` end to end: exit codes, bad inputs, JSON output.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+mod common;
+
+use common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
@@ -31,23 +33,6 @@ fn sign(dir: &Path) -> PathBuf {
     let p = dir.join("sign.safetensors");
     snl_theory::save(&net, &p).unwrap();
     p
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snl-verify"))
-        .env_clear()
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-#[track_caller]
-fn expect_error(args: &[&str], needle: &str) {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.contains(needle), "{args:?}: '{needle}' not in {err}");
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! JSON output, and one-line errors for bad inputs.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+mod common;
+
+use common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
 use snl_theory::samples::Samples;
 use snl_theory::{Affine, Layer, Network, ReluMask};
@@ -42,14 +44,6 @@ fn inputs(dir: &Path, shape: Vec<usize>, labels: Vec<usize>) -> PathBuf {
     let p = dir.join("inputs.safetensors");
     s.save(&p).unwrap();
     p
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snl-verify"))
-        .env_clear()
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]
@@ -98,15 +92,6 @@ fn counts_and_json() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("certified accuracy  100.00%"), "{text}");
     assert!(text.contains("examples            1: verified 1"), "{text}");
-}
-
-#[track_caller]
-fn expect_error(args: &[&str], needle: &str) {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.contains(needle), "{args:?}: '{needle}' not in {err}");
 }
 
 #[test]

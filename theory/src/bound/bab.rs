@@ -233,12 +233,7 @@ fn gradients(
     relax: &Relaxation,
 ) -> (HashMap<usize, Vec<f64>>, Vec<Vec<f64>>) {
     let g = &a.graph;
-    let split_of: HashMap<(usize, usize), (bool, usize)> = relax
-        .splits
-        .iter()
-        .enumerate()
-        .map(|(j, (s, _))| ((s.node, s.unit), (s.active, j)))
-        .collect();
+    let split_of = relax.split_index();
     let mut d_alpha: HashMap<usize, Vec<f64>> = relax
         .alpha
         .iter()
@@ -456,6 +451,45 @@ fn pick_unit(
     best.map(|(_, _, k, i)| (k, i))
 }
 
+/// What bounding one domain found.
+enum DomainOutcome {
+    /// Every remaining margin is positive on the domain.
+    Proved,
+    /// A minimising input of the bound is a real counterexample.
+    Refuted(Counterexample),
+    /// Neither: the bounds per row, the pass and the relaxation reached.
+    Open {
+        lower: Vec<f64>,
+        pass: Backward,
+        relax: Relaxation,
+    },
+}
+
+/// Optimises α and β of one domain (parent `d`, splits in `relax`) and classifies it.
+fn bound_domain(
+    a: &Analysis,
+    net: &Network,
+    d: &Domain,
+    mut relax: Relaxation,
+    iters: usize,
+    deadline: Option<Instant>,
+    class: usize,
+) -> Result<DomainOutcome> {
+    let (bl, pass) = optimize(a, &d.rows, d.m, &mut relax, iters, deadline);
+    let lower: Vec<f64> = bl
+        .iter()
+        .zip(&d.lower)
+        .map(|(&x, &p)| if p > 0.0 { p } else { x })
+        .collect();
+    if lower.iter().all(|&l| l > 0.0) {
+        return Ok(DomainOutcome::Proved);
+    }
+    if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+        return Ok(DomainOutcome::Refuted(c));
+    }
+    Ok(DomainOutcome::Open { lower, pass, relax })
+}
+
 /// Tries each row's minimising input of a bound as a counterexample.
 fn try_argmins(
     net: &Network,
@@ -610,80 +644,60 @@ pub fn verify_argmax(
         let Some((k, i)) = d.pick else {
             // every kept unstable unit is split: the domain is linear, and the bound tends to
             // its LP optimum as β converges; give β more iterations before giving up
-            let mut relax = d.relax.clone();
-            let (bl, pass) = optimize(
-                &a,
-                &d.rows,
-                d.m,
-                &mut relax,
-                10 * opts.bab_iters + 50,
-                opts.deadline,
-            );
             domains += 1;
-            let lower: Vec<f64> = bl
-                .iter()
-                .zip(&d.lower)
-                .map(|(&x, &p)| if p > 0.0 { p } else { x })
-                .collect();
-            if lower.iter().all(|&l| l > 0.0) {
-                continue;
+            let iters = 10 * opts.bab_iters + 50;
+            match bound_domain(&a, net, &d, d.relax.clone(), iters, opts.deadline, class)? {
+                DomainOutcome::Proved => {}
+                DomainOutcome::Refuted(c) => {
+                    return Ok(report(
+                        Verdict::Refuted(c),
+                        root_lower,
+                        "bab",
+                        stats,
+                        domains,
+                        max_depth,
+                    ))
+                }
+                DomainOutcome::Open { .. } => undecided_leaves += 1,
             }
-            if let Some(c) = try_argmins(net, &pass, &lower, class)? {
-                return Ok(report(
-                    Verdict::Refuted(c),
-                    root_lower,
-                    "bab",
-                    stats,
-                    domains,
-                    max_depth,
-                ));
-            }
-            undecided_leaves += 1;
             continue;
         };
         for active in [true, false] {
             let mut relax = d.relax.clone();
-            relax.splits.push((
-                Split {
-                    node: k,
-                    unit: i,
-                    active,
-                },
-                vec![0.0; d.m],
-            ));
-            let iters = opts.bab_iters;
-            let (bl, pass) = optimize(&a, &d.rows, d.m, &mut relax, iters, opts.deadline);
+            let split = Split {
+                node: k,
+                unit: i,
+                active,
+            };
+            relax.splits.push((split, vec![0.0; d.m]));
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);
-            stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-            let lower: Vec<f64> = bl
-                .iter()
-                .zip(&d.lower)
-                .map(|(&x, &p)| if p > 0.0 { p } else { x })
-                .collect();
-            if lower.iter().all(|&l| l > 0.0) {
-                continue;
+            match bound_domain(&a, net, &d, relax, opts.bab_iters, opts.deadline, class)? {
+                DomainOutcome::Proved => {}
+                DomainOutcome::Refuted(c) => {
+                    return Ok(report(
+                        Verdict::Refuted(c),
+                        root_lower,
+                        "bab",
+                        stats,
+                        domains,
+                        max_depth,
+                    ))
+                }
+                DomainOutcome::Open { lower, pass, relax } => {
+                    stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+                    let pick = pick_unit(&a, &pass, &lower, &relax);
+                    let (rows, m, relax, lower) = compact(&d.rows, n_out, &relax, &lower);
+                    heap.push(Domain {
+                        rows,
+                        m,
+                        relax,
+                        lower,
+                        pick,
+                        depth: d.depth + 1,
+                    });
+                }
             }
-            if let Some(c) = try_argmins(net, &pass, &lower, class)? {
-                return Ok(report(
-                    Verdict::Refuted(c),
-                    root_lower,
-                    "bab",
-                    stats,
-                    domains,
-                    max_depth,
-                ));
-            }
-            let pick = pick_unit(&a, &pass, &lower, &relax);
-            let (rows, m, relax, lower) = compact(&d.rows, n_out, &relax, &lower);
-            heap.push(Domain {
-                rows,
-                m,
-                relax,
-                lower,
-                pick,
-                depth: d.depth + 1,
-            });
         }
     }
     if undecided_leaves > 0 {

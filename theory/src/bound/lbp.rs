@@ -799,6 +799,17 @@ pub struct Relaxation {
     pub splits: Vec<(Split, Vec<f64>)>,
 }
 
+impl Relaxation {
+    /// `(node, unit) → (active, index in splits)`.
+    pub fn split_index(&self) -> HashMap<(usize, usize), (bool, usize)> {
+        self.splits
+            .iter()
+            .enumerate()
+            .map(|(j, (s, _))| ((s.node, s.unit), (s.active, j)))
+            .collect()
+    }
+}
+
 /// What one backward pass returns, per row.
 #[derive(Clone, Debug)]
 pub struct Backward {
@@ -922,12 +933,7 @@ pub fn backward(
     relax: &Relaxation,
     record: bool,
 ) -> Backward {
-    let split_of: HashMap<(usize, usize), (bool, usize)> = relax
-        .splits
-        .iter()
-        .enumerate()
-        .map(|(j, (s, _))| ((s.node, s.unit), (s.active, j)))
-        .collect();
+    let split_of = relax.split_index();
     let mut pending: HashMap<usize, Vec<f64>> = HashMap::new();
     pending.insert(start, rows.to_vec());
     let mut bias = vec![0.0; m];
@@ -1136,24 +1142,7 @@ impl Analysis {
     /// Interval propagation plus CROWN intermediate bounds for the kept units, stopping at
     /// `deadline` (the bounds then stay sound, only looser).
     pub fn new(net: &Network, input: &InputBox, deadline: Option<Instant>) -> Result<Analysis> {
-        let graph = Graph::new(net)?;
-        if input.dim() != graph.sizes[0] {
-            return Err(Error::InputBox(crate::BoxProblem::Dimension {
-                expected: graph.sizes[0],
-                got: input.dim(),
-            }));
-        }
-        let iv = intervals(&graph, input);
-        let mut a = Analysis {
-            graph,
-            iv,
-            input: input.clone(),
-            stats: LbpStats::default(),
-            fp: FpTerms {
-                mag: Vec::new(),
-                t: Vec::new(),
-            },
-        };
+        let mut a = Analysis::interval_only(net, input)?;
         a.refine(deadline, &Relaxation::default());
         Ok(a)
     }
@@ -1168,19 +1157,16 @@ impl Analysis {
             }));
         }
         let iv = intervals(&graph, input);
+        let fp = FpTerms::new(&graph, &iv);
         let mut a = Analysis {
             graph,
             iv,
             input: input.clone(),
             stats: LbpStats::default(),
-            fp: FpTerms {
-                mag: Vec::new(),
-                t: Vec::new(),
-            },
+            fp,
         };
         a.count_unstable();
         a.stats.kept = a.kept_total();
-        a.fp = FpTerms::new(&a.graph, &a.iv);
         Ok(a)
     }
 
