@@ -419,3 +419,40 @@ fn conv_transpose_at_the_border() {
         assert!((lin - vals.last().unwrap()[last]).abs() < 1e-12);
     }
 }
+
+/// A deadline holds in every graph stage: with one already past, bounds and verdicts return
+/// at once (sound interval bounds for the intermediate units, `timeout` in the reason).
+#[test]
+fn a_past_deadline_returns_at_once() {
+    let p = conv_problem(5, 1.0, 0.35, false, 4);
+    let past = std::time::Instant::now();
+    let t = std::time::Instant::now();
+    let b = p
+        .net
+        .bound(&p.input)
+        .unwrap()
+        .using(Method::Bab)
+        .with_deadline(past)
+        .solve()
+        .unwrap();
+    assert!(
+        b.unknown
+            .as_deref()
+            .is_some_and(|u| u.starts_with("timeout")),
+        "{b:?}"
+    );
+    let iv = bounds(&p, Method::Interval);
+    assert_eq!(b.bounds, iv.bounds, "nothing refined: the interval bounds");
+    let opts = Options {
+        deadline: Some(past),
+        ..Options::default()
+    };
+    let r = bab::verify_argmax(&p.net, &p.input, 0, &opts).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.domains, 0);
+    let _ = r.verdict; // any verdict: sound bounds may still decide, an attack may refute
+}
