@@ -1,10 +1,13 @@
-//! `snl-verify bench --out DIR`: MILP time against the number of kept ReLUs for one random
-//! MLP linearized to several budgets, and the inputs of the Marabou comparison
+//! `snl-verify bench --out DIR`: verification time against the number of kept ReLUs for one
+//! random MLP linearized to several budgets, and the inputs of the Marabou comparison
 //! (`papers/bench-verify/marabou_compare.py`). Not a test.
 //!
 //! For each budget `k` it writes `DIR/mlp-k{k}.safetensors` (the model, the same weights, `k`
-//! hidden ReLUs kept, chosen by a seeded shuffle), `DIR/mlp-k{k}.dense.json` (the dense
-//! network, the box and our results, read by the Python script), and prints one table row.
+//! hidden ReLUs kept, chosen by a seeded shuffle), `DIR/mlp-k{k}.box.json` (the input box, for
+//! `bound --input-box`), `DIR/mlp-k{k}.dense.json` (the dense network, the box, the class and
+//! our results, read by the Python script), and prints one table row. `--solve` picks what is
+//! computed: the LP and exact MILP bounds of every logit (`bounds`), the argmax verdict by the
+//! MILP (`milp`) and by branch-and-bound (`bab`, with its stage and domain counts).
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,7 +16,7 @@ use anyhow::Context;
 use clap::Args;
 use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
-use snl_theory::bound::{InputBox, Method, Property, Verdict};
+use snl_theory::bound::{bab, InputBox, Method, Property, Verdict};
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
 use crate::cli::{ExitStatus, OutputFormat};
@@ -36,12 +39,33 @@ pub struct BenchCommand {
     /// Half-width `r` of the box `[c − r, c + r]` around a seeded random centre `c ∈ [−1, 1]^4`.
     #[arg(long, default_value_t = 1.0)]
     pub radius: f64,
-    /// Time limit per model for the MILP bounds, in seconds.
+    /// Per model, shrink the radius to this fraction of its attack radius: the smallest
+    /// radius (bisection in `(0, --radius]`) at which a long PGD attack finds a
+    /// counterexample. With a fraction just below 1 the box is close to the decision boundary,
+    /// where a complete verifier has work to do; the choice involves no bounding.
+    #[arg(long)]
+    pub radius_frac: Option<f64>,
+    /// Time limit per model for each computation, in seconds.
     #[arg(long, default_value_t = 300.0)]
     pub timeout: f64,
+    /// What to compute per model (comma separated; the models and boxes are always written).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Solve::Bounds, Solve::Milp])]
+    pub solve: Vec<Solve>,
     /// `text` or `json`.
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
+}
+
+/// One computation of `bench --solve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Solve {
+    /// The LP and exact MILP bounds of every logit (the optima the tightness probes check).
+    Bounds,
+    /// The argmax verdict by the exact MILP (attack, then CBC).
+    Milp,
+    /// The argmax verdict by branch-and-bound (attack, CROWN, α-CROWN, β-CROWN BaB), with the
+    /// stage that decided and the domains bounded.
+    Bab,
 }
 
 struct Rng(u64);
@@ -117,9 +141,9 @@ enum DenseNode {
     },
 }
 
+/// The LP and exact MILP bounds of every logit.
 #[derive(Serialize)]
-struct Ours {
-    kept: usize,
+struct Bounds {
     binaries: usize,
     tightening_lps: usize,
     lp_seconds: f64,
@@ -127,14 +151,62 @@ struct Ours {
     milp_exact: bool,
     lower: Vec<f64>,
     upper: Vec<f64>,
-    class: usize,
+}
+
+/// A branch-and-bound verdict with its report.
+#[derive(Serialize)]
+struct BabRun {
     verdict: String,
-    verify_seconds: f64,
+    seconds: f64,
+    decided_by: String,
+    unstable_kept: usize,
+    domains: usize,
+    max_depth: usize,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Ours {
+    kept: usize,
+    class: usize,
+    /// The box is `[c − radius, c + radius]`.
+    radius: f64,
+    /// With `--radius-frac`: the attack radius the box radius is a fraction of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attack_radius: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bounds: Option<Bounds>,
+    /// The MILP verdict and its time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bab: Option<BabRun>,
+}
+
+#[derive(Serialize)]
+struct BoxFile<'a> {
+    lower: &'a [f64],
+    upper: &'a [f64],
+}
+
+fn verdict_name(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Proved => "proved",
+        Verdict::Refuted(_) => "refuted",
+        Verdict::Unknown { .. } => "unknown",
+    }
+}
+
+fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), f)
 }
 
 #[derive(Serialize)]
 struct DenseFile {
     model: PathBuf,
+    input_box: PathBuf,
     lower: Vec<f64>,
     upper: Vec<f64>,
     nodes: Vec<DenseNode>,
@@ -164,6 +236,40 @@ fn dense_nodes(dense: &Network) -> Vec<DenseNode> {
         .collect()
 }
 
+/// PGD restarts and steps of the attack-radius search (the verdicts' own attack is shorter).
+const SEARCH_PGD: (usize, usize) = (16, 100);
+/// Bisection steps of the attack-radius search.
+const SEARCH_STEPS: usize = 30;
+
+/// The smallest radius in `(0, max]` at which PGD finds a counterexample to `argmax = class`
+/// around `center` (bisection; `None` when it finds none at `max`).
+fn attack_radius(
+    net: &Network,
+    center: &[f64],
+    class: usize,
+    max: f64,
+) -> anyhow::Result<Option<f64>> {
+    let graph = snl_theory::bound::lbp::Graph::new(net)?;
+    let attack = |r: f64| -> anyhow::Result<bool> {
+        let input = InputBox::around(center, r)?;
+        let (restarts, steps) = SEARCH_PGD;
+        Ok(bab::pgd(net, &graph, &input, class, restarts, steps, 0x5eed, None)?.is_some())
+    };
+    if !attack(max)? {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (0.0, max);
+    for _ in 0..SEARCH_STEPS {
+        let mid = 0.5 * (lo + hi);
+        if attack(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(Some(hi))
+}
+
 /// Runs `bench`.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
     std::fs::create_dir_all(&cmd.out)
@@ -171,14 +277,20 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
     let base = random_mlp(&cmd.hidden, cmd.seed);
     let mut rng = Rng(cmd.seed ^ 0xce17e5);
     let center: Vec<f64> = (0..4).map(|_| rng.sym()).collect();
-    let input = InputBox::around(&center, cmd.radius)?;
+    if let Some(f) = cmd.radius_frac {
+        if !(f.is_finite() && f > 0.0) {
+            anyhow::bail!("--radius-frac must be positive, got {f}");
+        }
+    }
     let mut rows = Vec::new();
     let mut out = std::io::stdout().lock();
+    let timeout = Duration::from_secs_f64(cmd.timeout);
     if cmd.output_format == OutputFormat::Text {
         writeln!(
             out,
-            "{:>5} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10}",
-            "kept", "binaries", "tight.LP", "LP s", "MILP s", "exact", "argmax", "verify s"
+            "{:>5} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10} {:>9} {:>10} {:>6} {:>8} {:>5}",
+            "kept", "class", "radius", "binaries", "tight.LP", "LP s", "MILP s", "exact", "milp", "verify s",
+            "bab", "bab s", "by", "domains", "depth"
         )?;
     }
     for &k in &cmd.budgets {
@@ -187,63 +299,111 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
         // read back: the comparison uses exactly what the file holds
         let net = snl_theory::load(&path)?;
         let kept = net.relu_counts()?.kept;
-        let q = net.bound(&input)?;
-        let t = Instant::now();
-        q.clone().using(Method::Lp).solve()?;
-        let lp_seconds = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let milp = q
-            .clone()
-            .using(Method::Milp)
-            .with_timeout(Duration::from_secs_f64(cmd.timeout))
-            .solve()?;
-        let milp_seconds = t.elapsed().as_secs_f64();
-        let y = net.forward(&input.center())?;
+        let y = net.forward(&center)?;
         let class = (0..y.len())
             .max_by(|&a, &b| y[a].total_cmp(&y[b]))
             .unwrap_or(0);
-        let t = Instant::now();
-        let verdict = q
-            .clone()
-            .using(Method::Milp)
-            .with_timeout(Duration::from_secs_f64(cmd.timeout))
-            .verify(&Property::Argmax { class })?;
-        let verify_seconds = t.elapsed().as_secs_f64();
-        let verdict = match verdict {
-            Verdict::Proved => "proved",
-            Verdict::Refuted(_) => "refuted",
-            Verdict::Unknown { .. } => "unknown",
-        }
-        .to_string();
-        let ours = Ours {
-            kept,
-            binaries: milp.unstable_kept,
-            tightening_lps: milp.tightening_lps,
-            lp_seconds,
-            milp_seconds,
-            milp_exact: milp.exact,
-            lower: milp.bounds.lower.clone(),
-            upper: milp.bounds.upper.clone(),
-            class,
-            verdict,
-            verify_seconds,
+        let property = Property::Argmax { class };
+        let (radius, attack_radius) = match cmd.radius_frac {
+            Some(f) => match attack_radius(&net, &center, class, cmd.radius)? {
+                Some(r) => (f * r, Some(r)),
+                None => (cmd.radius, None),
+            },
+            None => (cmd.radius, None),
         };
+        let input = InputBox::around(&center, radius)?;
+        let q = net.bound(&input)?;
+        let mut ours = Ours {
+            kept,
+            class,
+            radius,
+            attack_radius,
+            bounds: None,
+            verdict: None,
+            verify_seconds: None,
+            bab: None,
+        };
+        if cmd.solve.contains(&Solve::Bounds) {
+            let t = Instant::now();
+            q.clone().using(Method::Lp).solve()?;
+            let lp_seconds = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let milp = q
+                .clone()
+                .using(Method::Milp)
+                .with_timeout(timeout)
+                .solve()?;
+            ours.bounds = Some(Bounds {
+                binaries: milp.unstable_kept,
+                tightening_lps: milp.tightening_lps,
+                lp_seconds,
+                milp_seconds: t.elapsed().as_secs_f64(),
+                milp_exact: milp.exact,
+                lower: milp.bounds.lower,
+                upper: milp.bounds.upper,
+            });
+        }
+        if cmd.solve.contains(&Solve::Milp) {
+            let milp = q.clone().using(Method::Milp);
+            milp.dense()?; // unrolled outside the time, as `bound` does
+            let t = Instant::now();
+            let v = milp.with_timeout(timeout).verify(&property)?;
+            ours.verify_seconds = Some(t.elapsed().as_secs_f64());
+            ours.verdict = Some(verdict_name(&v).to_string());
+        }
+        if cmd.solve.contains(&Solve::Bab) {
+            let t = Instant::now();
+            let r = q
+                .clone()
+                .using(Method::Bab)
+                .with_timeout(timeout)
+                .verify_report(&property)?;
+            ours.bab = Some(BabRun {
+                verdict: verdict_name(&r.verdict).to_string(),
+                seconds: t.elapsed().as_secs_f64(),
+                decided_by: r.decided_by,
+                unstable_kept: r.stats.unstable_kept,
+                domains: r.domains,
+                max_depth: r.max_depth,
+                reason: match r.verdict {
+                    Verdict::Unknown { reason } => Some(reason),
+                    _ => None,
+                },
+            });
+        }
         if cmd.output_format == OutputFormat::Text {
+            let b = ours.bounds.as_ref();
+            let bab = ours.bab.as_ref();
             writeln!(
                 out,
-                "{:>5} {:>8} {:>8} {:>10.3} {:>10.3} {:>6} {:>9} {:>10.3}",
+                "{:>5} {:>5} {:>9.6} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10} {:>9} {:>10} {:>6} {:>8} {:>5}",
                 ours.kept,
-                ours.binaries,
-                ours.tightening_lps,
-                ours.lp_seconds,
-                ours.milp_seconds,
-                ours.milp_exact,
-                ours.verdict,
-                ours.verify_seconds
+                ours.class,
+                ours.radius,
+                opt(b, |b| b.binaries.to_string()),
+                opt(b, |b| b.tightening_lps.to_string()),
+                opt(b, |b| format!("{:.3}", b.lp_seconds)),
+                opt(b, |b| format!("{:.3}", b.milp_seconds)),
+                opt(b, |b| b.milp_exact.to_string()),
+                opt(ours.verdict.as_deref(), str::to_string),
+                opt(ours.verify_seconds, |s| format!("{s:.3}")),
+                opt(bab, |r| r.verdict.clone()),
+                opt(bab, |r| format!("{:.3}", r.seconds)),
+                opt(bab, |r| r.decided_by.clone()),
+                opt(bab, |r| r.domains.to_string()),
+                opt(bab, |r| r.max_depth.to_string()),
             )?;
         }
+        let box_path = cmd.out.join(format!("mlp-k{k}.box.json"));
+        let b = BoxFile {
+            lower: &input.lower,
+            upper: &input.upper,
+        };
+        std::fs::write(&box_path, serde_json::to_string(&b)?)
+            .with_context(|| format!("cannot write {}", box_path.display()))?;
         let file = DenseFile {
             model: path.clone(),
+            input_box: box_path,
             lower: input.lower.clone(),
             upper: input.upper.clone(),
             nodes: dense_nodes(q.dense()?),
