@@ -822,6 +822,9 @@ pub struct Backward {
     pub relu_coef: HashMap<usize, Vec<f64>>,
     /// The total floating-point allowance subtracted (largest over the rows).
     pub fp_allowance: f64,
+    /// Each row's final linear coefficients on the input (`rows × inputs`), when asked for
+    /// (empty otherwise).
+    pub input_coef: Vec<f64>,
 }
 
 /// The pre-activation interval of unit `i` of ReLU node `k`.
@@ -1068,6 +1071,7 @@ pub fn backward(
         argmin,
         relu_coef,
         fp_allowance,
+        input_coef: if record { a0 } else { Vec::new() },
     }
 }
 
