@@ -3,7 +3,8 @@
     python plot.py [DIR=papers/bench-resnet]
 
 Left: CROWN bound seconds against kept ReLUs (log-log), a hollow marker where the deadline
-stopped the refinement, and the line `time ∝ kept` through the smallest model for reference.
+stopped the refinement (with a cross at the time all candidates would take at the rate
+measured), and the line `time ∝ kept` through the smallest model for reference.
 Right: kept units interval propagation left unstable (candidates), those CROWN refined before
 the deadline, and those still unstable at the end.
 """
@@ -27,7 +28,13 @@ for r in rows:
            mfc="white" if r["timed_out"] else "tab:blue", ms=8)
 a.plot([kept[0], kept[-1]], [secs[0], secs[0] * kept[-1] / kept[0]], ":", color="grey",
        label="time ∝ kept (through the smallest)")
+    if r.get("projected_seconds"):
+        a.plot(r["kept"], r["projected_seconds"], "x", color="tab:purple", ms=8)
+        a.plot([r["kept"]] * 2, [r["bound_seconds"], r["projected_seconds"]], ":",
+               color="tab:purple")
 a.plot([], [], "o", color="tab:blue", mfc="white", label="deadline reached (timed out)")
+a.plot([], [], "x", color="tab:purple",
+       label="projected: all candidates at the measured rate")
 a.set_yscale("log")
 a.set_ylabel("CROWN bound seconds")
 a.set_title("bound time")
