@@ -566,7 +566,7 @@ pub fn verify_argmax(
         ));
     }
     // 2. CROWN
-    let a = Analysis::new(net, input, opts.deadline)?;
+    let a = Analysis::new(net, input, super::lbp::refine_deadline(opts.deadline))?;
     let m = n_out - 1;
     let rows = margin_rows(n_out, class);
     let mut relax = Relaxation::default();

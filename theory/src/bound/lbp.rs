@@ -1107,6 +1107,20 @@ pub struct Analysis {
     pub fp: FpTerms,
 }
 
+/// The deadline for intermediate bounds within a run that ends at `deadline`: 90% of the
+/// time left, so that the output or margin pass that follows them (a handful of rows) still
+/// runs with whatever was refined, instead of leaving interval bounds at a timeout.
+pub fn refine_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    deadline.map(|d| {
+        let now = Instant::now();
+        if d > now {
+            now + (d - now).mul_f64(0.9)
+        } else {
+            d
+        }
+    })
+}
+
 /// Rows per backward batch (memory: `rows × value size` f64 per live value).
 const BATCH_ROWS: usize = 32;
 

@@ -383,7 +383,7 @@ impl Query {
         let deadline = self.deadline;
         let a = match self.method {
             Method::Interval => lbp::Analysis::interval_only(&self.net, &self.input)?,
-            _ => lbp::Analysis::new(&self.net, &self.input, deadline)?,
+            _ => lbp::Analysis::new(&self.net, &self.input, lbp::refine_deadline(deadline))?,
         };
         let out = a.graph.values() - 1;
         let (mut lo, mut hi) = (a.iv.lo[out].clone(), a.iv.hi[out].clone());
