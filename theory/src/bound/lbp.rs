@@ -1124,6 +1124,12 @@ pub fn refine_deadline(deadline: Option<Instant>) -> Option<Instant> {
 /// Rows per backward batch (memory: `rows × value size` f64 per live value).
 const BATCH_ROWS: usize = 32;
 
+/// Graphs with more values than this refine intermediate bounds in batches of
+/// [`BATCH_ROWS_LARGE`] rows: one row's pass is expensive there (tens of milliseconds on a
+/// ResNet-18), and the deadline is checked between batches.
+const LARGE_GRAPH_VALUES: usize = 100_000;
+const BATCH_ROWS_LARGE: usize = 4;
+
 /// Runs `f(start, end)` for chunks of `0..n` on all cores; results in order.
 fn parallel_chunks<T: Send>(
     n: usize,
@@ -1247,7 +1253,8 @@ impl Analysis {
             let fp = &self.fp;
             let input = &self.input;
             // rows: +e_i (lower) and −e_i (upper) for each unit
-            let results = parallel_chunks(units.len(), BATCH_ROWS / 2, deadline, |s, e| {
+            let per = self.units_per_batch();
+            let results = parallel_chunks(units.len(), per, deadline, |s, e| {
                 let m = 2 * (e - s);
                 let mut rows = vec![0.0; m * su];
                 for (j, &i) in units[s..e].iter().enumerate() {
@@ -1265,7 +1272,7 @@ impl Analysis {
                     continue;
                 };
                 fp = fp.max(b.fp_allowance);
-                let s = c * (BATCH_ROWS / 2);
+                let s = c * per;
                 for j in 0..b.lower.len() / 2 {
                     updates.push((units[s + j], b.lower[2 * j], -b.lower[2 * j + 1]));
                     refined += 1;
@@ -1281,6 +1288,15 @@ impl Analysis {
             self.fp = FpTerms::new(&self.graph, &self.iv);
         }
         self.count_unstable();
+    }
+
+    /// Units (two rows each: lower and upper) per backward batch.
+    fn units_per_batch(&self) -> usize {
+        if self.graph.sizes.iter().sum::<usize>() > LARGE_GRAPH_VALUES {
+            BATCH_ROWS_LARGE / 2
+        } else {
+            BATCH_ROWS / 2
+        }
     }
 
     /// Lower bounds of `rows · output` (`m × outputs`, row-major).
@@ -1305,7 +1321,8 @@ impl Analysis {
         )
     }
 
-    /// Sound bounds of every output: back-substitution intersected with intervals.
+    /// Sound bounds of every output: back-substitution intersected with intervals (outputs
+    /// whose batch `deadline` stopped keep their interval bounds).
     pub fn output_bounds(&self, deadline: Option<Instant>) -> (Vec<f64>, Vec<f64>, f64) {
         let out = self.graph.values() - 1;
         let n = self.graph.sizes[out];
@@ -1319,7 +1336,13 @@ impl Analysis {
             rows[(2 * i) * n + i] = 1.0;
             rows[(2 * i + 1) * n + i] = -1.0;
         }
-        let results = parallel_chunks(n, BATCH_ROWS / 2, None, |s, e| {
+        // one output (two rows) a batch on large graphs, so the deadline is checked often
+        let per = if self.units_per_batch() < BATCH_ROWS / 2 {
+            1
+        } else {
+            BATCH_ROWS / 2
+        };
+        let results = parallel_chunks(n, per, deadline, |s, e| {
             self.lower_bounds(
                 &rows[2 * s * n..2 * e * n],
                 2 * (e - s),
@@ -1329,9 +1352,10 @@ impl Analysis {
         });
         let mut fp = 0.0f64;
         for (c, r) in results.into_iter().enumerate() {
-            let b = r.expect("no deadline");
+            // past the deadline, the outputs of the batches not run keep interval bounds
+            let Some(b) = r else { continue };
             fp = fp.max(b.fp_allowance);
-            let s = c * (BATCH_ROWS / 2);
+            let s = c * per;
             for j in 0..b.lower.len() / 2 {
                 lo[s + j] = lo[s + j].max(b.lower[2 * j]);
                 hi[s + j] = hi[s + j].min(-b.lower[2 * j + 1]);
