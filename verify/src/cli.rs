@@ -66,6 +66,10 @@ pub enum Command {
     /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
     /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
     Bench(commands::bench::BenchCommand),
+    /// Certified free linearization: replace every kept ReLU whose pre-activation keeps one
+    /// sign on a domain D (sound interval + CROWN bounds) by the identity or zero, write the
+    /// smaller model (equal on D) and report the ReLUs saved.
+    Free(commands::free::FreeCommand),
 }
 
 /// Runs the parsed command.
@@ -77,5 +81,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Regions(c) => commands::regions::run(c),
         Command::Robust(c) => commands::robust::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Free(c) => commands::free::run(c),
     }
 }
