@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::nfl::{self, lp, smt, Architecture, Decision};
+use snl_theory::nfl::{self, depth, lp, smt, Architecture, Decision};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
@@ -32,7 +32,8 @@ pub struct TheoremCommand {
     /// Time limit per solver query, in seconds (LP: per MILP; SMT: per "≥ K" query).
     #[arg(long, default_value_t = 60.0)]
     pub timeout: f64,
-    /// Hard time limit of each direct (nonlinear) query, in seconds; 0 skips them.
+    /// Hard time limit of each direct (nonlinear) query, in seconds; 0 skips them (the
+    /// two-layer rows then carry only the MILP and the exact construction).
     #[arg(long, default_value_t = 5.0)]
     pub direct_timeout: f64,
     /// `text` (a table) or `json` (an array of rows).
@@ -47,6 +48,10 @@ pub struct TheoremCommand {
     /// Internal: run one direct query `N,B,ARCH,K` and print its answer (child process).
     #[arg(long, hide = true)]
     pub direct_instance: Option<String>,
+    /// Testing only: answer every direct query with this word (`sat`, `unsat`, `unknown`)
+    /// instead of running z3, to exercise the contradiction check.
+    #[arg(long, hide = true)]
+    pub direct_stub: Option<String>,
 }
 
 /// One grid instance.
@@ -106,8 +111,10 @@ fn run_direct_child(spec: &str) -> anyhow::Result<ExitStatus> {
             long,
         )),
         "all_kept" => decision_word(&smt::query_direct(n, b, Architecture::AllKept, k, long)),
-        "two_layer" => decision_word(&smt::query_direct_two_layer(n, b, b, k, long)),
-        other => bail!("unknown architecture {other}"),
+        other => match other.strip_prefix("two_layer:") {
+            Some(b2) => decision_word(&smt::query_direct_two_layer(n, b, b2.parse()?, k, long)),
+            None => bail!("unknown architecture {other}"),
+        },
     };
     println!("{word}");
     Ok(ExitStatus::Success)
@@ -155,6 +162,20 @@ fn direct_query(
     }
 }
 
+/// A direct query's answer: the stub when one is set, else a child process.
+fn direct(
+    cmd: &TheoremCommand,
+    n: usize,
+    b: usize,
+    arch: &str,
+    k: usize,
+) -> anyhow::Result<String> {
+    if let Some(word) = &cmd.direct_stub {
+        return Ok(word.clone());
+    }
+    direct_query(n, b, arch, k, Duration::from_secs_f64(cmd.direct_timeout))
+}
+
 fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     let timeout = Duration::from_secs_f64(cmd.timeout);
     let pieces = b + 1;
@@ -169,10 +190,9 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     });
     let t0 = Instant::now();
     let (direct_at_ceiling, direct_above) = if cmd.direct_timeout > 0.0 {
-        let limit = Duration::from_secs_f64(cmd.direct_timeout);
-        let at = direct_query(n, b, "linear", ceiling, limit)?;
+        let at = direct(cmd, n, b, "linear", ceiling)?;
         let above = if ceiling < n {
-            direct_query(n, b, "linear", ceiling + 1, limit)?
+            direct(cmd, n, b, "linear", ceiling + 1)?
         } else {
             "n/a".to_string()
         };
@@ -198,45 +218,75 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     })
 }
 
-/// One instance of the two-layer variant (direct encoding only).
+/// One instance of the depth-2 profile result: two hidden layers with `B_1` and `B_2` kept
+/// units, each layer also carrying one linearized unit.
 #[derive(Clone, Debug, Serialize)]
 pub struct TwoLayerRow {
     /// Number of points.
     pub n: usize,
-    /// Kept units per hidden layer (each layer also has one linearized unit).
-    pub kept_per_layer: usize,
+    /// Kept units in the first hidden layer.
+    pub b1: usize,
+    /// Kept units in the second hidden layer.
+    pub b2: usize,
     /// T1's bound on the pieces: `(B_1 + 1)(B_2 + 1)`.
     pub pieces_bound: usize,
-    /// T2's ceiling with that many pieces.
+    /// The depth-profile ceiling `min(n, ⌈(n + (B_1 + 1)(B_2 + 1))/2⌉)`.
     pub ceiling: usize,
-    /// The one-layer ceiling with the same total of kept units (plus one linearized unit).
+    /// The one-layer ceiling with the same total `B_1 + B_2` of kept units.
     pub one_layer_ceiling: usize,
+    /// The MILP's maximum over CPWL functions with `(B_1 + 1)(B_2 + 1)` pieces (an upper
+    /// bound for the two-layer nets by T1), searched without the formula.
+    pub lp: Option<usize>,
+    /// Points the composed-zigzag construction classifies, evaluated exactly.
+    pub construction: usize,
     /// The direct encoding at `K = ceiling`.
     pub direct_at_ceiling: String,
-    /// Its time.
+    /// The direct encoding at `K = ceiling + 1` (`n/a` when the ceiling is `n`).
+    pub direct_above: String,
+    /// Time of both direct queries.
     pub direct_ms: u128,
 }
 
+/// The depth-2 profiles reported.
+const TWO_LAYER_PROFILES: [(usize, usize); 4] = [(1, 1), (1, 2), (2, 1), (2, 2)];
+
 fn two_layer_rows(cmd: &TheoremCommand) -> anyhow::Result<Vec<TwoLayerRow>> {
     let mut rows = Vec::new();
-    if cmd.direct_timeout <= 0.0 {
-        return Ok(rows);
-    }
-    let limit = Duration::from_secs_f64(cmd.direct_timeout);
     for n in cmd.min_n.max(3)..=cmd.max_n {
-        let pieces_bound = 4;
-        let ceiling = nfl::ceiling(n, pieces_bound);
-        let t0 = Instant::now();
-        let at = direct_query(n, 1, "two_layer", ceiling, limit)?;
-        rows.push(TwoLayerRow {
-            n,
-            kept_per_layer: 1,
-            pieces_bound,
-            ceiling,
-            one_layer_ceiling: nfl::ceiling(n, 3),
-            direct_at_ceiling: at,
-            direct_ms: t0.elapsed().as_millis(),
-        });
+        for (b1, b2) in TWO_LAYER_PROFILES {
+            let profile = [b1, b2];
+            let pieces_bound = depth::pieces_bound(&profile);
+            let ceiling = depth::depth_ceiling(n, &profile);
+            let witness = depth::exact_chain(&depth::zigzag_witness(&profile))
+                .context("the zigzag witness is a dense chain")?;
+            let lp = lp::max_classified(n, pieces_bound, cmd.timeout);
+            let t0 = Instant::now();
+            let (at, above) = if cmd.direct_timeout > 0.0 {
+                let arch = format!("two_layer:{b2}");
+                let at = direct(cmd, n, b1, &arch, ceiling)?;
+                let above = if ceiling < n {
+                    direct(cmd, n, b1, &arch, ceiling + 1)?
+                } else {
+                    "n/a".to_string()
+                };
+                (at, above)
+            } else {
+                ("skipped".to_string(), "skipped".to_string())
+            };
+            rows.push(TwoLayerRow {
+                n,
+                b1,
+                b2,
+                pieces_bound,
+                ceiling,
+                one_layer_ceiling: nfl::ceiling(n, b1 + b2 + 1),
+                lp: lp.search.max_classified,
+                construction: witness.classified(n).len(),
+                direct_at_ceiling: at,
+                direct_above: above,
+                direct_ms: t0.elapsed().as_millis(),
+            });
+        }
     }
     Ok(rows)
 }
@@ -258,6 +308,11 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     }
     if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
         bail!("--timeout must be positive");
+    }
+    if let Some(w) = &cmd.direct_stub {
+        if !["sat", "unsat", "unknown"].contains(&w.as_str()) {
+            bail!("--direct-stub must be sat, unsat or unknown, got '{w}'");
+        }
     }
     let ext = cmd.plot.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !cmd.no_plot && !["svg", "png"].contains(&ext) {
@@ -287,11 +342,7 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             rows.push(r);
         }
     }
-    let two = if cmd.output_format == OutputFormat::Text {
-        two_layer_rows(&cmd)?
-    } else {
-        Vec::new()
-    };
+    let two = two_layer_rows(&cmd)?;
     let plot_note = if cmd.no_plot {
         None
     } else {
@@ -302,7 +353,14 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     };
     let mut out = std::io::stdout().lock();
     match cmd.output_format {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&Grid {
+                one_layer: &rows,
+                two_layer: &two,
+            })?
+        )?,
         OutputFormat::Text => {
             writeln!(
                 out,
@@ -346,18 +404,36 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             if !two.is_empty() {
                 writeln!(
                     out,
-                    "\nTwo layers of (1 kept + 1 linearized) units, direct encoding at K = ceiling (T1: <= 4 pieces):"
+                    "\nTwo hidden layers (B1 and B2 kept + 1 linearized unit each): ceiling min(n, ⌈(n + (B1+1)(B2+1))/2⌉)"
                 )?;
                 writeln!(
                     out,
-                    "{:>2} {:>7} {:>9} {:>9} {:>8}",
-                    "n", "ceiling", "1-layer", "direct", "ms"
+                    "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                    "n",
+                    "B1",
+                    "B2",
+                    "ceiling",
+                    "1-layer",
+                    "MILP",
+                    "constr",
+                    "direct",
+                    "dir>c",
+                    "ms"
                 )?;
                 for r in &two {
                     writeln!(
                         out,
-                        "{:>2} {:>7} {:>9} {:>9} {:>8}",
-                        r.n, r.ceiling, r.one_layer_ceiling, r.direct_at_ceiling, r.direct_ms
+                        "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                        r.n,
+                        r.b1,
+                        r.b2,
+                        r.ceiling,
+                        r.one_layer_ceiling,
+                        opt(r.lp),
+                        r.construction,
+                        r.direct_at_ceiling,
+                        r.direct_above,
+                        r.direct_ms
                     )?;
                 }
             }
@@ -366,13 +442,12 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             }
         }
     }
+    let found = contradictions(&rows, &two);
+    for c in &found {
+        writeln!(err, "theorem: contradiction: {c}")?;
+    }
     let known = |v: Option<usize>| v.is_some();
-    let wrong = rows.iter().any(|r| {
-        r.lp.is_some_and(|k| k != r.ceiling)
-            || r.smt.is_some_and(|k| k != r.ceiling)
-            || r.smt_all_kept.is_some_and(|k| k != r.ceiling_all_kept)
-    });
-    Ok(if wrong {
+    Ok(if !found.is_empty() {
         ExitStatus::Refuted
     } else if rows
         .iter()
@@ -382,6 +457,65 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Unknown
     })
+}
+
+/// The JSON document: the one-layer grid and the two-layer rows.
+#[derive(Serialize)]
+struct Grid<'a> {
+    one_layer: &'a [Row],
+    two_layer: &'a [TwoLayerRow],
+}
+
+/// Every way the rows contradict the ceiling: a search (LP, SMT, all-kept SMT) that settled
+/// on another value, a direct query `unsat` at the ceiling (which the construction achieves)
+/// or `sat` above it (every `sat` was re-checked in exact arithmetic, so that would refute
+/// T2). Empty when nothing contradicts; unknowns are not contradictions.
+pub fn contradictions(rows: &[Row], two: &[TwoLayerRow]) -> Vec<String> {
+    let mut found = Vec::new();
+    for r in rows {
+        let at = format!("n={} B={} ceiling={}", r.n, r.b, r.ceiling);
+        for (name, v, want) in [
+            ("LP", r.lp, r.ceiling),
+            ("SMT", r.smt, r.ceiling),
+            ("all-kept SMT", r.smt_all_kept, r.ceiling_all_kept),
+        ] {
+            if let Some(k) = v.filter(|&k| k != want) {
+                found.push(format!("{at}: {name} settled on {k}, expected {want}"));
+            }
+        }
+        if r.direct_at_ceiling == "unsat" {
+            found.push(format!("{at}: direct encoding unsat at the ceiling"));
+        }
+        if r.direct_above == "sat" {
+            found.push(format!(
+                "{at}: direct encoding sat (re-checked) above the ceiling"
+            ));
+        }
+    }
+    for r in two {
+        let at = format!(
+            "two layers n={} B1={} B2={} ceiling={}",
+            r.n, r.b1, r.b2, r.ceiling
+        );
+        if let Some(k) = r.lp.filter(|&k| k != r.ceiling) {
+            found.push(format!("{at}: MILP settled on {k}"));
+        }
+        if r.construction != r.ceiling {
+            found.push(format!(
+                "{at}: the construction classifies {}",
+                r.construction
+            ));
+        }
+        if r.direct_at_ceiling == "unsat" {
+            found.push(format!("{at}: direct encoding unsat at the ceiling"));
+        }
+        if r.direct_above == "sat" {
+            found.push(format!(
+                "{at}: direct encoding sat (re-checked) above the ceiling"
+            ));
+        }
+    }
+    found
 }
 
 fn register_font() -> anyhow::Result<()> {
@@ -509,6 +643,7 @@ mod tests {
             plot: PathBuf::from("unused.svg"),
             no_plot: true,
             direct_instance: None,
+            direct_stub: None,
         }
     }
 
@@ -528,6 +663,38 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
+    }
+
+    #[test]
+    fn contradictions_are_found_and_agreement_is_clean() {
+        let r = instance(&cmd(5), 5, 1).unwrap();
+        assert!(contradictions(std::slice::from_ref(&r), &[]).is_empty());
+        let mut above = r.clone();
+        above.direct_above = "sat".into();
+        let mut at = r.clone();
+        at.direct_at_ceiling = "unsat".into();
+        let mut lp = r.clone();
+        lp.lp = Some(5);
+        for bad in [above, at, lp] {
+            assert_eq!(contradictions(&[bad], &[]).len(), 1);
+        }
+        let two = two_layer_rows(&TheoremCommand {
+            min_n: 6,
+            max_n: 6,
+            ..cmd(6)
+        })
+        .unwrap();
+        assert_eq!(two.len(), 4);
+        // (1, 1) at n = 6: 4 pieces, ceiling 5; MILP and construction agree
+        assert_eq!(
+            (two[0].ceiling, two[0].lp, two[0].construction),
+            (5, Some(5), 5)
+        );
+        assert!(contradictions(&[], &two).is_empty());
+        let mut bad = two[0].clone();
+        bad.direct_above = "sat".into();
+        bad.construction = 4;
+        assert_eq!(contradictions(&[], &[bad]).len(), 2);
     }
 
     #[test]
