@@ -37,6 +37,8 @@ use serde::Serialize;
 
 pub mod depth;
 #[cfg(feature = "lp")]
+pub mod dim;
+#[cfg(feature = "lp")]
 pub mod lp;
 #[cfg(feature = "smt")]
 pub mod smt;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::nfl::{self, depth, lp, smt, Architecture, Decision};
+use snl_theory::nfl::{self, depth, dim, lp, smt, Architecture, Decision};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
@@ -48,6 +48,22 @@ pub struct TheoremCommand {
     /// Internal: run one direct query `N,B,ARCH,K` and print its answer (child process).
     #[arg(long, hide = true)]
     pub direct_instance: Option<String>,
+    /// Instead of the grid: the certified best-accuracy curve of one hidden layer against
+    /// its kept ReLUs `B = 0..=--gap-max-b` on small 2-D data sets (comma list of
+    /// `checkerboard`, `moons`, `rings`, `fmnist`), one MILP per point (`--timeout` each),
+    /// every solver network re-checked exactly. JSON rows with `--output-format json`.
+    #[arg(long, value_delimiter = ',')]
+    pub gap: Vec<String>,
+    /// Points per synthetic data set for `--gap`.
+    #[arg(long, default_value_t = 24)]
+    pub gap_n: usize,
+    /// Largest `B` for `--gap`.
+    #[arg(long, default_value_t = 4)]
+    pub gap_max_b: usize,
+    /// Test set for `--gap fmnist`: the examples of classes 2 and 4 (pullover, coat),
+    /// projected on their first two principal components.
+    #[arg(long)]
+    pub gap_inputs: Option<PathBuf>,
     /// Testing only: answer every direct query with this word (`sat`, `unsat`, `unknown`)
     /// instead of running z3, to exercise the contradiction check.
     #[arg(long, hide = true)]
@@ -300,6 +316,9 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if let Some(spec) = &cmd.direct_instance {
         return run_direct_child(spec);
     }
+    if !cmd.gap.is_empty() {
+        return run_gap(&cmd);
+    }
     if cmd.min_n < 2 || cmd.max_n < cmd.min_n {
         bail!("need 2 <= --min-n <= --max-n");
     }
@@ -453,6 +472,116 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
         .iter()
         .all(|r| known(r.lp) && known(r.smt) && known(r.smt_all_kept))
     {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Unknown
+    })
+}
+
+/// One point of the certified dimension curve.
+#[derive(Serialize)]
+struct GapRow {
+    dataset: String,
+    #[serde(flatten)]
+    result: dim::DimResult,
+}
+
+fn gap_points(cmd: &TheoremCommand, name: &str) -> anyhow::Result<dim::Points> {
+    Ok(match name {
+        "checkerboard" => dim::checkerboard(cmd.gap_n, 1),
+        "moons" => dim::moons(cmd.gap_n, 1),
+        "rings" => dim::rings(cmd.gap_n, 1),
+        "fmnist" => {
+            let path = cmd
+                .gap_inputs
+                .as_ref()
+                .context("--gap fmnist needs --gap-inputs FILE (a test set)")?;
+            let s = snl_theory::samples::Samples::load(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            for i in 0..s.len() {
+                let l = s.labels[i];
+                if l == 2 || l == 4 {
+                    xs.push(s.input(i).to_vec());
+                    ys.push(if l == 2 { 1 } else { -1 });
+                }
+            }
+            if xs.len() < 3 {
+                bail!(
+                    "{}: fewer than 3 examples of classes 2 and 4",
+                    path.display()
+                );
+            }
+            dim::pca2(&xs, ys)
+        }
+        other => bail!("unknown --gap data set '{other}' (checkerboard, moons, rings, fmnist)"),
+    })
+}
+
+fn run_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
+    if !(2..=200).contains(&cmd.gap_n) {
+        bail!("--gap-n must be in 2..=200");
+    }
+    if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
+        bail!("--timeout must be positive");
+    }
+    let sets: Vec<(String, dim::Points)> = cmd
+        .gap
+        .iter()
+        .map(|g| Ok((g.clone(), gap_points(cmd, g)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let mut rows = Vec::new();
+    let mut err = std::io::stderr().lock();
+    for (name, p) in &sets {
+        for b in 0..=cmd.gap_max_b {
+            let r = dim::max_classified(p, b, cmd.timeout);
+            writeln!(
+                err,
+                "gap: {name} n={} B={b} best={} found={} ({}, {} ms)",
+                r.n,
+                opt(r.best),
+                r.found,
+                r.status,
+                r.millis
+            )?;
+            rows.push(GapRow {
+                dataset: name.clone(),
+                result: r,
+            });
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match cmd.output_format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Text => {
+            writeln!(
+                out,
+                "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
+                "data", "n", "B", "best", "found", "status", "ms"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
+                    r.dataset,
+                    r.result.n,
+                    r.result.b,
+                    opt(r.result.best),
+                    r.result.found,
+                    r.result.status,
+                    r.result.millis
+                )?;
+            }
+        }
+    }
+    // a re-checked count above a proved optimum would contradict the MILP
+    let bad = rows
+        .iter()
+        .any(|r| r.result.best.is_some_and(|k| r.result.found > k));
+    Ok(if bad {
+        ExitStatus::Refuted
+    } else if rows.iter().all(|r| r.result.best.is_some()) {
         ExitStatus::Success
     } else {
         ExitStatus::Unknown
@@ -644,6 +773,10 @@ mod tests {
             no_plot: true,
             direct_instance: None,
             direct_stub: None,
+            gap: Vec::new(),
+            gap_n: 24,
+            gap_max_b: 4,
+            gap_inputs: None,
         }
     }
 
