@@ -21,4 +21,4 @@ for r in rows:
     best = r["best"] if r["best"] is not None else "unknown"
     print(f"{r['dataset']:>12} {r['n']:>3} {r['b']:>2} {best:>11} {r['found']:>13} {r['status']:>10} {r['millis']/1000:>6.1f}")
 PY
-echo "snl-verify theorem --gap exit status: $status (0 all optimal, 3 some time limit, 1 contradiction)"
+echo "snl-verify theorem --gap exit status: $status (0 all optimal, 3 some time limit or failed re-check)"

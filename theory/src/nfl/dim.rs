@@ -13,10 +13,13 @@
 //!   `|g + h| ≤ 2M_i σ_j`; symmetry broken by `σ_j ≥ σ_{j+1}`;
 //! - `q_i` binary: `y_i (a + b·x_i + Σ_j g_ij) ≥ 1 − M_f (1 − q_i)`; maximise `Σ q_i`.
 //!
-//! The optimum is exact for networks whose (normalized) coefficients lie in the box, up to
-//! CBC's floating point (see `theory/README.md`, "where the box and the floating point enter
-//! a refutation"). The solution is converted to exact rationals and re-evaluated: the
-//! re-checked count is a certified lower bound on the best accuracy, whatever the solver.
+//! The optimum is exact for networks whose (normalized) coefficients lie in the box and that
+//! classify with margin 1, up to CBC's floating point (see `theory/README.md`, "where the box
+//! and the floating point enter a refutation"): it is *not* an upper bound for all networks —
+//! a strict classifier with a tiny margin may need coefficients outside the box, and the
+//! re-checked count `found` can then exceed `best` (observed on the checkerboard, `B = 0`).
+//! The solution is converted to exact rationals and re-evaluated: the strict count is a
+//! certified lower bound on the best accuracy, whatever the solver.
 use good_lp::{
     coin_cbc, constraint, variable, Expression, ProblemVariables, Solution, SolutionStatus,
     SolverModel, Variable, WithTimeLimit,
@@ -100,9 +103,12 @@ pub struct DimResult {
     pub b: usize,
     /// Points.
     pub n: usize,
-    /// The MILP optimum when CBC proved it (in the box); `None` on a time limit.
+    /// The MILP optimum when CBC proved it: the most points a network **with margin 1 and
+    /// coefficients in the box** classifies (a strict classifier outside the box may do
+    /// better: `found` can exceed it); `None` on a time limit or a failed re-check.
     pub best: Option<usize>,
-    /// Points the solver's network classifies, re-checked exactly (a certified lower bound).
+    /// Points the solver's network classifies strictly (`y f > 0`), re-checked in exact
+    /// rationals: a certified lower bound on the best accuracy of any such network.
     pub found: usize,
     /// CBC's status.
     pub status: String,
@@ -201,11 +207,20 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
             let claimed = hit.iter().filter(|&&h| sol.value(h) > 0.5).count();
             let found = w.classified(p);
             let optimal = matches!(sol.status(), SolutionStatus::Optimal);
-            (
-                optimal.then_some(claimed),
-                found,
-                format!("{:?}", sol.status()).to_lowercase(),
-            )
+            if found < claimed {
+                // the solver's network does not do what the solver says: not an optimum
+                (
+                    None,
+                    found,
+                    format!("witness failed the exact re-check ({found} < {claimed})"),
+                )
+            } else {
+                (
+                    optimal.then_some(claimed),
+                    found,
+                    format!("{:?}", sol.status()).to_lowercase(),
+                )
+            }
         }
         Err(e) => (None, 0, format!("cbc: {e}")),
     };

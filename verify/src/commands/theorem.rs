@@ -575,13 +575,8 @@ fn run_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    // a re-checked count above a proved optimum would contradict the MILP
-    let bad = rows
-        .iter()
-        .any(|r| r.result.best.is_some_and(|k| r.result.found > k));
-    Ok(if bad {
-        ExitStatus::Refuted
-    } else if rows.iter().all(|r| r.result.best.is_some()) {
+    // `found` (strict, exact) may exceed `best` (margin 1 inside the box): no contradiction
+    Ok(if rows.iter().all(|r| r.result.best.is_some()) {
         ExitStatus::Success
     } else {
         ExitStatus::Unknown
