@@ -33,6 +33,7 @@
 //! [`MAX_KEPT`] kept units for the polyhedral oracles; the number of tests is at most twice
 //! the number of kept units times the number of cells.
 use nalgebra::{DMatrix, DVector};
+use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive, Zero};
 
@@ -187,16 +188,18 @@ fn interval_1d<'c>(lo: &Q, hi: &Q, cons: impl IntoIterator<Item = &'c Strict>) -
 
 /// Whether the strict system `a·x + c > 0` (box included as constraints) has a solution,
 /// exactly, by Fourier–Motzkin elimination of `x_{d−1}, …, x_1` and an interval test on
-/// `x_0`.
+/// `x_0`. Each constraint is scaled to integers first; eliminating `x_v` between a lower and
+/// an upper bound is the integer combination `|a_n[v]|·p + a_p[v]·n` (positive multipliers,
+/// so strictness is kept), divided by the gcd of its entries.
 pub fn strict_system_feasible(cons: &[Strict], d: usize) -> bool {
-    let mut cur: Vec<Strict> = Vec::with_capacity(cons.len());
+    let mut cur: Vec<IntCon> = Vec::with_capacity(cons.len());
     for (a, c) in cons {
         if a.iter().all(Zero::is_zero) {
             if !c.is_positive() {
                 return false;
             }
         } else {
-            cur.push(normalize(a, c));
+            cur.push(to_integer(a, c));
         }
     }
     for v in (1..d).rev() {
@@ -210,55 +213,88 @@ pub fn strict_system_feasible(cons: &[Strict], d: usize) -> bool {
                 next.push((a, c));
             }
         }
-        // normalized: a[v] = ±1 for these (the first non-zero entry from the end is ±1)
         for (ap, cp) in &pos {
             for (an, cn) in &neg {
-                let sp = ap[v].clone();
-                let sn = -an[v].clone();
-                let a: Vec<Q> = ap.iter().zip(an).map(|(x, y)| x / &sp + y / &sn).collect();
-                let c = cp / &sp + cn / &sn;
+                let sp = &ap[v];
+                let sn = -&an[v];
+                let a: Vec<BigInt> = ap.iter().zip(an).map(|(x, y)| x * &sn + y * sp).collect();
+                let c = cp * &sn + cn * sp;
                 if a.iter().all(Zero::is_zero) {
                     if !c.is_positive() {
                         return false;
                     }
                 } else {
-                    next.push(normalize(&a, &c));
+                    next.push(reduce(a, c));
                 }
             }
         }
-        next.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+        next.sort();
         // of two constraints with the same `a`, the one with the smaller `c` implies the other
         next.dedup_by(|later, earlier| later.0 == earlier.0);
         cur = next;
     }
-    // 1-D: all remaining constraints involve x_0 only
-    let mut lower: Option<Q> = None;
-    let mut upper: Option<Q> = None;
+    // 1-D: x_0 > −c/a for a > 0, x_0 < −c/a for a < 0; fractions compared by cross products
+    // with positive denominators
+    let mut lower: Option<(BigInt, BigInt)> = None;
+    let mut upper: Option<(BigInt, BigInt)> = None;
     for (a, c) in &cur {
-        let t = -c / &a[0];
+        let (num, den) = if a[0].is_positive() {
+            (-c, a[0].clone())
+        } else {
+            (c.clone(), -&a[0])
+        };
+        let cmp = |o: &(BigInt, BigInt)| (&num * &o.1).cmp(&(&o.0 * &den));
         if a[0].is_positive() {
-            if lower.as_ref().is_none_or(|l| &t > l) {
-                lower = Some(t);
+            if lower.as_ref().is_none_or(|o| cmp(o).is_gt()) {
+                lower = Some((num, den));
             }
-        } else if upper.as_ref().is_none_or(|u| &t < u) {
-            upper = Some(t);
+        } else if upper.as_ref().is_none_or(|o| cmp(o).is_lt()) {
+            upper = Some((num, den));
         }
     }
     match (lower, upper) {
-        (Some(l), Some(u)) => l < u,
+        (Some((ln, ld)), Some((un, ud))) => ln * ud < un * ld,
         _ => true,
     }
 }
 
-/// Scales `a·x + c > 0` by a positive factor so that the last non-zero entry of `a` is ±1.
-fn normalize(a: &[Q], c: &Q) -> Strict {
-    let s = a
-        .iter()
-        .rev()
-        .find(|x| !x.is_zero())
-        .map(|x| x.abs())
-        .unwrap_or_else(|| rat_int(1));
-    (a.iter().map(|x| x / &s).collect(), c / &s)
+/// A strict constraint with integer coefficients.
+type IntCon = (Vec<BigInt>, BigInt);
+
+fn gcd(a: &BigInt, b: &BigInt) -> BigInt {
+    let (mut x, mut y) = (a.abs(), b.abs());
+    while !y.is_zero() {
+        let r = &x % &y;
+        x = y;
+        y = r;
+    }
+    x
+}
+
+/// `a·x + c > 0` times the least common multiple of its denominators, then [`reduce`]d.
+fn to_integer(a: &[Q], c: &Q) -> IntCon {
+    let mut l = BigInt::from(1);
+    for x in a.iter().chain(std::iter::once(c)) {
+        let g = gcd(&l, x.denom());
+        l = &l / g * x.denom();
+    }
+    let conv = |x: &Q| x.numer() * (&l / x.denom());
+    reduce(a.iter().map(conv).collect(), conv(c))
+}
+
+/// Divides the constraint by the (positive) gcd of its entries.
+fn reduce(a: Vec<BigInt>, c: BigInt) -> IntCon {
+    let mut g = c.abs();
+    for x in &a {
+        if g == BigInt::from(1) {
+            break;
+        }
+        g = gcd(&g, x);
+    }
+    if g.is_zero() || g == BigInt::from(1) {
+        return (a, c);
+    }
+    (a.iter().map(|x| x / &g).collect(), c / &g)
 }
 
 impl Walk<'_> {

@@ -89,6 +89,35 @@ pub fn zigzag_witness(profile: &[usize]) -> Network {
     net
 }
 
+/// [`zigzag_witness`] with its intended rational parameters (`1/M`, `j/m`, `±2m`, `½`)
+/// instead of their nearest f64: the construction of the proof, evaluated exactly.
+pub fn zigzag_exact(profile: &[usize]) -> ExactNet {
+    let r = |p: i64, q: i64| BigRational::new(BigInt::from(p), BigInt::from(q));
+    let total = pieces_bound(profile) as i64;
+    let mut coef: Vec<BigRational> = vec![r(1, total)];
+    let mut shift = r(-1, total);
+    let mut layers = Vec::new();
+    for &b in profile {
+        let m = (b + 1) as i64;
+        let w: Vec<Vec<BigRational>> = (0..m).map(|_| coef.clone()).collect();
+        let bias: Vec<BigRational> = (0..m).map(|j| &shift - r(j, m)).collect();
+        layers.push((w, bias, (0..m).map(|j| j > 0).collect()));
+        coef = (0..m)
+            .map(|j| match j {
+                0 => r(m, 1),
+                j if j % 2 == 1 => r(-2 * m, 1),
+                _ => r(2 * m, 1),
+            })
+            .collect();
+        shift = r(0, 1);
+    }
+    ExactNet {
+        layers,
+        out_weight: coef.iter().map(|c| -c).collect(),
+        out_bias: r(1, 2) - shift,
+    }
+}
+
 /// The exact rational network equal to a dense chain `Dense, Relu, …, Relu, Dense` with
 /// one input and one output, every f64 parameter converted exactly; `None` for any other
 /// shape or a non-finite parameter.
@@ -159,37 +188,44 @@ mod tests {
     use crate::regions::pieces_1d;
     use num_traits::Signed;
 
-    /// Every profile with `Π (B_l + 1) ≤ 64`: the composed zigzag, built as an IR network
-    /// and re-checked in exact rational arithmetic (its f64 parameters converted exactly),
-    /// classifies exactly `min(n, ⌈(n + M)/2⌉)` points, for `n` on both sides of `M + 1`;
-    /// its pieces on `[1, M + 1]` are exactly `M` (T1's bound, reached).
+    /// Every profile with `Π (B_l + 1) ≤ 64`: the composed zigzag of the proof, evaluated in
+    /// exact rationals, classifies exactly `min(n, ⌈(n + M)/2⌉)` points for `n` on both sides
+    /// of `M + 1`; the IR network built from it (f64 parameters) gives every point the same
+    /// sign. For the 42 profiles with `M ≤ 16` the IR network itself is also converted
+    /// exactly (`exact_chain`) and re-checked, and its exact region walk finds exactly `M`
+    /// pieces on `[1, M + 1]` (T1's bound, reached).
     #[test]
     fn every_profile_up_to_64_pieces_reaches_its_ceiling_exactly() {
         let profiles = profiles_up_to(64);
         // ordered factorizations with factors ≥ 2 of the numbers 2..=64
         assert_eq!(profiles.len(), 440);
+        let zero = BigRational::from_integer(0.into());
         for p in &profiles {
             let m = pieces_bound(p);
+            let exact = zigzag_exact(p);
             let net = zigzag_witness(p);
             assert_eq!(net.relu_counts().unwrap().kept, p.iter().sum::<usize>());
-            let exact = exact_chain(&net).expect("a dense chain");
             // point i is classified iff label(i)·f(i) > 0; the count for n is a prefix sum
             let hit: Vec<bool> = (1..=m + 5)
                 .map(|i| {
                     let v = eval_at(&exact, i as i64) * BigRational::from_integer(label(i).into());
-                    v > BigRational::from_integer(0.into())
+                    let y = net.forward(&[i as f64]).unwrap()[0] * label(i) as f64;
+                    assert_eq!(y > 0.0, v > zero, "profile {p:?}, x = {i}: f64 {y}");
+                    v > zero
                 })
                 .collect();
             for n in [2, m.saturating_sub(1).max(2), m + 1, m + 2, m + 5] {
                 let got = hit[..n].iter().filter(|&&h| h).count();
                 assert_eq!(got, depth_ceiling(n, p), "profile {p:?}, n = {n}");
             }
-        }
-        // pieces (exact region walk) for the profiles up to 16 pieces
-        for p in profiles.iter().filter(|p| pieces_bound(p) <= 16) {
-            let m = pieces_bound(p);
-            let pc = pieces_1d(&zigzag_witness(p), 1.0, (m + 1) as f64).unwrap();
-            assert_eq!(pc.pieces, m, "profile {p:?}");
+            if m <= 16 {
+                let ir = exact_chain(&net).expect("a dense chain");
+                for n in [m + 1, m + 5] {
+                    assert_eq!(ir.classified(n).len(), depth_ceiling(n, p), "{p:?}");
+                }
+                let pc = pieces_1d(&net, 1.0, (m + 1) as f64).unwrap();
+                assert_eq!(pc.pieces, m, "profile {p:?}");
+            }
         }
     }
 
