@@ -2,7 +2,7 @@
 # The certified half of papers/theorem-gap: for one hidden layer with B kept ReLUs (plus
 # linearized units), the best accuracy on small 2-D data sets, by one MILP per (data, B)
 # (`snl-verify theorem --gap`), each solver network re-checked in exact rationals.
-# Writes papers/theorem-gap/certified.json and prints the table.
+# Writes papers/theorem-gap/certified.json and certified.svg and prints the table.
 # INPUTS: a test set with Fashion-MNIST classes 2 and 4 (default
 # runs/verify-budget/test.safetensors, from `snl export-data`).
 set -euo pipefail
@@ -21,4 +21,5 @@ for r in rows:
     best = r["best"] if r["best"] is not None else "unknown"
     print(f"{r['dataset']:>12} {r['n']:>3} {r['b']:>2} {best:>11} {r['found']:>13} {r['status']:>10} {r['millis']/1000:>6.1f}")
 PY
+python3 papers/theorem-gap/plot.py papers/theorem-gap/certified.json papers/theorem-gap/certified.svg
 echo "snl-verify theorem --gap exit status: $status (0 all optimal, 3 some time limit or failed re-check)"
