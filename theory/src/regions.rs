@@ -804,7 +804,7 @@ mod tests {
         .unwrap();
         assert_eq!(rc.cells.len(), 211);
         eprintln!(
-            "20 kept units, d = 2: {} cells, {} LPs, {:?}",
+            "20 kept units, d = 2: {} cells, {} exact interior tests, {:?}",
             rc.cells.len(),
             rc.tests,
             t0.elapsed()
