@@ -8,6 +8,16 @@
 //! Also: z3 on the width-`B` all-kept network (one sign change lower for `B ≤ 2`), and the
 //! direct nonlinear encoding at `K = ceiling` and `K = ceiling + 1`, run in a child process
 //! that is killed at `--direct-timeout` (z3 4.8.12's nonlinear solver may ignore interrupts).
+//! Two-layer rows check the depth-profile ceiling (T4) for `(B_1, B_2)` up to `(2, 2)`: the MILP
+//! over CPWL functions with `(B_1 + 1)(B_2 + 1)` pieces, the exact composed-zigzag
+//! construction, and the direct two-layer encoding at and above the ceiling.
+//!
+//! Exit status: 0 when every search is decided and agrees; **1 when anything contradicts the
+//! ceiling** (a search settling elsewhere, a re-checked direct `sat` above the ceiling or
+//! `unsat` at it, a two-layer MILP or construction off it), with one
+//! `theorem: contradiction: …` line each on stderr; 3 when a search stayed unknown.
+//! `--gap` computes the certified best-accuracy curve in the plane instead
+//! (`snl_theory::nfl::dim`).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,7 +46,8 @@ pub struct TheoremCommand {
     /// two-layer rows then carry only the MILP and the exact construction).
     #[arg(long, default_value_t = 5.0)]
     pub direct_timeout: f64,
-    /// `text` (a table) or `json` (an array of rows).
+    /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`; with
+    /// `--gap`, an array of rows).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
     /// Where to write the plot (`.svg` or `.png`).
