@@ -33,6 +33,7 @@
 pub mod bound;
 mod error;
 pub mod expressiveness;
+pub mod free;
 mod mask;
 pub mod model_file;
 mod network;

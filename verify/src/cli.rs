@@ -51,7 +51,9 @@ pub enum Command {
     /// Describe a model file: layers, shapes and ReLU counts (total, kept, per layer).
     Info(commands::info::InfoCommand),
     /// Check the no-free-lunch ceiling (T2) on alternating data with an LP/MILP and an SMT
-    /// encoding over a grid of (n, B), print the table and write a plot.
+    /// encoding over a grid of (n, B), and the depth-profile ceiling on two layers; print the
+    /// tables and write a plot. Exits 1 when any check contradicts a ceiling. With --gap: the
+    /// certified best-accuracy curve of one hidden layer on small 2-D data sets.
     Theorem(commands::theorem::TheoremCommand),
     /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
     /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
@@ -66,6 +68,10 @@ pub enum Command {
     /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
     /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
     Bench(commands::bench::BenchCommand),
+    /// Certified free linearization: replace every kept ReLU whose pre-activation keeps one
+    /// sign on a domain D (sound interval + CROWN bounds) by the identity or zero, write the
+    /// smaller model (equal on D) and report the ReLUs saved.
+    Free(commands::free::FreeCommand),
 }
 
 /// Runs the parsed command.
@@ -77,5 +83,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Regions(c) => commands::regions::run(c),
         Command::Robust(c) => commands::robust::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Free(c) => commands::free::run(c),
     }
 }

@@ -35,6 +35,9 @@ use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 use serde::Serialize;
 
+pub mod depth;
+#[cfg(feature = "lp")]
+pub mod dim;
 #[cfg(feature = "lp")]
 pub mod lp;
 #[cfg(feature = "smt")]
@@ -280,6 +283,31 @@ impl NeuralWitness {
             DVector::from_element(1, f(&self.a)),
         )));
         net
+    }
+}
+
+/// The all-kept width-`b` network (`b ≥ 3`) with `b + 1` sign changes on the points
+/// `1..=b+2` (README, "all-kept ceiling"): the base
+/// `g(x) = −9/2 + 2 relu(4 − x) + 3 relu(x − 2) − 2 relu(x − 3)` (one *left-active* unit,
+/// two right-active ones; slopes `−2, 1, −1, 1` alternate) is `3/2, −½, +½, −½, +½` at
+/// `x = 1..5`, and each further unit `k = 4..=b` adds `(−1)^(k+1)·2·relu(x − (k + 1))`,
+/// flipping the last slope (`±1`) so the next point gets the other sign. Exact rationals.
+pub fn all_kept_witness(b: usize) -> NeuralWitness {
+    assert!(b >= 3, "the all-kept construction needs b >= 3");
+    let mut units = vec![
+        (rat(-1), rat(4), rat(2)),
+        (rat(1), rat(-2), rat(3)),
+        (rat(1), rat(-3), rat(-2)),
+    ];
+    for k in 4..=b {
+        let c = if k % 2 == 1 { 2 } else { -2 };
+        units.push((rat(1), rat(-(k as i64 + 1)), rat(c)));
+    }
+    NeuralWitness {
+        architecture: Architecture::AllKept,
+        a: BigRational::new((-9).into(), 2.into()),
+        b: BigRational::zero(),
+        units,
     }
 }
 
@@ -543,6 +571,38 @@ mod tests {
         let net = nw.to_network();
         assert_eq!(net.forward(&[1.0]).unwrap(), vec![0.5]);
         assert_eq!(net.forward(&[3.0]).unwrap(), vec![-0.5]);
+    }
+
+    /// The all-kept ceiling for `b ≥ 3` is reached for every `n` (README proof): the pinned
+    /// `n = 5` witness with three kept units, then the induction up to `b = 12`, evaluated
+    /// exactly.
+    #[test]
+    fn all_kept_witnesses_reach_b_plus_one_sign_changes() {
+        let w = all_kept_witness(3);
+        // g(1..=5) = 3/2, −1/2, 1/2, −1/2, 1/2
+        let h = |p: i64| BigRational::new(p.into(), 2.into());
+        let want = [h(3), h(-1), h(1), h(-1), h(1)];
+        for (i, v) in want.iter().enumerate() {
+            assert_eq!(&w.eval(&rat(i as i64 + 1)), v, "x = {}", i + 1);
+        }
+        assert_eq!(w.classified(5), vec![1, 2, 3, 4, 5]);
+        for b in 3..=12usize {
+            let w = all_kept_witness(b);
+            assert_eq!(w.units.len(), b);
+            for n in 2..=b + 6 {
+                assert_eq!(
+                    w.classified(n).len(),
+                    Architecture::AllKept.ceiling(n, b),
+                    "b = {b}, n = {n}"
+                );
+            }
+            // and the f64 network agrees in sign at every point
+            let net = w.to_network();
+            for i in 1..=b + 2 {
+                let y = net.forward(&[i as f64]).unwrap()[0];
+                assert_eq!(y > 0.0, label(i) > 0, "b = {b}, x = {i}");
+            }
+        }
     }
 
     #[test]

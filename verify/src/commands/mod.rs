@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod bound;
+pub mod free;
 pub mod info;
 pub mod regions;
 pub mod robust;

@@ -56,7 +56,7 @@ struct Report {
     breakpoints: Option<Vec<f64>>,
     /// T1 for the dimension counted in (the box's, or 1 along a segment).
     t1: T1Bound,
-    /// Interior tests (LPs or interval checks).
+    /// Interior tests (exact interval or Fourier–Motzkin checks).
     tests: usize,
     seconds: f64,
 }
@@ -109,7 +109,11 @@ pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
                 relus.kept
             );
         }
-        let oracle = if d == 1 { Oracle::Interval } else { Oracle::Lp };
+        let oracle = if d == 1 {
+            Oracle::Interval
+        } else {
+            Oracle::Elimination
+        };
         let rc = regions::count_regions(&net, &region.lower, &region.upper, oracle)
             .context("region enumeration failed")?;
         Report {
@@ -155,7 +159,7 @@ pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
                 }
                 _ => writeln!(
                     out,
-                    "box      {} linear regions (exact, {} LP/interval tests)",
+                    "box      {} linear regions (exact rational arithmetic, {} interior tests)",
                     report.regions, report.tests
                 )?,
             }

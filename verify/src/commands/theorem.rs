@@ -8,6 +8,16 @@
 //! Also: z3 on the width-`B` all-kept network (one sign change lower for `B ≤ 2`), and the
 //! direct nonlinear encoding at `K = ceiling` and `K = ceiling + 1`, run in a child process
 //! that is killed at `--direct-timeout` (z3 4.8.12's nonlinear solver may ignore interrupts).
+//! Two-layer rows check the depth-profile ceiling (T4) for `(B_1, B_2)` up to `(2, 2)`: the MILP
+//! over CPWL functions with `(B_1 + 1)(B_2 + 1)` pieces, the exact composed-zigzag
+//! construction, and the direct two-layer encoding at and above the ceiling.
+//!
+//! Exit status: 0 when every search is decided and agrees; **1 when anything contradicts the
+//! ceiling** (a search settling elsewhere, a re-checked direct `sat` above the ceiling or
+//! `unsat` at it, a two-layer MILP or construction off it), with one
+//! `theorem: contradiction: …` line each on stderr; 3 when a search stayed unknown.
+//! `--gap` computes the certified best-accuracy curve in the plane instead
+//! (`snl_theory::nfl::dim`).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::nfl::{self, lp, smt, Architecture, Decision};
+use snl_theory::nfl::{self, depth, dim, lp, smt, Architecture, Decision};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
@@ -32,10 +42,12 @@ pub struct TheoremCommand {
     /// Time limit per solver query, in seconds (LP: per MILP; SMT: per "≥ K" query).
     #[arg(long, default_value_t = 60.0)]
     pub timeout: f64,
-    /// Hard time limit of each direct (nonlinear) query, in seconds; 0 skips them.
+    /// Hard time limit of each direct (nonlinear) query, in seconds; 0 skips them (the
+    /// two-layer rows then carry only the MILP and the exact construction).
     #[arg(long, default_value_t = 5.0)]
     pub direct_timeout: f64,
-    /// `text` (a table) or `json` (an array of rows).
+    /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`; with
+    /// `--gap`, an array of rows).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
     /// Where to write the plot (`.svg` or `.png`).
@@ -47,6 +59,26 @@ pub struct TheoremCommand {
     /// Internal: run one direct query `N,B,ARCH,K` and print its answer (child process).
     #[arg(long, hide = true)]
     pub direct_instance: Option<String>,
+    /// Instead of the grid: the certified best-accuracy curve of one hidden layer against
+    /// its kept ReLUs `B = 0..=--gap-max-b` on small 2-D data sets (comma list of
+    /// `checkerboard`, `moons`, `rings`, `fmnist`), one MILP per point (`--timeout` each),
+    /// every solver network re-checked exactly. JSON rows with `--output-format json`.
+    #[arg(long, value_delimiter = ',')]
+    pub gap: Vec<String>,
+    /// Points per synthetic data set for `--gap`.
+    #[arg(long, default_value_t = 24)]
+    pub gap_n: usize,
+    /// Largest `B` for `--gap`.
+    #[arg(long, default_value_t = 4)]
+    pub gap_max_b: usize,
+    /// Test set for `--gap fmnist`: the examples of classes 2 and 4 (pullover, coat),
+    /// projected on their first two principal components.
+    #[arg(long)]
+    pub gap_inputs: Option<PathBuf>,
+    /// Testing only: answer every direct query with this word (`sat`, `unsat`, `unknown`)
+    /// instead of running z3, to exercise the contradiction check.
+    #[arg(long, hide = true)]
+    pub direct_stub: Option<String>,
 }
 
 /// One grid instance.
@@ -106,8 +138,10 @@ fn run_direct_child(spec: &str) -> anyhow::Result<ExitStatus> {
             long,
         )),
         "all_kept" => decision_word(&smt::query_direct(n, b, Architecture::AllKept, k, long)),
-        "two_layer" => decision_word(&smt::query_direct_two_layer(n, b, b, k, long)),
-        other => bail!("unknown architecture {other}"),
+        other => match other.strip_prefix("two_layer:") {
+            Some(b2) => decision_word(&smt::query_direct_two_layer(n, b, b2.parse()?, k, long)),
+            None => bail!("unknown architecture {other}"),
+        },
     };
     println!("{word}");
     Ok(ExitStatus::Success)
@@ -155,6 +189,20 @@ fn direct_query(
     }
 }
 
+/// A direct query's answer: the stub when one is set, else a child process.
+fn direct(
+    cmd: &TheoremCommand,
+    n: usize,
+    b: usize,
+    arch: &str,
+    k: usize,
+) -> anyhow::Result<String> {
+    if let Some(word) = &cmd.direct_stub {
+        return Ok(word.clone());
+    }
+    direct_query(n, b, arch, k, Duration::from_secs_f64(cmd.direct_timeout))
+}
+
 fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     let timeout = Duration::from_secs_f64(cmd.timeout);
     let pieces = b + 1;
@@ -169,10 +217,9 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     });
     let t0 = Instant::now();
     let (direct_at_ceiling, direct_above) = if cmd.direct_timeout > 0.0 {
-        let limit = Duration::from_secs_f64(cmd.direct_timeout);
-        let at = direct_query(n, b, "linear", ceiling, limit)?;
+        let at = direct(cmd, n, b, "linear", ceiling)?;
         let above = if ceiling < n {
-            direct_query(n, b, "linear", ceiling + 1, limit)?
+            direct(cmd, n, b, "linear", ceiling + 1)?
         } else {
             "n/a".to_string()
         };
@@ -198,45 +245,75 @@ fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
     })
 }
 
-/// One instance of the two-layer variant (direct encoding only).
+/// One instance of the depth-2 profile result: two hidden layers with `B_1` and `B_2` kept
+/// units, each layer also carrying one linearized unit.
 #[derive(Clone, Debug, Serialize)]
 pub struct TwoLayerRow {
     /// Number of points.
     pub n: usize,
-    /// Kept units per hidden layer (each layer also has one linearized unit).
-    pub kept_per_layer: usize,
+    /// Kept units in the first hidden layer.
+    pub b1: usize,
+    /// Kept units in the second hidden layer.
+    pub b2: usize,
     /// T1's bound on the pieces: `(B_1 + 1)(B_2 + 1)`.
     pub pieces_bound: usize,
-    /// T2's ceiling with that many pieces.
+    /// The depth-profile ceiling `min(n, ⌈(n + (B_1 + 1)(B_2 + 1))/2⌉)`.
     pub ceiling: usize,
-    /// The one-layer ceiling with the same total of kept units (plus one linearized unit).
+    /// The one-layer ceiling with the same total `B_1 + B_2` of kept units.
     pub one_layer_ceiling: usize,
+    /// The MILP's maximum over CPWL functions with `(B_1 + 1)(B_2 + 1)` pieces (an upper
+    /// bound for the two-layer nets by T1), searched without the formula.
+    pub lp: Option<usize>,
+    /// Points the composed-zigzag construction classifies, evaluated exactly.
+    pub construction: usize,
     /// The direct encoding at `K = ceiling`.
     pub direct_at_ceiling: String,
-    /// Its time.
+    /// The direct encoding at `K = ceiling + 1` (`n/a` when the ceiling is `n`).
+    pub direct_above: String,
+    /// Time of both direct queries.
     pub direct_ms: u128,
 }
 
+/// The depth-2 profiles reported.
+const TWO_LAYER_PROFILES: [(usize, usize); 4] = [(1, 1), (1, 2), (2, 1), (2, 2)];
+
 fn two_layer_rows(cmd: &TheoremCommand) -> anyhow::Result<Vec<TwoLayerRow>> {
     let mut rows = Vec::new();
-    if cmd.direct_timeout <= 0.0 {
-        return Ok(rows);
-    }
-    let limit = Duration::from_secs_f64(cmd.direct_timeout);
     for n in cmd.min_n.max(3)..=cmd.max_n {
-        let pieces_bound = 4;
-        let ceiling = nfl::ceiling(n, pieces_bound);
-        let t0 = Instant::now();
-        let at = direct_query(n, 1, "two_layer", ceiling, limit)?;
-        rows.push(TwoLayerRow {
-            n,
-            kept_per_layer: 1,
-            pieces_bound,
-            ceiling,
-            one_layer_ceiling: nfl::ceiling(n, 3),
-            direct_at_ceiling: at,
-            direct_ms: t0.elapsed().as_millis(),
-        });
+        for (b1, b2) in TWO_LAYER_PROFILES {
+            let profile = [b1, b2];
+            let pieces_bound = depth::pieces_bound(&profile);
+            let ceiling = depth::depth_ceiling(n, &profile);
+            let witness = depth::exact_chain(&depth::zigzag_witness(&profile))
+                .context("the zigzag witness is a dense chain")?;
+            let lp = lp::max_classified(n, pieces_bound, cmd.timeout);
+            let t0 = Instant::now();
+            let (at, above) = if cmd.direct_timeout > 0.0 {
+                let arch = format!("two_layer:{b2}");
+                let at = direct(cmd, n, b1, &arch, ceiling)?;
+                let above = if ceiling < n {
+                    direct(cmd, n, b1, &arch, ceiling + 1)?
+                } else {
+                    "n/a".to_string()
+                };
+                (at, above)
+            } else {
+                ("skipped".to_string(), "skipped".to_string())
+            };
+            rows.push(TwoLayerRow {
+                n,
+                b1,
+                b2,
+                pieces_bound,
+                ceiling,
+                one_layer_ceiling: nfl::ceiling(n, b1 + b2 + 1),
+                lp: lp.search.max_classified,
+                construction: witness.classified(n).len(),
+                direct_at_ceiling: at,
+                direct_above: above,
+                direct_ms: t0.elapsed().as_millis(),
+            });
+        }
     }
     Ok(rows)
 }
@@ -250,6 +327,9 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if let Some(spec) = &cmd.direct_instance {
         return run_direct_child(spec);
     }
+    if !cmd.gap.is_empty() {
+        return run_gap(&cmd);
+    }
     if cmd.min_n < 2 || cmd.max_n < cmd.min_n {
         bail!("need 2 <= --min-n <= --max-n");
     }
@@ -258,6 +338,11 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     }
     if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
         bail!("--timeout must be positive");
+    }
+    if let Some(w) = &cmd.direct_stub {
+        if !["sat", "unsat", "unknown"].contains(&w.as_str()) {
+            bail!("--direct-stub must be sat, unsat or unknown, got '{w}'");
+        }
     }
     let ext = cmd.plot.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !cmd.no_plot && !["svg", "png"].contains(&ext) {
@@ -287,11 +372,7 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             rows.push(r);
         }
     }
-    let two = if cmd.output_format == OutputFormat::Text {
-        two_layer_rows(&cmd)?
-    } else {
-        Vec::new()
-    };
+    let two = two_layer_rows(&cmd)?;
     let plot_note = if cmd.no_plot {
         None
     } else {
@@ -302,7 +383,14 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     };
     let mut out = std::io::stdout().lock();
     match cmd.output_format {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&Grid {
+                one_layer: &rows,
+                two_layer: &two,
+            })?
+        )?,
         OutputFormat::Text => {
             writeln!(
                 out,
@@ -346,18 +434,36 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             if !two.is_empty() {
                 writeln!(
                     out,
-                    "\nTwo layers of (1 kept + 1 linearized) units, direct encoding at K = ceiling (T1: <= 4 pieces):"
+                    "\nTwo hidden layers (B1 and B2 kept + 1 linearized unit each): ceiling min(n, ⌈(n + (B1+1)(B2+1))/2⌉)"
                 )?;
                 writeln!(
                     out,
-                    "{:>2} {:>7} {:>9} {:>9} {:>8}",
-                    "n", "ceiling", "1-layer", "direct", "ms"
+                    "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                    "n",
+                    "B1",
+                    "B2",
+                    "ceiling",
+                    "1-layer",
+                    "MILP",
+                    "constr",
+                    "direct",
+                    "dir>c",
+                    "ms"
                 )?;
                 for r in &two {
                     writeln!(
                         out,
-                        "{:>2} {:>7} {:>9} {:>9} {:>8}",
-                        r.n, r.ceiling, r.one_layer_ceiling, r.direct_at_ceiling, r.direct_ms
+                        "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                        r.n,
+                        r.b1,
+                        r.b2,
+                        r.ceiling,
+                        r.one_layer_ceiling,
+                        opt(r.lp),
+                        r.construction,
+                        r.direct_at_ceiling,
+                        r.direct_above,
+                        r.direct_ms
                     )?;
                 }
             }
@@ -366,13 +472,12 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             }
         }
     }
+    let found = contradictions(&rows, &two);
+    for c in &found {
+        writeln!(err, "theorem: contradiction: {c}")?;
+    }
     let known = |v: Option<usize>| v.is_some();
-    let wrong = rows.iter().any(|r| {
-        r.lp.is_some_and(|k| k != r.ceiling)
-            || r.smt.is_some_and(|k| k != r.ceiling)
-            || r.smt_all_kept.is_some_and(|k| k != r.ceiling_all_kept)
-    });
-    Ok(if wrong {
+    Ok(if !found.is_empty() {
         ExitStatus::Refuted
     } else if rows
         .iter()
@@ -382,6 +487,170 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Unknown
     })
+}
+
+/// One point of the certified dimension curve.
+#[derive(Serialize)]
+struct GapRow {
+    dataset: String,
+    #[serde(flatten)]
+    result: dim::DimResult,
+}
+
+fn gap_points(cmd: &TheoremCommand, name: &str) -> anyhow::Result<dim::Points> {
+    Ok(match name {
+        "checkerboard" => dim::checkerboard(cmd.gap_n, 1),
+        "moons" => dim::moons(cmd.gap_n, 1),
+        "rings" => dim::rings(cmd.gap_n, 1),
+        "fmnist" => {
+            let path = cmd
+                .gap_inputs
+                .as_ref()
+                .context("--gap fmnist needs --gap-inputs FILE (a test set)")?;
+            let s = snl_theory::samples::Samples::load(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            for i in 0..s.len() {
+                let l = s.labels[i];
+                if l == 2 || l == 4 {
+                    xs.push(s.input(i).to_vec());
+                    ys.push(if l == 2 { 1 } else { -1 });
+                }
+            }
+            if xs.len() < 3 {
+                bail!(
+                    "{}: fewer than 3 examples of classes 2 and 4",
+                    path.display()
+                );
+            }
+            dim::pca2(&xs, ys)
+        }
+        other => bail!("unknown --gap data set '{other}' (checkerboard, moons, rings, fmnist)"),
+    })
+}
+
+fn run_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
+    if !(2..=200).contains(&cmd.gap_n) {
+        bail!("--gap-n must be in 2..=200");
+    }
+    if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
+        bail!("--timeout must be positive");
+    }
+    let sets: Vec<(String, dim::Points)> = cmd
+        .gap
+        .iter()
+        .map(|g| Ok((g.clone(), gap_points(cmd, g)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let mut rows = Vec::new();
+    let mut err = std::io::stderr().lock();
+    for (name, p) in &sets {
+        for b in 0..=cmd.gap_max_b {
+            let r = dim::max_classified(p, b, cmd.timeout);
+            writeln!(
+                err,
+                "gap: {name} n={} B={b} best={} found={} ({}, {} ms)",
+                r.n,
+                opt(r.best),
+                r.found,
+                r.status,
+                r.millis
+            )?;
+            rows.push(GapRow {
+                dataset: name.clone(),
+                result: r,
+            });
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match cmd.output_format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+        OutputFormat::Text => {
+            writeln!(
+                out,
+                "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
+                "data", "n", "B", "best", "found", "status", "ms"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
+                    r.dataset,
+                    r.result.n,
+                    r.result.b,
+                    opt(r.result.best),
+                    r.result.found,
+                    r.result.status,
+                    r.result.millis
+                )?;
+            }
+        }
+    }
+    // `found` (strict, exact) may exceed `best` (margin 1 inside the box): no contradiction
+    Ok(if rows.iter().all(|r| r.result.best.is_some()) {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Unknown
+    })
+}
+
+/// The JSON document: the one-layer grid and the two-layer rows.
+#[derive(Serialize)]
+struct Grid<'a> {
+    one_layer: &'a [Row],
+    two_layer: &'a [TwoLayerRow],
+}
+
+/// Every way the rows contradict the ceiling: a search (LP, SMT, all-kept SMT) that settled
+/// on another value, a direct query `unsat` at the ceiling (which the construction achieves)
+/// or `sat` above it (every `sat` was re-checked in exact arithmetic, so that would refute
+/// T2). Empty when nothing contradicts; unknowns are not contradictions.
+pub fn contradictions(rows: &[Row], two: &[TwoLayerRow]) -> Vec<String> {
+    let mut found = Vec::new();
+    for r in rows {
+        let at = format!("n={} B={} ceiling={}", r.n, r.b, r.ceiling);
+        for (name, v, want) in [
+            ("LP", r.lp, r.ceiling),
+            ("SMT", r.smt, r.ceiling),
+            ("all-kept SMT", r.smt_all_kept, r.ceiling_all_kept),
+        ] {
+            if let Some(k) = v.filter(|&k| k != want) {
+                found.push(format!("{at}: {name} settled on {k}, expected {want}"));
+            }
+        }
+        if r.direct_at_ceiling == "unsat" {
+            found.push(format!("{at}: direct encoding unsat at the ceiling"));
+        }
+        if r.direct_above == "sat" {
+            found.push(format!(
+                "{at}: direct encoding sat (re-checked) above the ceiling"
+            ));
+        }
+    }
+    for r in two {
+        let at = format!(
+            "two layers n={} B1={} B2={} ceiling={}",
+            r.n, r.b1, r.b2, r.ceiling
+        );
+        if let Some(k) = r.lp.filter(|&k| k != r.ceiling) {
+            found.push(format!("{at}: MILP settled on {k}"));
+        }
+        if r.construction != r.ceiling {
+            found.push(format!(
+                "{at}: the construction classifies {}",
+                r.construction
+            ));
+        }
+        if r.direct_at_ceiling == "unsat" {
+            found.push(format!("{at}: direct encoding unsat at the ceiling"));
+        }
+        if r.direct_above == "sat" {
+            found.push(format!(
+                "{at}: direct encoding sat (re-checked) above the ceiling"
+            ));
+        }
+    }
+    found
 }
 
 fn register_font() -> anyhow::Result<()> {
@@ -509,6 +778,11 @@ mod tests {
             plot: PathBuf::from("unused.svg"),
             no_plot: true,
             direct_instance: None,
+            direct_stub: None,
+            gap: Vec::new(),
+            gap_n: 24,
+            gap_max_b: 4,
+            gap_inputs: None,
         }
     }
 
@@ -528,6 +802,38 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
+    }
+
+    #[test]
+    fn contradictions_are_found_and_agreement_is_clean() {
+        let r = instance(&cmd(5), 5, 1).unwrap();
+        assert!(contradictions(std::slice::from_ref(&r), &[]).is_empty());
+        let mut above = r.clone();
+        above.direct_above = "sat".into();
+        let mut at = r.clone();
+        at.direct_at_ceiling = "unsat".into();
+        let mut lp = r.clone();
+        lp.lp = Some(5);
+        for bad in [above, at, lp] {
+            assert_eq!(contradictions(&[bad], &[]).len(), 1);
+        }
+        let two = two_layer_rows(&TheoremCommand {
+            min_n: 6,
+            max_n: 6,
+            ..cmd(6)
+        })
+        .unwrap();
+        assert_eq!(two.len(), 4);
+        // (1, 1) at n = 6: 4 pieces, ceiling 5; MILP and construction agree
+        assert_eq!(
+            (two[0].ceiling, two[0].lp, two[0].construction),
+            (5, Some(5), 5)
+        );
+        assert!(contradictions(&[], &two).is_empty());
+        let mut bad = two[0].clone();
+        bad.direct_above = "sat".into();
+        bad.construction = 4;
+        assert_eq!(contradictions(&[], &[bad]).len(), 2);
     }
 
     #[test]

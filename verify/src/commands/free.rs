@@ -1,0 +1,209 @@
+//! `snl-verify free --model M (--input-box … | --center FILE --eps E | --inputs FILE
+//! --index I --eps E) --out M2`: certified free linearization. Every kept ReLU whose
+//! pre-activation keeps one sign on the domain `D` (sound interval ∩ CROWN bounds) is
+//! replaced by the affine map it computes there (identity when `≥ 0`, zero when `≤ 0`, see
+//! `snl_theory::free`), so `M2 = M` on `D`, exactly. Writes `M2` (temporary file + rename,
+//! mode 0644) after checking `M` and `M2` on `--samples` points of `D`, and reports the
+//! ReLUs saved per layer.
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use snl_theory::bound::{samples, InputBox};
+use snl_theory::free::{free_linearize, FreeReport};
+use snl_theory::numel;
+use snl_theory::samples::Samples;
+use snl_theory::tolerance::{compare, Tolerance};
+
+use crate::cli::{ExitStatus, OutputFormat};
+use crate::commands::bound::parse_region;
+
+/// Arguments of `free`.
+#[derive(Debug, Args)]
+pub struct FreeCommand {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The domain D as a box: `LO:HI` for every input, or a JSON file
+    /// `{"lower": [..], "upper": [..]}` (model input space).
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "inputs"], required_unless_present_any = ["center", "inputs"])]
+    pub input_box: Option<String>,
+    /// D = the box `center ± eps` (model input space; a JSON array or a number list).
+    #[arg(long, requires = "eps", conflicts_with = "inputs")]
+    pub center: Option<PathBuf>,
+    /// D = the L∞ ball of radius `--eps` (pixel space, clipped to the pixel range) around
+    /// example `--index` of this test set (docs/inputs-format.md).
+    #[arg(long, requires = "eps")]
+    pub inputs: Option<PathBuf>,
+    /// The example of `--inputs`.
+    #[arg(long, requires = "inputs", default_value_t = 0)]
+    pub index: usize,
+    /// Radius for `--center` or `--inputs`.
+    #[arg(long)]
+    pub eps: Option<f64>,
+    /// Where to write the smaller model.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Time limit of the CROWN refinement, in seconds (after it, remaining units keep their
+    /// interval bounds: fewer are freed, the result stays exact on D).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Points of D (deterministic) on which M and M2 are compared before M2 is written.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// `text` (a table) or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    pub output_format: OutputFormat,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: PathBuf,
+    out: PathBuf,
+    domain: String,
+    #[serde(flatten)]
+    free: FreeReport,
+    /// Samples of D compared, and the largest |M(x) − M2(x)| over them.
+    samples: usize,
+    max_abs_diff: f64,
+    seconds: f64,
+}
+
+fn domain(cmd: &FreeCommand, dim: usize) -> anyhow::Result<(InputBox, String)> {
+    if let (Some(path), Some(eps)) = (&cmd.inputs, cmd.eps) {
+        let s = Samples::load(path).context("cannot read the inputs")?;
+        if numel(&s.shape) != dim {
+            bail!(
+                "{}: examples have shape {:?} ({} values), the model reads {dim}",
+                path.display(),
+                s.shape,
+                numel(&s.shape)
+            );
+        }
+        let b = s.ball(cmd.index, eps)?;
+        return Ok((
+            b,
+            format!(
+                "L∞ ball eps={eps} (pixels) around example {} of {}",
+                cmd.index,
+                path.display()
+            ),
+        ));
+    }
+    let b = parse_region(
+        cmd.input_box.as_deref(),
+        cmd.center.as_deref(),
+        cmd.eps,
+        dim,
+    )?;
+    let what = match (&cmd.input_box, &cmd.center) {
+        (Some(spec), _) => format!("box {spec}"),
+        (None, Some(c)) => format!("box {} ± {}", c.display(), cmd.eps.unwrap_or(0.0)),
+        _ => "box".to_string(),
+    };
+    Ok((b, what))
+}
+
+/// Runs `free`.
+pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
+    if let Some(e) = cmd.eps {
+        if !(e.is_finite() && e > 0.0) {
+            bail!("--eps must be a positive number, got {e}");
+        }
+    }
+    let deadline = match cmd.timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            bail!("--timeout must be positive (seconds), got {t}")
+        }
+        Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
+        None => None,
+    };
+    let start = Instant::now();
+    let (net, mut info) =
+        snl_theory::model_file::load_with_info(&cmd.model).context("cannot read the model")?;
+    let (d, what) = domain(&cmd, numel(&net.input_shape)).context("bad domain")?;
+    let (m2, free) = free_linearize(&net, &d, deadline).context("bound propagation failed")?;
+    // M2 = M on D: check it on samples before writing anything
+    let mut max_abs_diff = 0.0f64;
+    for (j, x) in samples(&d, cmd.samples, 11).iter().enumerate() {
+        let (a, b) = (net.forward(x)?, m2.forward(x)?);
+        if let Some(r) = compare(&b, &a, Tolerance::Close) {
+            bail!("internal error: M2 differs from M at sample {j} of D ({r}); nothing written");
+        }
+        for (p, q) in a.iter().zip(&b) {
+            max_abs_diff = max_abs_diff.max((p - q).abs());
+        }
+    }
+    info.retain(|k, _| !["format", "format_version", "network"].contains(&k.as_str()));
+    let mut extra = BTreeMap::new();
+    extra.insert(
+        "free_linearized".to_string(),
+        format!(
+            "on {what}: {} of {} kept ReLUs replaced exactly by snl-verify free",
+            free.saved, free.kept_before
+        ),
+    );
+    info.extend(extra);
+    snl_theory::model_file::save_with_info(&m2, &info, &cmd.out)
+        .with_context(|| format!("cannot write {}", cmd.out.display()))?;
+    let r = Report {
+        model: cmd.model.clone(),
+        out: cmd.out.clone(),
+        domain: what,
+        free,
+        samples: cmd.samples,
+        max_abs_diff,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let mut out = std::io::stdout().lock();
+    match cmd.output_format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?,
+        OutputFormat::Text => {
+            writeln!(out, "model   {}", r.model.display())?;
+            writeln!(out, "domain  {}", r.domain)?;
+            writeln!(
+                out,
+                "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
+                "node", "units", "kept", "active", "zeroed", "inact.kept", "unstable", "kept now"
+            )?;
+            for l in &r.free.layers {
+                writeln!(
+                    out,
+                    "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
+                    l.node,
+                    l.units,
+                    l.kept_before,
+                    l.active,
+                    l.inactive_zeroed,
+                    l.inactive_kept,
+                    l.unstable,
+                    l.kept_after
+                )?;
+            }
+            writeln!(
+                out,
+                "saved   {} of {} kept ReLUs ({} -> {}){}",
+                r.free.saved,
+                r.free.kept_before,
+                r.free.kept_before,
+                r.free.kept_after,
+                if r.free.timed_out {
+                    " (CROWN stopped at --timeout: interval bounds for the rest)"
+                } else {
+                    ""
+                }
+            )?;
+            writeln!(
+                out,
+                "check   M2 = M on {} samples of D (max |diff| {:.3e})",
+                r.samples, r.max_abs_diff
+            )?;
+            writeln!(out, "wrote   {}", r.out.display())?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,157 @@
+//! `snl-verify free` end to end: M2 equals M on D, all-stable nets lose every kept ReLU,
+//! bad input writes nothing. See: issue 11, item 3.
+use std::process::Command;
+
+use nalgebra::{DMatrix, DVector};
+use snl_theory::bound::{samples, InputBox};
+use snl_theory::{Affine, Layer, Network, ReluMask};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_snl-verify"));
+    c.env_clear();
+    c
+}
+
+/// relu(x + y), relu(−x), relu(x − y) then a dense head: on [1, 2]² the first two units are
+/// stable (active, inactive), the third straddles 0.
+fn model(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut net = Network::new(vec![2]);
+    net.push(Layer::Dense(Affine::new(
+        DMatrix::from_row_slice(3, 2, &[1.0, 1.0, -1.0, 0.0, 1.0, -1.0]),
+        DVector::zeros(3),
+    )));
+    net.push(Layer::Relu(ReluMask::all_kept(3)));
+    net.push(Layer::Dense(Affine::new(
+        DMatrix::from_row_slice(2, 3, &[1.0, 2.0, -3.0, 0.5, 1.0, 1.0]),
+        DVector::from_vec(vec![0.1, -0.2]),
+    )));
+    let p = dir.join("m.safetensors");
+    snl_theory::save(&net, &p).unwrap();
+    p
+}
+
+#[test]
+fn free_writes_an_equal_smaller_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path());
+    let out = dir.path().join("m2.safetensors");
+    let o = bin()
+        .args([
+            "free",
+            "--input-box",
+            "1:2",
+            "--output-format",
+            "json",
+            "--model",
+        ])
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kept_before"], 3);
+    assert_eq!(v["kept_after"], 1);
+    assert_eq!(v["saved"], 2);
+    assert_eq!(v["layers"][0]["active"], 1);
+    assert_eq!(v["layers"][0]["inactive_zeroed"], 1);
+    assert_eq!(v["layers"][0]["unstable"], 1);
+    let (a, b) = (
+        snl_theory::load(&m).unwrap(),
+        snl_theory::load(&out).unwrap(),
+    );
+    assert_eq!(b.relu_counts().unwrap().kept, 1);
+    let d = InputBox::uniform(2, 1.0, 2.0).unwrap();
+    for x in samples(&d, 500, 3) {
+        let (ya, yb) = (a.forward(&x).unwrap(), b.forward(&x).unwrap());
+        for (p, q) in ya.iter().zip(&yb) {
+            assert!(
+                (p - q).abs() <= 1e-12 * (1.0 + p.abs()),
+                "{x:?}: {ya:?} vs {yb:?}"
+            );
+        }
+    }
+    // outside D they may differ: at (−1, 0) the zeroed unit relu(−x) = 1 ≠ 0
+    assert_ne!(
+        a.forward(&[-1.0, 0.0]).unwrap(),
+        b.forward(&[-1.0, 0.0]).unwrap()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+    // on [2, 3] × [0, 1] all three are stable: every kept ReLU goes
+    let o = bin()
+        .args(["free", "--input-box"])
+        .arg(dir.path().join("box.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "missing file and --out");
+    std::fs::write(
+        dir.path().join("box.json"),
+        r#"{"lower": [2, 0], "upper": [3, 1]}"#,
+    )
+    .unwrap();
+    let all = dir.path().join("m3.safetensors");
+    let o = bin()
+        .args(["free", "--output-format", "json", "--input-box"])
+        .arg(dir.path().join("box.json"))
+        .arg("--model")
+        .arg(&m)
+        .arg("--out")
+        .arg(&all)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["kept_before"].as_u64(), v["kept_after"].as_u64()),
+        (Some(3), Some(0))
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path());
+    let out = dir.path().join("never.safetensors");
+    for args in [
+        vec!["--input-box", "1:2:3"],
+        vec!["--input-box", "2:1"],
+        vec!["--center", "nope.txt", "--eps", "0.1"],
+        vec!["--input-box", "0:1", "--timeout", "-1"],
+    ] {
+        let o = bin()
+            .arg("free")
+            .args(&args)
+            .arg("--model")
+            .arg(&m)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+    let o = bin().args(["free", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains("--inputs") && help.contains("--out"),
+        "{help}"
+    );
+}
