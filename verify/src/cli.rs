@@ -66,6 +66,12 @@ pub enum Command {
     /// Benchmark (not a test): MILP time against kept ReLUs for one random MLP linearized
     /// to several budgets; writes the models and their dense JSON for the Marabou comparison.
     Bench(commands::bench::BenchCommand),
+    /// Write a robustness query as VNN-LIB (and with --onnx the ONNX graph it is about),
+    /// for α-β-CROWN, Marabou and other VNN-COMP verifiers.
+    Vnnlib(commands::vnnlib::VnnlibCommand),
+    /// Private-inference cost model: per ReLU layer, communication, rounds and time per
+    /// protocol (CrypTen measured, Delphi published constants), next to all ReLUs kept.
+    Cost(commands::cost::CostCommand),
 }
 
 /// Runs the parsed command.
@@ -77,5 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Regions(c) => commands::regions::run(c),
         Command::Robust(c) => commands::robust::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Vnnlib(c) => commands::vnnlib::run(c),
+        Command::Cost(c) => commands::cost::run(c),
     }
 }

@@ -36,6 +36,9 @@ use crate::network::{Affine, Layer, Network};
 use crate::{Error, Result};
 
 pub mod proto;
+mod vnnlib;
+
+pub use vnnlib::vnnlib;
 
 use proto::{
     attr_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
@@ -137,10 +140,18 @@ impl OnnxExport {
     }
 }
 
-/// Exports `net` in the given encoding.
+/// Exports `net` in the given encoding, folding exact affine stretches.
 pub fn export(net: &Network, encoding: Encoding) -> Result<OnnxExport> {
+    export_with(net, encoding, true)
+}
+
+/// Exports `net`; with `fold` false, batch norms and dense layers are written as they are
+/// (layers with no kept unit still vanish in the gathered encoding). Unfolded graphs keep
+/// the linear layers of the all-ReLU network, which isolates the ReLUs' cost when two
+/// private-inference runs are compared (papers/pi).
+pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<OnnxExport> {
     let counts = net.relu_counts()?;
-    let (simple, origin, folded_bn, folded_dense) = simplify(net, encoding)?;
+    let (simple, origin, folded_bn, folded_dense) = simplify(net, encoding, fold)?;
     let shapes = simple.shapes()?;
     let mut g = GraphBuilder::default();
     let n = simple.nodes.len();
@@ -160,7 +171,9 @@ pub fn export(net: &Network, encoding: Encoding) -> Result<OnnxExport> {
                 let (r, c) = a.weight.shape();
                 let w = g.init(&format!("n{k}.weight"), &[r, c], &row_major(a));
                 let b = g.init(&format!("n{k}.bias"), &[r], a.bias.as_slice());
-                g.node("Gemm", &[&x, &w, &b], &y, vec![int("transB", 1)]);
+                // alpha and beta spelled out: CrypTen's importer requires them
+                let attrs = vec![float("alpha", 1.0), float("beta", 1.0), int("transB", 1)];
+                g.node("Gemm", &[&x, &w, &b], &y, attrs);
             }
             Layer::Conv2d(c) => {
                 let w = g.init(
@@ -178,6 +191,9 @@ pub fn export(net: &Network, encoding: Encoding) -> Result<OnnxExport> {
                         ints("kernel_shape", &c.kernel),
                         ints("strides", &c.stride),
                         ints("pads", &[ph, pw, ph, pw]),
+                        // defaults spelled out: CrypTen's importer requires dilations
+                        ints("dilations", &[1, 1]),
+                        int("group", 1),
                     ],
                 );
             }
@@ -358,7 +374,11 @@ fn masked(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &cra
 
 /// The network the graph is written from, with `origin[k]` = the model-file node that
 /// simplified node `k` comes from, and the numbers of folded batch norms and dense layers.
-fn simplify(net: &Network, encoding: Encoding) -> Result<(Network, Vec<usize>, usize, usize)> {
+fn simplify(
+    net: &Network,
+    encoding: Encoding,
+    fold: bool,
+) -> Result<(Network, Vec<usize>, usize, usize)> {
     net.validate()?;
     let n = net.nodes.len();
     // 1. (gathered) layers without a kept unit are the identity
@@ -382,7 +402,7 @@ fn simplify(net: &Network, encoding: Encoding) -> Result<(Network, Vec<usize>, u
             continue;
         };
         let src = cur.nodes[k].inputs[0];
-        if src == 0 || readers[src] != 1 {
+        if !fold || src == 0 || readers[src] != 1 {
             continue;
         }
         let (scale, shift) = bn.scale_shift();
@@ -416,7 +436,7 @@ fn simplify(net: &Network, encoding: Encoding) -> Result<(Network, Vec<usize>, u
     #[allow(clippy::needless_range_loop)] // dd.nodes[k] and dd.nodes[src - 1] both change
     for k in 0..cur.nodes.len() {
         let src = cur.nodes[k].inputs[0];
-        if src == 0 || readers[src] != 1 {
+        if !fold || src == 0 || readers[src] != 1 {
             continue;
         }
         let (Layer::Dense(_), Layer::Dense(_)) = (&dd.nodes[k].layer, &dd.nodes[src - 1].layer)
@@ -489,6 +509,15 @@ fn int(name: &str, i: i64) -> AttributeProto {
         name: name.into(),
         i,
         r#type: attr_type::INT,
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: attr_type::FLOAT,
         ..Default::default()
     }
 }
@@ -673,7 +702,7 @@ mod tests {
         }));
         net.push(Layer::Flatten);
         net.push(dense(3, 8, 0.4));
-        let (s, origin, bn_folded, _) = simplify(&net, Encoding::Gathered).unwrap();
+        let (s, origin, bn_folded, _) = simplify(&net, Encoding::Gathered, true).unwrap();
         assert_eq!(bn_folded, 1);
         assert_eq!(s.nodes.len(), 6);
         assert_eq!(origin, vec![0, 1, 3, 4, 5, 6]);
@@ -691,7 +720,7 @@ mod tests {
         let mut net = Network::new(vec![3]);
         net.push(dense(2, 3, 0.5));
         net.push(Layer::Relu(ReluMask::all_linearized(2)));
-        let (s, _, _, _) = simplify(&net, Encoding::Gathered).unwrap();
+        let (s, _, _, _) = simplify(&net, Encoding::Gathered, true).unwrap();
         assert_eq!(s.nodes.len(), 1);
         let x = [0.3, -1.0, 2.0];
         assert_eq!(s.forward(&x).unwrap(), net.forward(&x).unwrap());

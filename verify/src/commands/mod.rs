@@ -1,7 +1,9 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod bound;
+pub mod cost;
 pub mod info;
 pub mod regions;
 pub mod robust;
 pub mod theorem;
+pub mod vnnlib;
