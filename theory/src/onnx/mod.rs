@@ -11,7 +11,7 @@
 //!   emits nothing (it is the identity), a fully kept one is a plain `Relu`. The Relu
 //!   elements of the graph are exactly the kept ReLUs.
 //! * [`Encoding::Masked`]: `y = x − m ⊙ min(x, 0)` with a constant 0/1 tensor `m` of shape
-//!   `s`, where `min(x, 0)` is written `x − Relu(x)` (`Sub`, `Relu`, `Mul`: ops every
+//!   `s`, written `x + m ⊙ Relu(−x)` with `Mul` by constants, `Relu` and `Add` (ops every
 //!   runtime, CrypTen and Marabou read, where `Min` is not). Every ReLU layer keeps its
 //!   comparison on every unit: the form of the original SNL code.
 //!
@@ -353,23 +353,38 @@ fn gathered(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &c
     }
 }
 
-/// The masked form `x − m ⊙ (x − Relu(x))`.
+/// Largest 1-D layer whose mask the masked encoding applies as `MatMul` by `diag(m)`.
+const DIAG_MAX: usize = 4096;
+
+/// The masked form `y = x − m ⊙ min(x, 0) = x + m ⊙ Relu(−x)`, written
+/// `Add(x, Mul(Relu(Mul(x, −1)), m))` with a scalar `−1`; on 1-D values of at most
+/// [`DIAG_MAX`] units the mask is applied as `MatMul(·, diag(m))`. Those are the forms
+/// Marabou's ONNX parser reads (its `Mul` takes a scalar constant, its `Sub` a constant
+/// second operand); CrypTen evaluates them as public operations.
 fn masked(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &crate::ReluMask) {
-    let vals: Vec<f64> = m
-        .to_bools()
-        .iter()
-        .map(|&b| if b { 1.0 } else { 0.0 })
-        .collect();
-    let mc = g.float_const(&format!("n{k}.mask"), s, &vals);
-    let (r, neg, p) = (
-        format!("n{k}.relu"),
-        format!("n{k}.min0"),
-        format!("n{k}.masked_min0"),
+    let flags = m.to_bools();
+    let minus = g.float_const(&format!("n{k}.minus_one"), &[], &[-1.0]);
+    let (neg, r, p) = (
+        format!("n{k}.neg"),
+        format!("n{k}.relu_neg"),
+        format!("n{k}.masked"),
     );
-    g.node("Relu", &[x], &r, vec![]);
-    g.node("Sub", &[x, &r], &neg, vec![]);
-    g.node("Mul", &[&neg, &mc], &p, vec![]);
-    g.node("Sub", &[x, &p], y, vec![]);
+    g.node("Mul", &[x, &minus], &neg, vec![]);
+    g.node("Relu", &[&neg], &r, vec![]);
+    let f = flags.len();
+    if s.len() == 1 && f <= DIAG_MAX {
+        let mut diag = vec![0.0; f * f];
+        for (i, &kept) in flags.iter().enumerate() {
+            diag[i * f + i] = if kept { 1.0 } else { 0.0 };
+        }
+        let d = g.float_const(&format!("n{k}.mask_diag"), &[f, f], &diag);
+        g.node("MatMul", &[&r, &d], &p, vec![]);
+    } else {
+        let vals: Vec<f64> = flags.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let mc = g.float_const(&format!("n{k}.mask"), s, &vals);
+        g.node("Mul", &[&r, &mc], &p, vec![]);
+    }
+    g.node("Add", &[x, &p], y, vec![]);
 }
 
 /// The network the graph is written from, with `origin[k]` = the model-file node that

@@ -1,5 +1,5 @@
-//! `snl-verify vnnlib --model M (--center FILE | --inputs FILE --index I) --eps E
-//! --property argmax=C --out q.vnnlib [--onnx net.onnx]`: a robustness query in VNN-LIB
+//! `snl-verify vnnlib --model M (--center FILE --eps E | --inputs FILE --index I --eps E |
+//! --input-box LO:HI|FILE) --property argmax=C --out q.vnnlib [--onnx net.onnx]`: a robustness query in VNN-LIB
 //! for α-β-CROWN, Marabou and other VNN-COMP verifiers, optionally with the ONNX graph it
 //! is about.
 //!
@@ -48,9 +48,13 @@ pub struct VnnlibCommand {
     /// The model file (snl `.safetensors`).
     #[arg(long)]
     pub model: PathBuf,
+    /// The input box itself, as `bound --input-box` reads it: `LO:HI` (every input) or a
+    /// JSON file `{"lower": [..], "upper": [..]}` (e.g. `snl-verify bench`'s box files).
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "inputs", "eps"], required_unless_present_any = ["center", "inputs"])]
+    pub input_box: Option<String>,
     /// Centre of the L∞ ball in the model's input space: a JSON array of numbers or a
     /// whitespace/comma separated list.
-    #[arg(long, conflicts_with = "inputs", required_unless_present = "inputs")]
+    #[arg(long, conflicts_with = "inputs", requires = "eps")]
     pub center: Option<PathBuf>,
     /// A test set (safetensors `inputs` + `labels`, docs/inputs-format.md): the ball is
     /// around example `--index` with `--eps` in pixel space, as `bound --inputs` does.
@@ -61,7 +65,7 @@ pub struct VnnlibCommand {
     pub index: usize,
     /// Radius of the L∞ ball (model space with `--center`, pixel space with `--inputs`).
     #[arg(long)]
-    pub eps: f64,
+    pub eps: Option<f64>,
     /// `argmax=C`: output C strictly above every other output on the whole box. Default
     /// with `--inputs`: the example's label.
     #[arg(long)]
@@ -89,7 +93,7 @@ struct Report {
     inputs: usize,
     outputs: usize,
     class: usize,
-    eps: f64,
+    eps: Option<f64>,
     /// argmax of the f64 forward at the ball's centre (model space).
     center_prediction: usize,
     box_lower_min: f64,
@@ -98,14 +102,19 @@ struct Report {
 
 /// Runs `vnnlib`.
 pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
-    if !(cmd.eps.is_finite() && cmd.eps > 0.0) {
-        bail!("--eps must be a positive number, got {}", cmd.eps);
+    if let Some(e) = cmd.eps {
+        if !(e.is_finite() && e > 0.0) {
+            bail!("--eps must be a positive number, got {e}");
+        }
     }
     let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
     let dim = numel(&net.input_shape);
     let outputs = numel(&net.output_shape()?);
     let (input, center, label): (InputBox, Vec<f64>, Option<usize>) = match &cmd.inputs {
         Some(path) => {
+            let Some(eps) = cmd.eps else {
+                bail!("--inputs needs --eps");
+            };
             let s = snl_theory::samples::Samples::load(path).context("cannot read the inputs")?;
             if numel(&s.shape) != dim {
                 bail!(
@@ -115,12 +124,17 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
                     numel(&s.shape)
                 );
             }
-            let b = s.ball(cmd.index, cmd.eps)?;
+            let b = s.ball(cmd.index, eps)?;
             (b, s.normalized(cmd.index), Some(s.labels[cmd.index]))
         }
         None => {
-            let b = parse_region(None, cmd.center.as_deref(), Some(cmd.eps), dim)
-                .context("bad input region")?;
+            let b = parse_region(
+                cmd.input_box.as_deref(),
+                cmd.center.as_deref(),
+                cmd.eps,
+                dim,
+            )
+            .context("bad input region")?;
             let c = b
                 .lower
                 .iter()
@@ -146,17 +160,16 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
     let center_prediction = (0..y.len())
         .max_by(|&a, &b| y[a].total_cmp(&y[b]))
         .unwrap_or(0);
+    let region = match (cmd.eps, cmd.inputs.is_some()) {
+        (Some(e), true) => {
+            format!("L-inf ball, eps {e} in pixel space, clipped and normalized as the inputs file says")
+        }
+        (Some(e), false) => format!("L-inf ball, eps {e} in the model's input space"),
+        (None, _) => "the given input box".to_string(),
+    };
     let comment = vec![
         format!("snl-verify vnnlib: model {}", cmd.model.display()),
-        format!(
-            "L-inf ball, eps {} ({}), property argmax = {class}",
-            cmd.eps,
-            if cmd.inputs.is_some() {
-                "pixel space, clipped and normalized as the inputs file says"
-            } else {
-                "model input space"
-            }
-        ),
+        format!("{region}, property argmax = {class}"),
         "X_i: the ONNX input [1, ...] flattened row-major, in the model's input space".into(),
         "the file asserts the violation: unsat = property proved".into(),
     ];
