@@ -130,23 +130,22 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     sweep = [r for r in rows if r["case"].startswith("random")]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = [r["relu_kept"] / r["relu_total"] for r in sweep]
     ax.plot(xs, [r["predicted_relu_bytes"] / 1e6 for r in sweep], "-", label="snl-verify cost (464 B per kept ReLU)")
     ax.plot(xs, [r["relu_bytes_per_party"] / 1e6 for r in sweep], "o", label="CrypTen, gathered export (measured)")
-    for r in rows:
-        if r["case"].startswith("10%"):
-            ax.plot([r["relu_kept"] / r["relu_total"]], [r["relu_bytes_per_party"] / 1e6],
-                    "s" if r["encoding"] == "masked" else "^",
-                    label=f"trained 10% model, {r['encoding']} (measured)")
+    for r, marker in zip([r for r in rows if r["case"].startswith("10%")], ["^", "s", "v", "D"]):
+        ax.plot([r["relu_kept"] / r["relu_total"]], [r["relu_bytes_per_party"] / 1e6],
+                marker, label=f"{r['case']} (measured)")
     ax.set_xscale("log")
     ax.set_xlabel("kept ReLUs / all ReLUs (CNN, 18,944 ReLUs)")
     ax.set_ylabel("ReLU communication per party (MB)")
-    ax.set_title("Private inference cost against the ReLU budget (CrypTen 0.4.1, 2 parties)")
-    ax.legend(fontsize=8)
+    ax.set_title("ReLU cost against the budget, CrypTen 0.4.1, 2 parties", fontsize=10)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
+    fig.savefig(path.replace(".svg", ".png"), dpi=100)
 
 
 def main():
