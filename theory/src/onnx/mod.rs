@@ -504,11 +504,10 @@ fn remove(net: &Network, redirect: &[Option<usize>], origin: &[usize]) -> (Netwo
             }
         }
     }
-    // the network's output must stay the last value
+    // the network's output must stay the last value: when the last node was removed, its
+    // output is an earlier value, and every node after that one is dead code
     let last = map[net.nodes.len()];
     if last != out.nodes.len() {
-        // the removed tail was the identity: nothing after `last` is needed... unless a
-        // removed node was last; then re-point by truncating what follows
         out.nodes.truncate(last);
         o.truncate(last);
     }
