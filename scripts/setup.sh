@@ -4,6 +4,9 @@
 #   scripts/setup.sh           CPU libtorch: torch 2.11.0 + the two CUDA runtime wheels it needs to load
 #   scripts/setup.sh --cuda    the full CUDA stack (torch 2.11.0 with all its dependencies)
 #
+# It also makes a small venv with onnx + onnxruntime at $SNL_CACHE/onnx-venv, which the
+# ONNX export tests (tests/onnx) run as an independent executor.
+#
 # Idempotent: a second run on a set-up machine only checks and takes seconds.
 # The venv lives outside the checkout, in $SNL_CACHE (default ~/.cache/snl), and the
 # checkout gets a symlink `.libtorch` -> <venv>/site-packages/torch that .cargo/config.toml
@@ -19,7 +22,7 @@ cuda=0
 for arg in "$@"; do
   case "$arg" in
     --cuda) cuda=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -89,5 +92,20 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
   say "linked $link -> $target"
 else
   say "libtorch link ok: $link -> $target"
+fi
+# 4. onnx + onnxruntime venv for the export tests (small: ~60 MB) --------------
+onnx_venv="$cache/onnx-venv"
+onnx_stamp="$onnx_venv/.snl-ok"
+if [ -f "$onnx_stamp" ] && [ -x "$onnx_venv/bin/python" ]; then
+  say "onnx venv cached at $onnx_venv"
+else
+  say "creating the onnx + onnxruntime venv at $onnx_venv"
+  rm -rf "$onnx_venv"
+  mkdir -p "$cache"
+  "$py" -m venv "$onnx_venv" || die "python3 -m venv failed (install python3-venv)"
+  "$onnx_venv/bin/pip" install -q --no-cache-dir "onnx==1.23.2" "onnxruntime==1.32.0" "numpy==2.4.6" \
+    || die "pip refused onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6 (is PyPI reachable?)"
+  "$onnx_venv/bin/python" -c 'import onnx, onnxruntime' || die "onnx/onnxruntime do not import"
+  touch "$onnx_stamp"
 fi
 say "done"

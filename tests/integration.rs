@@ -2,4 +2,5 @@
 mod common;
 mod ir;
 mod model_file;
+mod onnx;
 mod theorem;

@@ -438,3 +438,69 @@ fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it(
         assert!(!none.exists(), "{args:?}");
     }
 }
+
+/// `snl export --format onnx` writes exactly what `snl_theory::onnx` makes of the model
+/// file's IR, in both encodings; `--encoding` without `--format onnx` is an error.
+/// See: issue 10 (ONNX export where linearized ReLUs vanish).
+#[test]
+fn export_onnx_writes_the_theory_exporters_graph() {
+    tch::set_num_threads(1);
+    tch::manual_seed(4);
+    let cfg = arch(Arch::Cnn, [1, 8, 8], 0.25);
+    let mut net = cfg.build(Device::Cpu);
+    // layer 0 partial, layer 1 fully linearized, layer 2 partial
+    for (i, m) in net.relus_mut().enumerate() {
+        let n = m.c.numel();
+        let v: Vec<f32> = (0..n)
+            .map(|j| (i != 1 && (i + j) % 4 == 0) as u8 as f32)
+            .collect();
+        tch::no_grad(|| {
+            m.c.copy_(&Tensor::from_slice(&v).view(m.c.size().as_slice()))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    train::save_model(&net, &cfg, 0.5, &[], &model).unwrap();
+    let ir = snl_theory::load(&model).unwrap();
+    let kept = ir.relu_counts().unwrap().kept;
+    for (enc, e) in [
+        ("gathered", snl_theory::onnx::Encoding::Gathered),
+        ("masked", snl_theory::onnx::Encoding::Masked),
+    ] {
+        let out = dir.path().join(format!("m-{enc}.onnx"));
+        let (code, stdout, stderr) = snl(&[
+            "export",
+            "--from",
+            model.to_str().unwrap(),
+            "--format",
+            "onnx",
+            "--encoding",
+            enc,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let want = snl_theory::onnx::export(&ir, e).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), want.to_bytes(), "{enc}");
+        if enc == "gathered" {
+            assert_eq!(want.summary.relu_elements, kept);
+            assert!(
+                stdout.contains(&format!("Relu on {kept} elements")),
+                "{stdout}"
+            );
+            assert!(stdout.contains("1 of 3 ReLU layers vanished"), "{stdout}");
+        }
+    }
+    let (code, _, stderr) = snl(&[
+        "export",
+        "--from",
+        model.to_str().unwrap(),
+        "--encoding",
+        "masked",
+        "--out",
+        dir.path().join("x.safetensors").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--format onnx"), "{stderr}");
+    assert!(!dir.path().join("x.safetensors").exists());
+}

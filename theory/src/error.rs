@@ -128,6 +128,16 @@ pub enum Error {
         outputs: usize,
     },
 
+    // === Output files ===
+    /// An output file (e.g. an ONNX export) could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
     // === Model file ===
     /// A model file could not be read or written.
     #[error("{}: {problem}", path.display())]

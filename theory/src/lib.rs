@@ -38,6 +38,7 @@ mod mask;
 pub mod model_file;
 mod network;
 pub mod nfl;
+pub mod onnx;
 pub mod regions;
 pub mod samples;
 mod st_file;

@@ -72,6 +72,12 @@ pub enum Command {
     /// sign on a domain D (sound interval + CROWN bounds) by the identity or zero, write the
     /// smaller model (equal on D) and report the ReLUs saved.
     Free(commands::free::FreeCommand),
+    /// Write a robustness query as VNN-LIB (and with --onnx the ONNX graph it is about),
+    /// for α-β-CROWN, Marabou and other VNN-COMP verifiers.
+    Vnnlib(commands::vnnlib::VnnlibCommand),
+    /// Private-inference cost model: per ReLU layer, communication, rounds and time per
+    /// protocol (CrypTen measured, Delphi published constants), next to all ReLUs kept.
+    Cost(commands::cost::CostCommand),
 }
 
 /// Runs the parsed command.
@@ -84,5 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Robust(c) => commands::robust::run(c),
         Command::Bench(c) => commands::bench::run(c),
         Command::Free(c) => commands::free::run(c),
+        Command::Vnnlib(c) => commands::vnnlib::run(c),
+        Command::Cost(c) => commands::cost::run(c),
     }
 }

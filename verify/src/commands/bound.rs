@@ -136,7 +136,7 @@ struct Report {
     verify_seconds: Option<f64>,
 }
 
-fn parse_property(s: &str) -> anyhow::Result<Property> {
+pub(crate) fn parse_property(s: &str) -> anyhow::Result<Property> {
     let class = s
         .strip_prefix("argmax=")
         .and_then(|c| c.trim().parse::<usize>().ok())

@@ -2,7 +2,9 @@
 pub mod bench;
 pub mod bound;
 pub mod free;
+pub mod cost;
 pub mod info;
 pub mod regions;
 pub mod robust;
 pub mod theorem;
+pub mod vnnlib;

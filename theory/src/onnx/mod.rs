@@ -1,0 +1,742 @@
+//! ONNX export of a masked network, written without libtorch (protobuf through `prost`
+//! with the message types of [`proto`]).
+//!
+//! Two encodings of a masked ReLU layer on a value `x` of shape `s` (`F = numel(s)` units,
+//! kept set `K`, linearized set `L`):
+//!
+//! * [`Encoding::Gathered`] (default): the kept positions are a public, static index set and
+//!   the comparison runs on them only:
+//!   `Flatten(x, axis 1) → Gather(K) → Relu`, `Gather(L)`, `Concat(axis 1) →
+//!   Gather(inverse permutation of K ++ L) → Reshape([-1, s])`. A layer with no kept unit
+//!   emits nothing (it is the identity), a fully kept one is a plain `Relu`. The Relu
+//!   elements of the graph are exactly the kept ReLUs.
+//! * [`Encoding::Masked`]: `y = x − m ⊙ min(x, 0)` with a constant 0/1 tensor `m` of shape
+//!   `s`, written `x + m ⊙ Relu(−x)` with `Mul` by constants, `Relu` and `Add` (ops every
+//!   runtime, CrypTen and Marabou read, where `Min` is not). Every ReLU layer keeps its
+//!   comparison on every unit: the form of the original SNL code.
+//!
+//! Both encodings first fold what is exactly affine: a batch norm into the conv or dense
+//! layer it reads (when nothing else reads that layer) and, in the gathered encoding, a
+//! layer with no kept ReLU away, and a dense layer into the dense layer it reads. The
+//! remaining batch norms (e.g. node 0, the input normalization, which cannot be folded
+//! into the following zero-padded conv) become `Mul` and `Add` with constants.
+//!
+//! Conventions: the graph input `input` is `[1, s0…]` in the model's own input space
+//! (for snl models raw pixels, since node 0 normalizes), the output `output` is `[1, o]`;
+//! weights are f32 initializers; every other constant (indices, shapes, masks, batch-norm
+//! scales) is a `Constant` node, since CrypTen rejects int64 initializers and turns float
+//! initializers into secret-shared parameters. Opset 13, IR version 8. No
+//! ScatterND/ScatterElements, no Identity, no Min.
+use std::path::Path;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::network::{Affine, Layer, Network};
+use crate::{Error, Result};
+
+pub mod proto;
+mod vnnlib;
+
+pub use vnnlib::vnnlib;
+
+use proto::{
+    attr_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+
+/// The ONNX opset the exporter writes.
+pub const OPSET: i64 = 13;
+/// The ONNX IR version the exporter writes.
+pub const IR_VERSION: i64 = 8;
+
+/// How a masked ReLU layer is written (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Kept units gathered, Relu on them only, linearized units passed through.
+    #[default]
+    Gathered,
+    /// `x − m ⊙ min(x, 0)` on every unit, with a constant mask `m`.
+    Masked,
+}
+
+/// How one ReLU layer of the model file was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReluForm {
+    /// No kept unit: no operation at all.
+    Vanished,
+    /// Every unit kept: a plain `Relu`.
+    Plain,
+    /// Kept units gathered.
+    Gathered,
+    /// The masked form.
+    Masked,
+}
+
+/// One ReLU layer of the model file in the export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReluLayerExport {
+    /// Node index in the model file's network.
+    pub node: usize,
+    /// Units.
+    pub total: usize,
+    /// Kept units.
+    pub kept: usize,
+    /// How it was written.
+    pub form: ReluForm,
+    /// Elements the graph's Relu nodes for this layer read.
+    pub relu_elements: usize,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSummary {
+    /// The encoding.
+    pub encoding: Encoding,
+    /// ONNX nodes in the graph.
+    pub onnx_nodes: usize,
+    /// Batch norms folded into the layer before them.
+    pub folded_batch_norms: usize,
+    /// Dense layers folded into the dense layer before them.
+    pub folded_dense: usize,
+    /// Elements read by all Relu nodes (the comparisons a PI protocol evaluates).
+    pub relu_elements: usize,
+    /// ReLU units of the model file.
+    pub relu_total: usize,
+    /// Kept ReLU units of the model file.
+    pub relu_kept: usize,
+    /// Per ReLU layer of the model file, in node order.
+    pub layers: Vec<ReluLayerExport>,
+    /// Input shape of the ONNX graph (with the batch dimension 1).
+    pub input_shape: Vec<usize>,
+    /// Output shape of the ONNX graph (with the batch dimension 1).
+    pub output_shape: Vec<usize>,
+}
+
+/// An exported graph: the protobuf message and what it holds.
+#[derive(Clone, Debug)]
+pub struct OnnxExport {
+    /// The model message.
+    pub model: ModelProto,
+    /// What it holds.
+    pub summary: ExportSummary,
+}
+
+impl OnnxExport {
+    /// The serialized model (`.onnx` bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.model.encode_to_vec()
+    }
+
+    /// Writes the model to `path` atomically (temporary file + rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        crate::model_file::write_atomic(path, &self.to_bytes()).map_err(|source| Error::WriteFile {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Exports `net` in the given encoding, folding exact affine stretches.
+pub fn export(net: &Network, encoding: Encoding) -> Result<OnnxExport> {
+    export_with(net, encoding, true)
+}
+
+/// Exports `net`; with `fold` false, batch norms and dense layers are written as they are
+/// (layers with no kept unit still vanish in the gathered encoding). Unfolded graphs keep
+/// the linear layers of the all-ReLU network, which isolates the ReLUs' cost when two
+/// private-inference runs are compared (papers/pi).
+pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<OnnxExport> {
+    let counts = net.relu_counts()?;
+    let (simple, origin, folded_bn, folded_dense) = simplify(net, encoding, fold)?;
+    let shapes = simple.shapes()?;
+    let mut g = GraphBuilder::default();
+    let n = simple.nodes.len();
+    let mut names: Vec<String> = (0..=n).map(|v| format!("v{v}")).collect();
+    names[0] = "input".into();
+    if n > 0 {
+        names[n] = "output".into();
+    }
+    let mut layers = Vec::new();
+    let mut relu_nodes_done = std::collections::BTreeSet::new();
+    for (k, node) in simple.nodes.iter().enumerate() {
+        let x = names[node.inputs[0]].clone();
+        let y = names[k + 1].clone();
+        let s = &shapes[node.inputs[0]];
+        match &node.layer {
+            Layer::Dense(a) => {
+                let (r, c) = a.weight.shape();
+                let w = g.init(&format!("n{k}.weight"), &[r, c], &row_major(a));
+                let b = g.init(&format!("n{k}.bias"), &[r], a.bias.as_slice());
+                // alpha and beta spelled out: CrypTen's importer requires them
+                let attrs = vec![float("alpha", 1.0), float("beta", 1.0), int("transB", 1)];
+                g.node("Gemm", &[&x, &w, &b], &y, attrs);
+            }
+            Layer::Conv2d(c) => {
+                let w = g.init(
+                    &format!("n{k}.weight"),
+                    &[c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
+                    &c.weight,
+                );
+                let b = g.init(&format!("n{k}.bias"), &[c.out_channels], &c.bias);
+                let [ph, pw] = c.padding;
+                g.node(
+                    "Conv",
+                    &[&x, &w, &b],
+                    &y,
+                    vec![
+                        ints("kernel_shape", &c.kernel),
+                        ints("strides", &c.stride),
+                        ints("pads", &[ph, pw, ph, pw]),
+                        // defaults spelled out: CrypTen's importer requires dilations
+                        ints("dilations", &[1, 1]),
+                        int("group", 1),
+                    ],
+                );
+            }
+            Layer::BatchNorm(bn) => {
+                let (scale, shift) = bn.scale_shift();
+                let mut cshape = vec![1usize; s.len()];
+                cshape[0] = scale.len();
+                let sc = g.float_const(&format!("n{k}.scale"), &cshape, &scale);
+                let sh = g.float_const(&format!("n{k}.shift"), &cshape, &shift);
+                let t = format!("n{k}.scaled");
+                g.node("Mul", &[&x, &sc], &t, vec![]);
+                g.node("Add", &[&t, &sh], &y, vec![]);
+            }
+            Layer::Flatten => g.node("Flatten", &[&x], &y, vec![int("axis", 1)]),
+            Layer::Reshape { shape } => {
+                let sh = g.shape_const(&format!("n{k}.shape"), shape);
+                g.node("Reshape", &[&x, &sh], &y, vec![]);
+            }
+            Layer::Add => {
+                let x2 = names[node.inputs[1]].clone();
+                g.node("Add", &[&x, &x2], &y, vec![]);
+            }
+            Layer::AvgPool2d(p) => g.node(
+                "AveragePool",
+                &[&x],
+                &y,
+                vec![ints("kernel_shape", &p.kernel), ints("strides", &p.stride)],
+            ),
+            Layer::Relu(m) => {
+                let total = m.len();
+                let kept = m.kept();
+                let (form, elements) = if kept == total {
+                    g.node("Relu", &[&x], &y, vec![]);
+                    (ReluForm::Plain, total)
+                } else {
+                    match encoding {
+                        Encoding::Gathered => {
+                            gathered(&mut g, k, &x, &y, s, m);
+                            (ReluForm::Gathered, kept)
+                        }
+                        Encoding::Masked => {
+                            masked(&mut g, k, &x, &y, s, m);
+                            (ReluForm::Masked, total)
+                        }
+                    }
+                };
+                relu_nodes_done.insert(origin[k]);
+                layers.push(ReluLayerExport {
+                    node: origin[k],
+                    total,
+                    kept,
+                    form,
+                    relu_elements: elements,
+                });
+            }
+        }
+    }
+    // layers with no kept unit that the gathered encoding removed
+    for l in &counts.layers {
+        if !relu_nodes_done.contains(&l.node) {
+            layers.push(ReluLayerExport {
+                node: l.node,
+                total: l.total,
+                kept: l.kept,
+                form: ReluForm::Vanished,
+                relu_elements: 0,
+            });
+        }
+    }
+    layers.sort_by_key(|l| l.node);
+    let batched = |s: &[usize]| {
+        let mut b = vec![1usize];
+        b.extend_from_slice(s);
+        b
+    };
+    let input_shape = batched(&shapes[0]);
+    let output_shape = batched(&shapes[n]);
+    let onnx_nodes = g.nodes.len();
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "snl".into(),
+        initializer: g.inits,
+        input: vec![value_info(&names[0], &input_shape)],
+        output: vec![value_info(&names[n], &output_shape)],
+    };
+    let model = ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "snl".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: format!(
+            "snl export, {} encoding: {} of {} ReLUs kept",
+            match encoding {
+                Encoding::Gathered => "gathered",
+                Encoding::Masked => "masked",
+            },
+            counts.kept,
+            counts.total
+        ),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+    };
+    let summary = ExportSummary {
+        encoding,
+        onnx_nodes,
+        folded_batch_norms: folded_bn,
+        folded_dense,
+        relu_elements: layers.iter().map(|l| l.relu_elements).sum(),
+        relu_total: counts.total,
+        relu_kept: counts.kept,
+        layers,
+        input_shape,
+        output_shape,
+    };
+    Ok(OnnxExport { model, summary })
+}
+
+/// The gathered form of a partially linearized ReLU (see the module docs).
+fn gathered(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &crate::ReluMask) {
+    let flags = m.to_bools();
+    let kept: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
+    let lin: Vec<usize> = (0..flags.len()).filter(|&i| !flags[i]).collect();
+    let flat = if s.len() > 1 {
+        let f = format!("n{k}.flat");
+        g.node("Flatten", &[x], &f, vec![int("axis", 1)]);
+        f
+    } else {
+        x.to_string()
+    };
+    let ik = g.index_const(&format!("n{k}.kept_idx"), &kept);
+    let il = g.index_const(&format!("n{k}.lin_idx"), &lin);
+    let (gk, rk, gl, cat) = (
+        format!("n{k}.kept"),
+        format!("n{k}.kept_relu"),
+        format!("n{k}.lin"),
+        format!("n{k}.cat"),
+    );
+    g.node("Gather", &[&flat, &ik], &gk, vec![int("axis", 1)]);
+    g.node("Relu", &[&gk], &rk, vec![]);
+    g.node("Gather", &[&flat, &il], &gl, vec![int("axis", 1)]);
+    g.node("Concat", &[&rk, &gl], &cat, vec![int("axis", 1)]);
+    // position j of the concatenation holds unit perm[j]; unit i sits at inv[i]
+    let mut inv = vec![0usize; flags.len()];
+    for (j, &i) in kept.iter().chain(&lin).enumerate() {
+        inv[i] = j;
+    }
+    let ip = g.index_const(&format!("n{k}.inv_idx"), &inv);
+    if s.len() > 1 {
+        let back = format!("n{k}.unflat");
+        g.node("Gather", &[&cat, &ip], &back, vec![int("axis", 1)]);
+        let sh = g.shape_const(&format!("n{k}.shape"), s);
+        g.node("Reshape", &[&back, &sh], y, vec![]);
+    } else {
+        g.node("Gather", &[&cat, &ip], y, vec![int("axis", 1)]);
+    }
+}
+
+/// Largest 1-D layer whose mask the masked encoding applies as `MatMul` by `diag(m)`.
+const DIAG_MAX: usize = 4096;
+
+/// The masked form `y = x − m ⊙ min(x, 0) = x + m ⊙ Relu(−x)`, written
+/// `Add(x, Mul(Relu(Mul(x, −1)), m))` with a scalar `−1`; on 1-D values of at most
+/// [`DIAG_MAX`] units the mask is applied as `MatMul(·, diag(m))`. Those are the forms
+/// Marabou's ONNX parser reads (its `Mul` takes a scalar constant, its `Sub` a constant
+/// second operand); CrypTen evaluates them as public operations.
+fn masked(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &crate::ReluMask) {
+    let flags = m.to_bools();
+    let minus = g.float_const(&format!("n{k}.minus_one"), &[], &[-1.0]);
+    let (neg, r, p) = (
+        format!("n{k}.neg"),
+        format!("n{k}.relu_neg"),
+        format!("n{k}.masked"),
+    );
+    g.node("Mul", &[x, &minus], &neg, vec![]);
+    g.node("Relu", &[&neg], &r, vec![]);
+    let f = flags.len();
+    if s.len() == 1 && f <= DIAG_MAX {
+        let mut diag = vec![0.0; f * f];
+        for (i, &kept) in flags.iter().enumerate() {
+            diag[i * f + i] = if kept { 1.0 } else { 0.0 };
+        }
+        let d = g.float_const(&format!("n{k}.mask_diag"), &[f, f], &diag);
+        g.node("MatMul", &[&r, &d], &p, vec![]);
+    } else {
+        let vals: Vec<f64> = flags.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let mc = g.float_const(&format!("n{k}.mask"), s, &vals);
+        g.node("Mul", &[&r, &mc], &p, vec![]);
+    }
+    g.node("Add", &[x, &p], y, vec![]);
+}
+
+/// The network the graph is written from, with `origin[k]` = the model-file node that
+/// simplified node `k` comes from, and the numbers of folded batch norms and dense layers.
+fn simplify(
+    net: &Network,
+    encoding: Encoding,
+    fold: bool,
+) -> Result<(Network, Vec<usize>, usize, usize)> {
+    net.validate()?;
+    let n = net.nodes.len();
+    // 1. (gathered) layers without a kept unit are the identity
+    let mut redirect: Vec<Option<usize>> = vec![None; n];
+    if encoding == Encoding::Gathered {
+        for (k, node) in net.nodes.iter().enumerate() {
+            if matches!(&node.layer, Layer::Relu(m) if m.kept() == 0) {
+                redirect[k] = Some(node.inputs[0]);
+            }
+        }
+    }
+    let (cur, origin) = remove(net, &redirect, &(0..n).collect::<Vec<_>>());
+    // 2. batch norms into the conv/dense layer they read, when nothing else reads it
+    let readers = readers(&cur);
+    let mut bn_net = cur.clone();
+    let mut redirect = vec![None; cur.nodes.len()];
+    let mut folded_bn = 0;
+    #[allow(clippy::needless_range_loop)] // bn_net.nodes[src - 1] is mutated inside
+    for k in 0..cur.nodes.len() {
+        let Layer::BatchNorm(bn) = &cur.nodes[k].layer else {
+            continue;
+        };
+        let src = cur.nodes[k].inputs[0];
+        if !fold || src == 0 || readers[src] != 1 {
+            continue;
+        }
+        let (scale, shift) = bn.scale_shift();
+        match &mut bn_net.nodes[src - 1].layer {
+            Layer::Dense(a) => {
+                for r in 0..a.weight.nrows() {
+                    a.weight.row_mut(r).scale_mut(scale[r]);
+                    a.bias[r] = scale[r] * a.bias[r] + shift[r];
+                }
+            }
+            Layer::Conv2d(c) => {
+                let per = c.in_channels * c.kernel[0] * c.kernel[1];
+                for oc in 0..c.out_channels {
+                    for w in &mut c.weight[oc * per..(oc + 1) * per] {
+                        *w *= scale[oc];
+                    }
+                    c.bias[oc] = scale[oc] * c.bias[oc] + shift[oc];
+                }
+            }
+            _ => continue,
+        }
+        redirect[k] = Some(src);
+        folded_bn += 1;
+    }
+    let (cur, origin) = remove(&bn_net, &redirect, &origin);
+    // 3. dense after dense (nothing else reading the first): W = W2 W1, b = W2 b1 + b2
+    let readers = self::readers(&cur);
+    let mut dd = cur.clone();
+    let mut redirect = vec![None; cur.nodes.len()];
+    let mut folded_dense = 0;
+    #[allow(clippy::needless_range_loop)] // dd.nodes[k] and dd.nodes[src - 1] both change
+    for k in 0..cur.nodes.len() {
+        let src = cur.nodes[k].inputs[0];
+        if !fold || src == 0 || readers[src] != 1 {
+            continue;
+        }
+        let (Layer::Dense(_), Layer::Dense(_)) = (&dd.nodes[k].layer, &dd.nodes[src - 1].layer)
+        else {
+            continue;
+        };
+        let Layer::Dense(first) = dd.nodes[src - 1].layer.clone() else {
+            unreachable!()
+        };
+        let Layer::Dense(second) = &mut dd.nodes[k].layer else {
+            unreachable!()
+        };
+        let w = &second.weight * &first.weight;
+        let b = &second.weight * &first.bias + &second.bias;
+        *second = Affine::new(w, b);
+        dd.nodes[k].inputs = dd.nodes[src - 1].inputs.clone();
+        // the first dense is now read by nobody: drop it (its output maps to its input)
+        redirect[src - 1] = Some(dd.nodes[src - 1].inputs[0]);
+        folded_dense += 1;
+    }
+    let (cur, origin) = remove(&dd, &redirect, &origin);
+    cur.validate()?;
+    Ok((cur, origin, folded_bn, folded_dense))
+}
+
+/// How many nodes read each value.
+fn readers(net: &Network) -> Vec<usize> {
+    let mut r = vec![0usize; net.nodes.len() + 1];
+    for node in &net.nodes {
+        for &i in &node.inputs {
+            r[i] += 1;
+        }
+    }
+    r
+}
+
+/// Removes the nodes with a `redirect`, mapping readers of a removed node's output to the
+/// value it names; carries `origin` along.
+fn remove(net: &Network, redirect: &[Option<usize>], origin: &[usize]) -> (Network, Vec<usize>) {
+    let mut map = vec![0usize; net.nodes.len() + 1];
+    let mut out = Network::new(net.input_shape.clone());
+    let mut o = Vec::new();
+    for (k, node) in net.nodes.iter().enumerate() {
+        match redirect[k] {
+            Some(v) => map[k + 1] = map[v],
+            None => {
+                let inputs = node.inputs.iter().map(|&i| map[i]).collect();
+                map[k + 1] = out.push_with(node.layer.clone(), inputs);
+                o.push(origin[k]);
+            }
+        }
+    }
+    // the network's output must stay the last value: when the last node was removed, its
+    // output is an earlier value, and every node after that one is dead code
+    let last = map[net.nodes.len()];
+    if last != out.nodes.len() {
+        out.nodes.truncate(last);
+        o.truncate(last);
+    }
+    (out, o)
+}
+
+fn row_major(a: &Affine) -> Vec<f64> {
+    a.weight.transpose().as_slice().to_vec()
+}
+
+fn int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        i,
+        r#type: attr_type::INT,
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: attr_type::FLOAT,
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.iter().map(|&x| x as i64).collect(),
+        r#type: attr_type::INTS,
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: proto::FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: shape
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: d as i64,
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+fn f32_tensor(name: &str, dims: &[usize], v: &[f64]) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: proto::FLOAT,
+        name: name.into(),
+        raw_data: v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+    }
+}
+
+#[derive(Default)]
+struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+}
+
+impl GraphBuilder {
+    fn node(&mut self, op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_string()],
+            name: format!("{op}_{}", self.nodes.len()),
+            op_type: op.into(),
+            attribute,
+        });
+    }
+
+    /// A float initializer (a weight); returns its name.
+    fn init(&mut self, name: &str, dims: &[usize], v: &[f64]) -> String {
+        self.inits.push(f32_tensor(name, dims, v));
+        name.to_string()
+    }
+
+    fn constant(&mut self, name: &str, t: TensorProto) -> String {
+        let attr = AttributeProto {
+            name: "value".into(),
+            t: Some(t),
+            r#type: attr_type::TENSOR,
+            ..Default::default()
+        };
+        self.node("Constant", &[], name, vec![attr]);
+        name.to_string()
+    }
+
+    /// A float `Constant` node; returns its output name.
+    fn float_const(&mut self, name: &str, dims: &[usize], v: &[f64]) -> String {
+        self.constant(name, f32_tensor(name, dims, v))
+    }
+
+    /// An int64 `Constant` node (indices); returns its output name.
+    fn index_const(&mut self, name: &str, v: &[usize]) -> String {
+        self.int64_const(name, &[v.len()], v.iter().map(|&i| i as i64))
+    }
+
+    /// The int64 `Constant` `[-1, shape…]` for `Reshape`.
+    fn shape_const(&mut self, name: &str, shape: &[usize]) -> String {
+        let v = std::iter::once(-1i64).chain(shape.iter().map(|&d| d as i64));
+        self.int64_const(name, &[shape.len() + 1], v)
+    }
+
+    fn int64_const(&mut self, name: &str, dims: &[usize], v: impl Iterator<Item = i64>) -> String {
+        let t = TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: proto::INT64,
+            name: name.into(),
+            raw_data: v.flat_map(|x| x.to_le_bytes()).collect(),
+        };
+        self.constant(name, t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AvgPool2d, BatchNorm, Conv2d, ReluMask};
+    use nalgebra::{DMatrix, DVector};
+
+    fn dense(r: usize, c: usize, seed: f64) -> Layer {
+        Layer::Dense(Affine::new(
+            DMatrix::from_fn(r, c, |i, j| ((i * 7 + j * 3) as f64 * seed).sin()),
+            DVector::from_fn(r, |i, _| (i as f64 * seed).cos()),
+        ))
+    }
+
+    #[test]
+    fn vanished_layers_fold_and_counts_match() {
+        // dense → relu(all linearized) → dense → relu(partial) → dense
+        let mut net = Network::new(vec![4]);
+        net.push(dense(5, 4, 0.3));
+        net.push(Layer::Relu(ReluMask::all_linearized(5)));
+        net.push(dense(6, 5, 0.7));
+        net.push(Layer::Relu(ReluMask::from_bools(&[
+            true, false, true, false, false, false,
+        ])));
+        net.push(dense(2, 6, 1.1));
+        let g = export(&net, Encoding::Gathered).unwrap();
+        assert_eq!(g.summary.folded_dense, 1);
+        assert_eq!(g.summary.relu_elements, 2);
+        assert_eq!(g.summary.layers[0].form, ReluForm::Vanished);
+        assert_eq!(g.summary.layers[1].form, ReluForm::Gathered);
+        let relus = g
+            .model
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .filter(|n| n.op_type == "Relu")
+            .count();
+        assert_eq!(relus, 1);
+        // two Gemms left: the folded pair and the last one
+        let gemms = g.model.graph.as_ref().unwrap().node.iter();
+        assert_eq!(gemms.filter(|n| n.op_type == "Gemm").count(), 2);
+        let m = export(&net, Encoding::Masked).unwrap();
+        assert_eq!(m.summary.relu_elements, 11);
+        assert_eq!(m.summary.folded_dense, 0);
+        // the bytes decode back to the same message
+        let back = ModelProto::decode(&g.to_bytes()[..]).unwrap();
+        assert_eq!(back, g.model);
+    }
+
+    #[test]
+    fn simplify_keeps_the_function_and_folds_batch_norm_into_conv() {
+        let mut net = Network::new(vec![1, 4, 4]);
+        let bn = |c: usize| {
+            Layer::BatchNorm(BatchNorm {
+                gamma: (0..c).map(|i| 1.0 + i as f64 * 0.5).collect(),
+                beta: (0..c).map(|i| 0.1 * i as f64).collect(),
+                mean: (0..c).map(|i| -0.2 * i as f64).collect(),
+                var: (0..c).map(|i| 0.5 + i as f64).collect(),
+                eps: 1e-5,
+            })
+        };
+        net.push(bn(1)); // on the input: stays
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: (0..18).map(|i| (i as f64 - 9.0) / 7.0).collect(),
+            bias: vec![0.1, -0.2],
+        }));
+        net.push(bn(2)); // folded
+        net.push(Layer::Relu(ReluMask::from_bools(
+            &(0..32).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        )));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        net.push(dense(3, 8, 0.4));
+        let (s, origin, bn_folded, _) = simplify(&net, Encoding::Gathered, true).unwrap();
+        assert_eq!(bn_folded, 1);
+        assert_eq!(s.nodes.len(), 6);
+        assert_eq!(origin, vec![0, 1, 3, 4, 5, 6]);
+        let x: Vec<f64> = (0..16).map(|i| (i as f64 * 0.37).sin()).collect();
+        crate::tolerance::assert_close(
+            &s.forward(&x).unwrap(),
+            &net.forward(&x).unwrap(),
+            crate::tolerance::Tolerance::Close,
+            "simplified",
+        );
+    }
+
+    #[test]
+    fn a_fully_linearized_tail_keeps_the_output_last() {
+        let mut net = Network::new(vec![3]);
+        net.push(dense(2, 3, 0.5));
+        net.push(Layer::Relu(ReluMask::all_linearized(2)));
+        let (s, _, _, _) = simplify(&net, Encoding::Gathered, true).unwrap();
+        assert_eq!(s.nodes.len(), 1);
+        let x = [0.3, -1.0, 2.0];
+        assert_eq!(s.forward(&x).unwrap(), net.forward(&x).unwrap());
+    }
+}
