@@ -1,8 +1,8 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod bound;
-pub mod free;
 pub mod cost;
+pub mod free;
 pub mod info;
 pub mod regions;
 pub mod robust;
