@@ -26,12 +26,12 @@ a.plot(kept, secs, "-", color="tab:blue")
 for r in rows:
     a.plot(r["kept"], r["bound_seconds"], "o", color="tab:blue",
            mfc="white" if r["timed_out"] else "tab:blue", ms=8)
-a.plot([kept[0], kept[-1]], [secs[0], secs[0] * kept[-1] / kept[0]], ":", color="grey",
-       label="time ∝ kept (through the smallest)")
     if r.get("projected_seconds"):
         a.plot(r["kept"], r["projected_seconds"], "x", color="tab:purple", ms=8)
         a.plot([r["kept"]] * 2, [r["bound_seconds"], r["projected_seconds"]], ":",
                color="tab:purple")
+a.plot([kept[0], kept[-1]], [secs[0], secs[0] * kept[-1] / kept[0]], ":", color="grey",
+       label="time ∝ kept (through the smallest)")
 a.plot([], [], "o", color="tab:blue", mfc="white", label="deadline reached (timed out)")
 a.plot([], [], "x", color="tab:purple",
        label="projected: all candidates at the measured rate")

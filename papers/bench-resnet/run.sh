@@ -55,7 +55,7 @@ if [ ! -f "$snl/model.safetensors" ]; then
     --budget-fraction 0.1 --lambda0 1e-2 --lr 1e-2 --eps 0.5 --batch 8 --max-epochs 40 \
     --finetune-epochs 0 --out "$snl" --output-format json > "$snl.linearize.json"
 fi
-snl_kept=$(python3 -c "import json; print(json.load(open('$snl.linearize.json'))['kept'])" 2>/dev/null || echo "?")
+snl_kept=$(python3 -c "import json; print(json.load(open('$snl.linearize.json'))['outcome']['kept'])" 2>/dev/null || echo "?")
 models+=("SNL ($snl_kept kept):snl:$snl/model.safetensors")
 
 # the centre: synthetic test image 0 (raw pixels in [0, 1]; node 0 of the model normalizes)
