@@ -113,14 +113,20 @@ impl InputBox {
         Self::new(vec![lo; dim], vec![hi; dim])
     }
 
-    /// The L∞ ball `[c − eps, c + eps]` around `center`.
+    /// The L∞ ball `[c − eps, c + eps]` around `center`, rounded outward (one step per
+    /// end when `eps > 0`), so that it contains the real-arithmetic ball.
     pub fn around(center: &[f64], eps: f64) -> Result<Self> {
         if !(eps.is_finite() && eps >= 0.0) {
             return Err(Error::InputBox(BoxProblem::Radius(eps)));
         }
+        let (down, up): (fn(f64) -> f64, fn(f64) -> f64) = if eps > 0.0 {
+            (f64::next_down, f64::next_up)
+        } else {
+            (|v| v, |v| v)
+        };
         Self::new(
-            center.iter().map(|c| c - eps).collect(),
-            center.iter().map(|c| c + eps).collect(),
+            center.iter().map(|c| down(c - eps)).collect(),
+            center.iter().map(|c| up(c + eps)).collect(),
         )
     }
 

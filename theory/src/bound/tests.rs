@@ -547,3 +547,15 @@ fn a_past_deadline_never_proves() {
         assert_eq!(q.verify(&class0).unwrap(), Verdict::Proved, "{m:?}");
     }
 }
+
+/// `InputBox::around` rounds outward: it contains `c ± eps` computed in f64 strictly, and a
+/// point box stays the point.
+#[test]
+fn around_rounds_outward() {
+    let b = InputBox::around(&[0.1, -3.7], 0.2).unwrap();
+    for (i, c) in [0.1f64, -3.7].into_iter().enumerate() {
+        assert!(b.lower[i] < c - 0.2 && b.upper[i] > c + 0.2, "{:?}", b);
+    }
+    let p = InputBox::around(&[0.1], 0.0).unwrap();
+    assert_eq!((p.lower[0], p.upper[0]), (0.1, 0.1));
+}
