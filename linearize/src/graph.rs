@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use snl_theory::{self as ir, Layer, ReluMask};
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
 
-use crate::masked::{MaskGranularity, MaskedRelu};
+use crate::masked::{is_mask_var, MaskGranularity, MaskedRelu};
 
 /// One libtorch operation.
 #[derive(Debug)]
@@ -335,7 +335,7 @@ impl SnlNet {
         names.sort();
         let weights = names
             .into_iter()
-            .filter(|n| !n.ends_with(".c") && vars[*n].requires_grad())
+            .filter(|n| !is_mask_var(n) && vars[*n].requires_grad())
             .map(|n| vars[n].shallow_clone())
             .collect();
         (weights, masks)

@@ -5,6 +5,25 @@
 //! `∂y/∂c = g ⊙ (relu(x) − x)` and `∂y/∂x = g ⊙ (1 − c·1[x < 0])`.
 use tch::{nn, Kind, Tensor};
 
+/// Name of the mask variable inside a ReLU layer's VarStore path: the variable of layer
+/// `layer1.0.relu1` is `layer1.0.relu1.c`. Every variable whose name ends in
+/// [`MASK_SUFFIX`] is a mask; all others are weights (see [`is_mask_var`]).
+pub const MASK_VAR: &str = "c";
+
+/// `"." + MASK_VAR`: the suffix that marks a mask in a VarStore or checkpoint name.
+pub const MASK_SUFFIX: &str = ".c";
+
+/// Whether a VarStore variable name is a ReLU mask (`….c`).
+pub fn is_mask_var(name: &str) -> bool {
+    name.ends_with(MASK_SUFFIX)
+}
+
+/// Threshold that reads a *binary* mask back: after [`MaskedRelu::binarize`] every `c` is 0
+/// or 1, so any value in (0, 1) gives the same kept set; 0.5 is the one used everywhere a
+/// binarized network is counted, exported or reloaded. (The soft masks of the mask phase are
+/// counted at ε instead, `LinearizeConfig::eps`.)
+pub const BINARY_THRESHOLD: f64 = 0.5;
+
 /// How many mask parameters a ReLU layer gets.
 #[derive(
     Clone,
@@ -47,7 +66,7 @@ impl MaskedRelu {
                 cshape.extend(std::iter::repeat_n(1, shape.len() - 1));
             }
         }
-        let c = vs.var("c", &cshape, nn::Init::Const(1.0));
+        let c = vs.var(MASK_VAR, &cshape, nn::Init::Const(1.0));
         Self {
             c,
             shape: shape.to_vec(),
@@ -207,6 +226,16 @@ mod tests {
         assert!(m.is_frozen());
         let c: Vec<f32> = Vec::try_from(&m.c.flatten(0, -1)).unwrap();
         assert_eq!(c, vec![1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn the_mask_variable_is_named_with_the_suffix() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _m = MaskedRelu::new(vs.root() / "layer1" / "relu", &[2], MaskGranularity::Pixel);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert_eq!(names, vec![format!("layer1.relu{MASK_SUFFIX}")]);
+        assert!(is_mask_var(&names[0]));
+        assert!(!is_mask_var("layer1.conv.weight"));
     }
 
     #[test]

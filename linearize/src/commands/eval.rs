@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
-use crate::train::{accuracy, load_model};
+use crate::train::{accuracy, load_model, BINARY_THRESHOLD};
 
 /// Which split to evaluate on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -45,7 +45,7 @@ pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
     let device = c.run.device.resolve()?;
     let (mut net, arch, info) =
         load_model(&c.model, device).context("cannot evaluate the model")?;
-    net.binarize(0.5);
+    net.binarize(BINARY_THRESHOLD);
     let splits = c.data.load(c.run.seed)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape {
@@ -65,8 +65,8 @@ pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
         bail!("the {:?} split is empty", c.split);
     }
     let acc = accuracy(&net, data, device);
-    let layers = net.relu_layers(0.5);
-    let (total, kept) = (net.total_relus(), net.kept_relus(0.5));
+    let layers = net.relu_layers(BINARY_THRESHOLD);
+    let (total, kept) = (net.total_relus(), net.kept_relus(BINARY_THRESHOLD));
     match c.output_format {
         OutputFormat::Json => println!(
             "{}",
