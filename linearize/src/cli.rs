@@ -101,6 +101,11 @@ pub struct DataArgs {
     /// Fraction of the training set held out for validation (seeded).
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
+    /// Seed of the train/validation split and of the --limit-train choice. `train`: --seed
+    /// by default. `linearize`/`eval`: the split the model file records by default (the
+    /// teacher's validation split), else --seed.
+    #[arg(long)]
+    pub split_seed: Option<u64>,
     /// Use only this many training examples (seeded choice), for quick runs.
     #[arg(long)]
     pub limit_train: Option<usize>,
@@ -114,13 +119,14 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Loads the splits (seeded by `seed`).
-    pub fn load(&self, seed: u64) -> anyhow::Result<Splits> {
+    /// Loads the splits: split by `--split-seed`, else by the model's recorded split seed
+    /// (`recorded`), else by `seed`.
+    pub fn load(&self, seed: u64, recorded: Option<u64>) -> anyhow::Result<Splits> {
         let spec = DataSpec {
             source: self.data,
             dir: self.data_dir.clone(),
             val_fraction: self.val_fraction,
-            seed,
+            seed: self.split_seed.or(recorded).unwrap_or(seed),
             limit_train: self.limit_train,
             limit_test: self.limit_test,
             ..Default::default()
@@ -151,6 +157,27 @@ pub struct RunArgs {
     /// Seed of weights, data split, batch order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Parses a comma-separated list of budgets: counts (≥ 1) or fractions (in (0, 1)).
+pub fn parse_budgets(s: &str) -> Result<Vec<crate::snl::Budget>, String> {
+    s.split(',')
+        .map(|p| {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{p}' is not a number"))?;
+            if v >= 1.0 && v.fract() == 0.0 {
+                Ok(crate::snl::Budget::Count(v as i64))
+            } else if v > 0.0 && v < 1.0 {
+                Ok(crate::snl::Budget::Fraction(v))
+            } else {
+                Err(format!(
+                    "'{p}' is neither a ReLU count (a whole number ≥ 1) nor a fraction in (0, 1)"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Parses a comma-separated list of positive integers.

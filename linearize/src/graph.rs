@@ -316,6 +316,13 @@ impl SnlNet {
         self.relus().map(|m| (m.units(), m.kept(eps))).collect()
     }
 
+    /// Straight-through masks (`Some(ε)`: forward with `1[c > ε]`) or soft ones (`None`).
+    pub fn set_straight_through(&mut self, eps: Option<f64>) {
+        for m in self.relus_mut() {
+            m.straight_through = eps;
+        }
+    }
+
     /// Binarizes every mask at `eps` and freezes it.
     pub fn binarize(&mut self, eps: f64) {
         for m in self.relus_mut() {

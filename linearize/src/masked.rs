@@ -53,6 +53,9 @@ pub struct MaskedRelu {
     pub shape: Vec<i64>,
     /// Granularity of `c`.
     pub granularity: MaskGranularity,
+    /// Straight-through forward: `Some(ε)` evaluates the layer with the binary mask
+    /// `1[c > ε]` while the gradient reaches `c` as if it were soft (`∂y/∂c` unchanged).
+    pub straight_through: Option<f64>,
 }
 
 impl MaskedRelu {
@@ -71,13 +74,23 @@ impl MaskedRelu {
             c,
             shape: shape.to_vec(),
             granularity,
+            straight_through: None,
         }
     }
 
     /// `x − c ⊙ min(x, 0)` (= `x + c ⊙ relu(−x)`), as one `addcmul` on a clamp: two
     /// batch-sized kernels instead of the textbook formula's five.
+    /// With [`MaskedRelu::straight_through`] `Some(ε)`, `c` is replaced by
+    /// `c + (1[c > ε] − c).detach()`: the value of the binary mask, the gradient of `c`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.addcmul(&self.c.neg(), &x.clamp_max(0.0))
+        match self.straight_through {
+            None => x.addcmul(&self.c.neg(), &x.clamp_max(0.0)),
+            Some(eps) => {
+                let hard = self.c.gt(eps).to_kind(self.c.kind());
+                let c = &self.c + (hard - &self.c).detach();
+                x.addcmul(&c.neg(), &x.clamp_max(0.0))
+            }
+        }
     }
 
     /// Units (activation positions) of the layer.
@@ -173,7 +186,7 @@ mod tests {
             let g = Tensor::from_slice(&gs).view([2, 4]);
             // the layer's own forward, on f64 tensors
             let f = |x: &Tensor, c: &Tensor| {
-                let m = MaskedRelu { c: c.shallow_clone(), shape: vec![4], granularity: MaskGranularity::Pixel };
+                let m = MaskedRelu { c: c.shallow_clone(), shape: vec![4], granularity: MaskGranularity::Pixel, straight_through: None };
                 m.forward(x) * &g
             };
             f(&x, &c).sum(Kind::Double).backward();
@@ -226,6 +239,21 @@ mod tests {
         assert!(m.is_frozen());
         let c: Vec<f32> = Vec::try_from(&m.c.flatten(0, -1)).unwrap();
         assert_eq!(c, vec![1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn straight_through_forward_is_the_binary_mask_and_keeps_the_soft_gradient() {
+        let x = Tensor::from_slice(&[-2.0f32, -1.0, -0.5, 3.0]).view([1, 4]);
+        let (_vs, mut m) = layer(&[0.6, 0.005, 0.3, 0.2], &[4]);
+        m.straight_through = Some(1e-2);
+        let y = m.forward(&x);
+        let v: Vec<f32> = Vec::try_from(&y.flatten(0, -1)).unwrap();
+        // c → 1, 0, 1, 1: relu(-2) = 0, -1 (linear), relu(-0.5) = 0, 3
+        assert_eq!(v, vec![0.0, -1.0, 0.0, 3.0]);
+        y.sum(Kind::Float).backward();
+        // ∂y/∂c = relu(x) − x = 2, 1, 0.5, 0 (the soft formula's)
+        let g: Vec<f32> = Vec::try_from(&m.c.grad().flatten(0, -1)).unwrap();
+        assert_eq!(g, vec![2.0, 1.0, 0.5, 0.0]);
     }
 
     #[test]

@@ -17,8 +17,61 @@ pub fn ce_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::Mean, -100, 0.0)
 }
 
-/// SNL's λ schedule: after each epoch, if the kept count is not a new minimum and the
-/// epoch (0-based) is at least `warmup`, `λ ← factor·λ`.
+/// Which λ schedule the mask phase runs.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LambdaRule {
+    /// The paper's: `λ ← 1.1·λ` after an epoch (from the 6th) that sets no new minimum.
+    #[default]
+    Paper,
+    /// Budget-aware: steer the kept count along a geometric path from all ReLUs to the
+    /// budget in a requested number of epochs ([`LambdaSchedule::budget_aware`]).
+    Budget,
+}
+
+/// How the soft masks of the mask phase become binary.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Binarize {
+    /// The paper's: train soft masks, then `c ← 1[c > ε]` once at the end.
+    #[default]
+    Paper,
+    /// Straight-through: every forward pass of the mask phase already uses `1[c > ε]`
+    /// (the gradient reaches the soft `c`), so binarizing at the end changes nothing the
+    /// network was trained with.
+    Ste,
+}
+
+/// Largest factor the budget-aware rule changes λ by in one epoch (up or down).
+pub const BUDGET_RULE_MAX_STEP: f64 = 4.0;
+
+/// Gain of the budget-aware rule: `λ ← λ · (count / target)^GAIN`, clamped to
+/// `[1/MAX_STEP, MAX_STEP]`.
+pub const BUDGET_RULE_GAIN: f64 = 2.0;
+
+/// SNL's λ schedule. `Paper`: after each epoch, if the kept count is not a new minimum and
+/// the epoch (0-based) is at least `warmup`, `λ ← factor·λ`. `Budget`: see
+/// [`LambdaSchedule::budget_aware`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LambdaSchedule {
     /// The current λ.
@@ -29,6 +82,18 @@ pub struct LambdaSchedule {
     pub warmup: usize,
     /// Smallest count seen so far.
     pub best: Option<i64>,
+    /// The rule.
+    #[serde(default)]
+    pub rule: LambdaRule,
+    /// Budget rule: all ReLUs (the path's start).
+    #[serde(default)]
+    pub total: i64,
+    /// Budget rule: the budget (the path's end).
+    #[serde(default)]
+    pub budget: i64,
+    /// Budget rule: epochs in which to reach the budget.
+    #[serde(default)]
+    pub epochs: usize,
 }
 
 impl LambdaSchedule {
@@ -39,11 +104,47 @@ impl LambdaSchedule {
             factor: 1.1,
             warmup: 5,
             best: None,
+            rule: LambdaRule::Paper,
+            total: 0,
+            budget: 0,
+            epochs: 0,
         }
+    }
+
+    /// The budget-aware schedule: after epoch `e` (0-based) the kept count should be
+    /// `target(e) = total · (budget/total)^((e+1)/epochs)` (geometric: the same fraction of
+    /// the remaining ReLUs removed every epoch; `budget` from epoch `epochs − 1` on). λ is
+    /// multiplied by `(count/target)^GAIN` clamped to `[1/MAX_STEP, MAX_STEP]`: raised while
+    /// the count lags behind the path, lowered when it runs ahead, so the budget is neither
+    /// missed nor overshot far.
+    pub fn budget_aware(lambda0: f64, total: i64, budget: i64, epochs: usize) -> Self {
+        Self {
+            rule: LambdaRule::Budget,
+            total,
+            budget,
+            epochs: epochs.max(1),
+            ..Self::new(lambda0)
+        }
+    }
+
+    /// The kept count the budget rule aims at after `epoch` (0-based).
+    pub fn target(&self, epoch: usize) -> f64 {
+        let (t, b) = (self.total as f64, self.budget.max(1) as f64);
+        let f = ((epoch + 1) as f64 / self.epochs.max(1) as f64).min(1.0);
+        t * (b / t).powf(f)
     }
 
     /// Records the count after `epoch`; returns the λ for the next epoch.
     pub fn update(&mut self, epoch: usize, count: i64) -> f64 {
+        if self.rule == LambdaRule::Budget {
+            let ratio = count.max(1) as f64 / self.target(epoch);
+            let step = ratio
+                .powf(BUDGET_RULE_GAIN)
+                .clamp(1.0 / BUDGET_RULE_MAX_STEP, BUDGET_RULE_MAX_STEP);
+            self.lambda *= step;
+            self.best = Some(self.best.map_or(count, |b| b.min(count)));
+            return self.lambda;
+        }
         let new_min = self.best.is_none_or(|b| count < b);
         if new_min {
             self.best = Some(count);
@@ -128,6 +229,31 @@ mod tests {
                 prop_assert!((g - w).abs() <= 1e-12 * w, "{:?} vs {:?}", got, want);
             }
         }
+    }
+
+    #[test]
+    fn budget_rule_raises_lambda_behind_the_path_and_lowers_it_ahead() {
+        let mut s = LambdaSchedule::budget_aware(1e-5, 10_000, 100, 2);
+        // the path: 10000 → 1000 after epoch 0 → 100 after epoch 1 and on
+        assert!((s.target(0) - 1000.0).abs() < 1e-6);
+        assert!((s.target(1) - 100.0).abs() < 1e-6);
+        assert!((s.target(7) - 100.0).abs() < 1e-6);
+        // 2000 kept against 1000 wanted: ×2² = ×4
+        assert!((s.update(0, 2000) - 4e-5).abs() < 1e-15);
+        // 1000 wanted 100: the step is clamped at ×4
+        assert!((s.update(1, 1000) - 16e-5).abs() < 1e-15);
+        // 50 kept against 100: ×(1/2)² = ×1/4
+        assert!((s.update(2, 50) - 4e-5).abs() < 1e-15);
+        // on the path: unchanged
+        assert!((s.update(3, 100) - 4e-5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_paper_schedule_from_an_old_checkpoint_still_reads() {
+        // checkpoints written before the budget rule existed have no rule fields
+        let old = r#"{"lambda":1e-5,"factor":1.1,"warmup":5,"best":null}"#;
+        let s: LambdaSchedule = serde_json::from_str(old).unwrap();
+        assert_eq!(s, LambdaSchedule::new(1e-5));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
-use crate::train::{accuracy, load_model, BINARY_THRESHOLD};
+use crate::train::{accuracy, ModelFile, BINARY_THRESHOLD};
 
 /// Which split to evaluate on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -43,10 +43,15 @@ pub struct EvalCommand {
 /// Runs `eval`.
 pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
     let device = c.run.device.resolve()?;
-    let (mut net, arch, info) =
-        load_model(&c.model, device).context("cannot evaluate the model")?;
+    let file = ModelFile::read(&c.model).context("cannot evaluate the model")?;
+    let recorded = file.data_record()?.map(|r| r.split_seed);
+    let mut net = file.build(device).context("cannot evaluate the model")?;
+    let (arch, info) = (file.arch.clone(), file.info.clone());
     net.binarize(BINARY_THRESHOLD);
-    let splits = c.data.load(c.run.seed)?;
+    let splits = c.data.load(c.run.seed, recorded)?;
+    // the test set only needs the same data set; the validation and training splits the
+    // same split too
+    file.check_data(&splits, c.split != Split::Test)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape {
         bail!(

@@ -33,29 +33,44 @@ pub(super) struct Epoch {
     pub(super) seed: u64,
 }
 
+/// `(mean loss, train accuracy, validation accuracy)` of one epoch.
+pub(super) struct EpochStats {
+    pub(super) loss: f64,
+    pub(super) train_acc: f64,
+    pub(super) val: Option<f64>,
+}
+
+/// The loss of a batch: `loss_of(logits, x, y, idx)`, `idx` the batch's example indices in
+/// the training split (on the device).
+pub(super) type LossFn<'a> = &'a dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Tensor;
+
 /// One pass over the training split under a progress bar, then the validation accuracy
-/// (`None` without a validation split); `loss_of(logits, x, y)` gives the loss. A NaN or
-/// infinite loss stops the pass at once with [`TrainError::Diverged`], before the caller
-/// writes anything. Returns `(mean loss, train accuracy, validation accuracy)`.
+/// (`None` without a validation split). After every optimizer step `after_step()` may stop
+/// the epoch early (`Ok(true)`). A NaN or infinite loss stops the pass at once with
+/// [`TrainError::Diverged`], before the caller writes anything.
 pub(super) fn train_epoch(
     net: &SnlNet,
     opt: &mut Optimizer,
     splits: &Splits,
     device: Device,
     ep: Epoch,
-    loss_of: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
-) -> Result<(f64, f64, Option<f64>)> {
+    loss_of: LossFn,
+    after_step: &mut dyn FnMut() -> Result<bool>,
+) -> Result<EpochStats> {
     let pb = progress(n_batches(&splits.train, ep.batch), ep.label);
     let mut rng = data::SeededRng::new(ep.seed ^ 0xA5A5_5A5A);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
-    for (x, y) in splits.train.batches(ep.batch, ep.seed, device) {
+    let order = splits.train.batch_order(ep.seed);
+    let batches_iter = splits.train.batches(ep.batch, ep.seed, device);
+    for ((x, y), idx) in batches_iter.zip(order.chunks(ep.batch)) {
+        let idx = Tensor::from_slice(idx).to_device(device);
         let x = if splits.augment {
             data::augment(&x, &mut rng)
         } else {
             x
         };
         let logits = net.forward_t(&x, true);
-        let loss = loss_of(&logits, &x, &y);
+        let loss = loss_of(&logits, &x, &y, &idx);
         opt.zero_grad();
         loss.backward();
         opt.step(ep.lr);
@@ -83,35 +98,79 @@ pub(super) fn train_epoch(
             100.0 * correct as f64 / seen as f64,
             ep.status
         ));
+        if after_step()? {
+            break;
+        }
     }
     pb.finish_and_clear();
     let val = (!splits.val.is_empty()).then(|| accuracy(net, &splits.val, device));
-    Ok((
-        loss_sum / seen.max(1) as f64,
-        correct as f64 / seen.max(1) as f64,
+    Ok(EpochStats {
+        loss: loss_sum / seen.max(1) as f64,
+        train_acc: correct as f64 / seen.max(1) as f64,
         val,
-    ))
+    })
+}
+
+/// An `after_step` that never stops the epoch.
+pub(super) fn never() -> Result<bool> {
+    Ok(false)
 }
 
 fn n_batches(d: &Dataset, batch: usize) -> usize {
     d.len().div_ceil(batch)
 }
 
-/// The frozen teacher of knowledge distillation and its temperature.
+/// The frozen teacher of knowledge distillation: plain ReLUs (no mask arithmetic, no mask
+/// gradients), its temperature, and — when the training batches are not augmented — its
+/// logits on the whole training split, computed once.
 pub struct Teacher {
     net: SnlNet,
     temperature: f64,
+    cache: Option<Tensor>,
 }
 
 impl Teacher {
-    /// A teacher evaluated in eval mode.
-    pub fn new(net: SnlNet, temperature: f64) -> Self {
-        Self { net, temperature }
+    /// The teacher in eval mode; caches its training-split logits when `splits.augment` is
+    /// off (the inputs of every epoch are then the same examples).
+    pub fn new(mut net: SnlNet, temperature: f64, splits: &Splits, device: Device) -> Self {
+        net.plain_relu = true;
+        let cache = (!splits.augment && !splits.train.is_empty()).then(|| {
+            tch::no_grad(|| {
+                let parts: Vec<Tensor> = splits
+                    .train
+                    .batches_in_order(512, device)
+                    .map(|(x, _)| net.forward_t(&x, false))
+                    .collect();
+                Tensor::cat(&parts, 0)
+            })
+        });
+        Self {
+            net,
+            temperature,
+            cache,
+        }
+    }
+
+    /// The teacher network.
+    pub fn net(&self) -> &SnlNet {
+        &self.net
+    }
+
+    /// Whether the logits are cached.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// The teacher's logits on batch `x`, whose training-split indices are `idx`.
+    pub fn logits(&self, x: &Tensor, idx: &Tensor) -> Tensor {
+        match &self.cache {
+            Some(c) => c.index_select(0, idx),
+            None => tch::no_grad(|| self.net.forward_t(x, false)),
+        }
     }
 
     /// `KD_T(student logits, teacher(x))`.
-    pub fn kd(&self, logits: &Tensor, x: &Tensor) -> Tensor {
-        let t = tch::no_grad(|| self.net.forward_t(x, false));
-        crate::snl::kd_loss(logits, &t, self.temperature)
+    pub fn kd(&self, logits: &Tensor, x: &Tensor, idx: &Tensor) -> Tensor {
+        crate::snl::kd_loss(logits, &self.logits(x, idx), self.temperature)
     }
 }

@@ -24,11 +24,12 @@ pub mod pretrain;
 pub mod run;
 
 pub use crate::masked::BINARY_THRESHOLD;
-pub use finetune::finetune;
+pub use epoch::Teacher;
+pub use finetune::{finetune, finetune_file, gap_points, BudgetResult};
 pub use linearize::{linearize, LinearizeConfig, LinearizeOutcome};
-pub use model_file::{load_model, save_model, ModelFile, ARCH_KEY};
+pub use model_file::{load_model, save_model, ModelFile, ARCH_KEY, DATA_KEY};
 pub use pretrain::{pretrain, SgdConfig};
-pub use run::{load_vars, read_checkpoint, summary, EpochLog, Phase, RunDir, RunState};
+pub use run::{load_vars, read_checkpoint, summary, EpochLog, Phase, RunDir, RunState, FILE_MODE};
 
 /// Errors of a run.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,14 @@ pub enum TrainError {
         epoch: usize,
         /// The loss.
         loss: f64,
+    },
+    /// The data given are not the data the model was trained on (or split otherwise).
+    #[error("{}: made with other data than given ({differences}); the validation split must be the teacher's: pass the model's data arguments (see `snl eval --output-format json`, info.\"snl.data\")", path.display())]
+    DataMismatch {
+        /// The model file.
+        path: PathBuf,
+        /// `field mine vs given`, comma-separated.
+        differences: String,
     },
     /// A model file that the linearizer cannot rebuild.
     #[error("{}: {reason}", path.display())]

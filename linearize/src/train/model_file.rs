@@ -5,12 +5,18 @@ use std::path::{Path, PathBuf};
 
 use tch::Device;
 
+use super::run::publish;
 use super::{Result, TrainError};
 use crate::arch::ArchConfig;
+use crate::data::{DataRecord, Splits};
 use crate::graph::SnlNet;
 
 /// Metadata key holding the [`ArchConfig`] JSON in model files written by `snl`.
 pub const ARCH_KEY: &str = "snl.arch";
+
+/// Metadata key holding the [`DataRecord`] JSON: the data set, split and normalization the
+/// model was trained on (written by `train`, carried over by `linearize`).
+pub const DATA_KEY: &str = "snl.data";
 
 /// Writes the network as an snl model file with its architecture and `extra` metadata.
 pub fn save_model(
@@ -26,7 +32,7 @@ pub fn save_model(
         info.insert((*k).to_string(), v.clone());
     }
     snl_theory::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
-    Ok(())
+    publish(path)
 }
 
 /// A model file written by [`save_model`], parsed: its IR, architecture and metadata.
@@ -60,6 +66,39 @@ impl ModelFile {
             arch,
             info,
         })
+    }
+
+    /// The data record (`None` in files written before it existed).
+    pub fn data_record(&self) -> Result<Option<DataRecord>> {
+        self.info
+            .get(DATA_KEY)
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| {
+                    incompatible(&self.path, format!("bad '{DATA_KEY}' metadata: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Refuses `splits` when they differ from the data the model was trained on (all fields
+    /// of the record, or only the data set and normalization with `split_too = false`).
+    /// Files without a record pass.
+    pub fn check_data(&self, splits: &Splits, split_too: bool) -> Result<()> {
+        let Some(mine) = self.data_record()? else {
+            return Ok(());
+        };
+        let mut d = mine.differences(&splits.record);
+        if !split_too {
+            d.retain(|s| s.starts_with("data ") || s.starts_with("normalization "));
+        }
+        if d.is_empty() {
+            Ok(())
+        } else {
+            Err(TrainError::DataMismatch {
+                path: self.path.clone(),
+                differences: d.join(", "),
+            })
+        }
     }
 
     /// A libtorch network with this file's weights and masks (masks trainable, c ∈ {0, 1}).

@@ -4,10 +4,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::epoch::{train_epoch, Epoch};
+use super::epoch::{never, train_epoch, Epoch};
 use super::run::{log_epoch, restore_optimizer};
 use super::{accuracy, save_model, EpochLog, Phase, Result, RunDir, RunState, TrainError};
-use super::{load_vars, read_checkpoint, BINARY_THRESHOLD};
+use super::{load_vars, read_checkpoint, BINARY_THRESHOLD, DATA_KEY};
 use crate::arch::ArchConfig;
 use crate::data::{self, Splits};
 use crate::graph::SnlNet;
@@ -34,6 +34,14 @@ pub struct SgdConfig {
 }
 
 impl SgdConfig {
+    /// Whether `other` is this configuration with perhaps another number of epochs (what
+    /// `--resume` may change: a run can be extended).
+    pub fn same_but_epochs(&self, other: &SgdConfig) -> bool {
+        let mut o = other.clone();
+        o.epochs = self.epochs;
+        *self == o
+    }
+
     pub(super) fn schedule(&self) -> Schedule {
         if self.cosine {
             Schedule::Cosine {
@@ -51,7 +59,11 @@ impl SgdConfig {
 }
 
 /// Pretrains `arch` from scratch (SGD, CE), checkpointing every epoch; writes
-/// `model.safetensors` at the end. With `resume`, continues from the run's checkpoint.
+/// `model.safetensors` at the end, with the data record of `splits`. The network runs plain
+/// ReLUs (the masks are neither used nor given gradients). Without `resume` the folder's
+/// earlier run is removed first; with `resume`, continues from the run's checkpoint, and
+/// `cfg.epochs` may exceed the planned epochs (the run is extended; a cosine schedule is
+/// then stretched over the new length from the next epoch on).
 pub fn pretrain(
     run: &RunDir,
     arch: &ArchConfig,
@@ -63,6 +75,7 @@ pub fn pretrain(
 ) -> Result<(SnlNet, f64)> {
     tch::manual_seed(seed as i64);
     let mut net = arch.build(device);
+    net.plain_relu = true;
     let (weights, _) = net.weights_and_masks();
     let kind = OptimKind::Sgd {
         momentum: cfg.momentum,
@@ -70,31 +83,26 @@ pub fn pretrain(
     };
     let mut opt = Optimizer::new(kind, weights);
     let mut state = RunState {
-        arch: arch.clone(),
-        phase: Phase::Pretrain,
-        epoch: 0,
-        seed,
         pretrain: Some(cfg.clone()),
-        linearize: None,
-        teacher: None,
-        lambda: None,
-        best_val: None,
-        kept_at_binarize: None,
-        linearize_epochs: 0,
+        ..RunState::new(arch, Phase::Pretrain, seed)
     };
     if resume {
         let (s, named) = read_checkpoint(&run.checkpoint())?;
-        if s.arch != *arch || s.pretrain.as_ref() != Some(cfg) || s.seed != seed {
+        let same = s.pretrain.as_ref().is_some_and(|p| p.same_but_epochs(cfg));
+        if s.arch != *arch || !same || s.seed != seed {
             return Err(TrainError::Checkpoint {
                 path: run.checkpoint(),
-                reason: "it was made with other arguments (architecture, hyper-parameters or seed)"
+                reason: "it was made with other arguments (architecture, hyper-parameters other than --epochs, or seed)"
                     .into(),
             });
         }
         load_vars(&mut net, &named, &run.checkpoint())?;
         restore_optimizer(&mut opt, &named, run)?;
         state = s;
+        state.pretrain = Some(cfg.clone());
         eprintln!("resuming pretraining after epoch {}", state.epoch);
+    } else {
+        run.start_fresh()?;
     }
     let schedule = cfg.schedule();
     let total = net.total_relus();
@@ -102,7 +110,7 @@ pub fn pretrain(
         let e = state.epoch;
         let t0 = Instant::now();
         let lr = schedule.lr(cfg.lr, e);
-        let (loss, train_acc, val) = train_epoch(
+        let st = train_epoch(
             &net,
             &mut opt,
             splits,
@@ -116,16 +124,17 @@ pub fn pretrain(
                 lr,
                 seed: data::epoch_seed(seed, e as u64),
             },
-            &|logits, _, y| ce_loss(logits, y),
+            &|logits, _, y, _| ce_loss(logits, y),
+            &mut never,
         )?;
         state.epoch += 1;
         run.save_checkpoint(&net, &opt, &state)?;
         let line = EpochLog {
             phase: Phase::Pretrain,
             epoch: e,
-            loss,
-            train_acc,
-            val_acc: val,
+            loss: st.loss,
+            train_acc: st.train_acc,
+            val_acc: st.val,
             kept: total,
             total,
             lambda: None,
@@ -142,6 +151,10 @@ pub fn pretrain(
         &[
             ("test_accuracy", format!("{test:.4}")),
             ("stage", "pretrained".into()),
+            (
+                DATA_KEY,
+                serde_json::to_string(&splits.record).expect("data record"),
+            ),
         ],
         &run.model(),
     )?;

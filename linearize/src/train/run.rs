@@ -52,6 +52,37 @@ pub struct RunState {
     pub kept_at_binarize: Option<i64>,
     /// Linearization epochs run (set when the masks are binarized).
     pub linearize_epochs: usize,
+    /// Fine-tune hyper-parameters (runs that fine-tune a mask file: snapshots, baselines).
+    #[serde(default)]
+    pub finetune: Option<SgdConfig>,
+    /// Validation accuracy with the soft masks at the end of the mask phase.
+    #[serde(default)]
+    pub soft_val: Option<f64>,
+    /// Validation accuracy right after binarization.
+    #[serde(default)]
+    pub binarized_val: Option<f64>,
+}
+
+impl RunState {
+    /// A state at epoch 0 of `phase`, every optional part empty.
+    pub fn new(arch: &ArchConfig, phase: Phase, seed: u64) -> Self {
+        Self {
+            arch: arch.clone(),
+            phase,
+            epoch: 0,
+            seed,
+            pretrain: None,
+            linearize: None,
+            teacher: None,
+            lambda: None,
+            best_val: None,
+            kept_at_binarize: None,
+            linearize_epochs: 0,
+            finetune: None,
+            soft_val: None,
+            binarized_val: None,
+        }
+    }
 }
 
 /// One line of `log.jsonl`.
@@ -113,9 +144,49 @@ impl RunDir {
         self.dir.join("best.safetensors")
     }
 
+    /// The sub-run of an extra budget (`--budgets`): `budget-<B>/`.
+    pub fn budget_dir(&self, budget: i64) -> PathBuf {
+        self.dir.join(format!("budget-{budget}"))
+    }
+
+    /// The mask snapshot a sub-run starts from (soft masks binarized at ε, weights as they
+    /// were when the kept count crossed the budget).
+    pub fn snapshot(&self) -> PathBuf {
+        self.dir.join("snapshot.safetensors")
+    }
+
     /// The per-epoch log.
     pub fn log(&self) -> PathBuf {
         self.dir.join("log.jsonl")
+    }
+
+    /// Starts a fresh run here: removes the files an earlier run left (checkpoint, log,
+    /// best and final model), so nothing of it is appended to or picked up; says what it
+    /// removed on stderr.
+    pub fn start_fresh(&self) -> Result<()> {
+        let mut removed = Vec::new();
+        for p in [self.checkpoint(), self.log(), self.best(), self.model()] {
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|source| TrainError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                removed.push(
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+        if !removed.is_empty() {
+            eprintln!(
+                "fresh run in {}: removed the earlier run's {} (use --resume to continue it)",
+                self.dir.display(),
+                removed.join(", ")
+            );
+        }
+        Ok(())
     }
 
     fn append_log(&self, line: &EpochLog) -> Result<()> {
@@ -155,6 +226,7 @@ impl RunDir {
             .map(|(k, t)| (k, t.detach().to_device(Device::Cpu).contiguous()))
             .collect();
         Tensor::write_safetensors(&cpu, &tmp)?;
+        publish(&tmp)?;
         std::fs::rename(&tmp, &target).map_err(|source| TrainError::Io {
             path: target.clone(),
             source,
@@ -244,4 +316,23 @@ pub fn summary(l: &EpochLog) -> String {
     }
     s += &format!("  lr {:.2e}  {:.1}s", l.lr, l.seconds);
     s
+}
+
+/// Mode of every file a run writes: readable by all, like any other output (the temporary
+/// files they are written through are 0600).
+pub const FILE_MODE: u32 = 0o644;
+
+/// Gives a written file [`FILE_MODE`].
+pub(super) fn publish(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE)).map_err(
+            |source| TrainError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
 }
