@@ -59,6 +59,9 @@ pub enum Command {
     Train(commands::train::TrainCommand),
     /// Algorithm 1: linearize a pretrained model to a ReLU budget, binarize, fine-tune with KD.
     Linearize(commands::linearize::LinearizeCommand),
+    /// Baseline masks at each budget (random, per-layer uniform, SNIP-style saliency),
+    /// fine-tuned as `linearize` fine-tunes SNL's.
+    Baseline(commands::baseline::BaselineCommand),
     /// Top-1 accuracy and per-layer kept ReLUs of a model file.
     Eval(commands::eval::EvalCommand),
     /// Write a model file (or its IR as JSON) from a model file or a run's checkpoint.
@@ -79,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Train(c) => commands::train::run(c),
         Command::Linearize(c) => commands::linearize::run(c),
+        Command::Baseline(c) => commands::baseline::run(c),
         Command::Eval(c) => commands::eval::run(c),
         Command::Export(c) => commands::export::run(c),
         Command::ExportData(c) => commands::export_data::run(c),

@@ -62,10 +62,12 @@ pub enum Binarize {
     Ste,
 }
 
-/// Largest factor the budget-aware rule changes λ by in one epoch (up or down).
-pub const BUDGET_RULE_MAX_STEP: f64 = 4.0;
+/// Largest factor the budget-aware rule changes λ by in one epoch (up or down). The masks
+/// answer λ with a delay of a few epochs (Adam moves each `c` by at most ~lr per step), so
+/// larger steps overshoot.
+pub const BUDGET_RULE_MAX_STEP: f64 = 3.0;
 
-/// Gain of the budget-aware rule: `λ ← λ · (count / target)^GAIN`, clamped to
+/// Gain of the budget-aware rule: `λ ← λ · (count / plan)^GAIN`, clamped to
 /// `[1/MAX_STEP, MAX_STEP]`.
 pub const BUDGET_RULE_GAIN: f64 = 2.0;
 
@@ -94,6 +96,9 @@ pub struct LambdaSchedule {
     /// Budget rule: epochs in which to reach the budget.
     #[serde(default)]
     pub epochs: usize,
+    /// Budget rule: the count after the previous epoch.
+    #[serde(default)]
+    pub last: Option<i64>,
 }
 
 impl LambdaSchedule {
@@ -108,15 +113,18 @@ impl LambdaSchedule {
             total: 0,
             budget: 0,
             epochs: 0,
+            last: None,
         }
     }
 
-    /// The budget-aware schedule: after epoch `e` (0-based) the kept count should be
-    /// `target(e) = total · (budget/total)^((e+1)/epochs)` (geometric: the same fraction of
-    /// the remaining ReLUs removed every epoch; `budget` from epoch `epochs − 1` on). λ is
-    /// multiplied by `(count/target)^GAIN` clamped to `[1/MAX_STEP, MAX_STEP]`: raised while
-    /// the count lags behind the path, lowered when it runs ahead, so the budget is neither
-    /// missed nor overshot far.
+    /// The budget-aware schedule, re-planned every epoch: from the count `prev` before epoch
+    /// `e` (0-based), the plan for the epoch is `plan(e) = prev · (budget/prev)^(1/(epochs −
+    /// e))`, the geometric path that reaches the budget in the epochs left (one epoch once
+    /// they are spent). λ is multiplied by `(count/plan)^GAIN` clamped to
+    /// `[1/MAX_STEP, MAX_STEP]`: raised while the count lags behind the plan, lowered when it
+    /// runs ahead — and since the plan starts from where the count is, running ahead once
+    /// does not make the count climb back to an old path. (The mask phase also stops within
+    /// the batch the budget is reached, so the budget is not overshot far.)
     pub fn budget_aware(lambda0: f64, total: i64, budget: i64, epochs: usize) -> Self {
         Self {
             rule: LambdaRule::Budget,
@@ -127,22 +135,27 @@ impl LambdaSchedule {
         }
     }
 
-    /// The kept count the budget rule aims at after `epoch` (0-based).
-    pub fn target(&self, epoch: usize) -> f64 {
-        let (t, b) = (self.total as f64, self.budget.max(1) as f64);
-        let f = ((epoch + 1) as f64 / self.epochs.max(1) as f64).min(1.0);
-        t * (b / t).powf(f)
+    /// The kept count the budget rule plans for the end of `epoch` (0-based).
+    pub fn plan(&self, epoch: usize) -> f64 {
+        let prev = self.last.unwrap_or(self.total).max(1) as f64;
+        let b = self.budget.max(1) as f64;
+        let left = self.epochs.saturating_sub(epoch).max(1) as f64;
+        if prev <= b {
+            return b;
+        }
+        prev * (b / prev).powf(1.0 / left)
     }
 
     /// Records the count after `epoch`; returns the λ for the next epoch.
     pub fn update(&mut self, epoch: usize, count: i64) -> f64 {
         if self.rule == LambdaRule::Budget {
-            let ratio = count.max(1) as f64 / self.target(epoch);
+            let ratio = count.max(1) as f64 / self.plan(epoch);
             let step = ratio
                 .powf(BUDGET_RULE_GAIN)
                 .clamp(1.0 / BUDGET_RULE_MAX_STEP, BUDGET_RULE_MAX_STEP);
             self.lambda *= step;
             self.best = Some(self.best.map_or(count, |b| b.min(count)));
+            self.last = Some(count);
             return self.lambda;
         }
         let new_min = self.best.is_none_or(|b| count < b);
@@ -233,19 +246,27 @@ mod tests {
 
     #[test]
     fn budget_rule_raises_lambda_behind_the_path_and_lowers_it_ahead() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
         let mut s = LambdaSchedule::budget_aware(1e-5, 10_000, 100, 2);
-        // the path: 10000 → 1000 after epoch 0 → 100 after epoch 1 and on
-        assert!((s.target(0) - 1000.0).abs() < 1e-6);
-        assert!((s.target(1) - 100.0).abs() < 1e-6);
-        assert!((s.target(7) - 100.0).abs() < 1e-6);
-        // 2000 kept against 1000 wanted: ×2² = ×4
-        assert!((s.update(0, 2000) - 4e-5).abs() < 1e-15);
-        // 1000 wanted 100: the step is clamped at ×4
-        assert!((s.update(1, 1000) - 16e-5).abs() < 1e-15);
-        // 50 kept against 100: ×(1/2)² = ×1/4
-        assert!((s.update(2, 50) - 4e-5).abs() < 1e-15);
-        // on the path: unchanged
-        assert!((s.update(3, 100) - 4e-5).abs() < 1e-15);
+        // the plan: 10000 → 1000 in epoch 0 (two epochs left) → 100 in epoch 1
+        assert!(close(s.plan(0), 1000.0));
+        // 1414 kept against 1000 planned: ×1.414² = ×2
+        assert!(close(
+            s.update(0, 1414),
+            1e-5 * (1414.0f64 / 1000.0).powi(2)
+        ));
+        // re-planned from 1414 with one epoch left: 100
+        assert!(close(s.plan(1), 100.0));
+        let l = s.lambda;
+        // 1000 kept against 100: the step is clamped at ×3
+        assert!(close(s.update(1, 1000), 3.0 * l));
+        // the epochs are spent: the plan is the budget; 70 kept: ×0.7² = ×0.49
+        assert!(close(s.plan(5), 100.0));
+        assert!(close(s.update(2, 70), 3.0 * 0.49 * l));
+        // far below: clamped at ×1/3
+        assert!(close(s.update(3, 10), 0.49 * l));
+        // below the budget the plan is the budget
+        assert!(close(s.plan(3), 100.0));
     }
 
     #[test]

@@ -731,3 +731,124 @@ fn eval_refuses_another_split_in_one_line() {
     assert!(errors[0].contains("made with other data"), "{stderr}");
     assert!(errors[0].contains("split seed 0 vs 5"), "{stderr}");
 }
+
+/// Every baseline keeps exactly the budget; `uniform` keeps the same fraction per layer;
+/// `snip` keeps the units of largest saliency.
+#[test]
+fn baseline_masks_keep_the_budget() {
+    use snl_linearize::baseline::{apply_mask, baseline_mask, snip_saliency, Baseline};
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    let (mut net, _) =
+        train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    let units: Vec<i64> = net.relus().map(|m| m.units()).collect();
+    for method in [Baseline::Random, Baseline::Uniform, Baseline::Snip] {
+        let flags = baseline_mask(method, &mut net, 5, &splits, 2, 0, Device::Cpu);
+        let kept: usize = flags.iter().flatten().filter(|&&k| k).count();
+        assert_eq!(kept, 5, "{method:?}");
+        let mut m = cfg.build(Device::Cpu);
+        apply_mask(&mut m, &flags);
+        assert_eq!(m.kept_relus(0.5), 5);
+        if method == Baseline::Uniform {
+            let per: Vec<usize> = flags
+                .iter()
+                .map(|f| f.iter().filter(|&&k| k).count())
+                .collect();
+            let want = snl_linearize::baseline::uniform_quotas(&units, 5);
+            assert_eq!(per, want.iter().map(|&q| q as usize).collect::<Vec<_>>());
+        }
+        if method == Baseline::Snip {
+            let sal = snip_saliency(&mut net, &splits, 2, 0, Device::Cpu);
+            let kept_min = sal
+                .iter()
+                .flatten()
+                .zip(flags.iter().flatten())
+                .filter(|(_, &k)| k)
+                .map(|(s, _)| *s)
+                .fold(f64::INFINITY, f64::min);
+            let dropped_max = sal
+                .iter()
+                .flatten()
+                .zip(flags.iter().flatten())
+                .filter(|(_, &k)| !k)
+                .map(|(s, _)| *s)
+                .fold(0.0, f64::max);
+            assert!(kept_min >= dropped_max, "{kept_min} < {dropped_max}");
+        }
+    }
+}
+
+/// `snl baseline` fine-tunes one mask per budget and reports each in JSON.
+#[test]
+fn baseline_command_fine_tunes_each_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    let common = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "16",
+    ];
+    let mut a = vec![
+        "train",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        pre.to_str().unwrap(),
+    ];
+    a.extend(common);
+    let (code, _, stderr) = snl(&a);
+    assert_eq!(code, 0, "{stderr}");
+    let model = pre.join("model.safetensors");
+    let out = dir.path().join("random");
+    let mut b = vec![
+        "baseline",
+        "--model",
+        model.to_str().unwrap(),
+        "--method",
+        "random",
+        "--budgets",
+        "6,3",
+        "--finetune-epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--output-format",
+        "json",
+    ];
+    b.extend(common);
+    let (code, stdout, stderr) = snl(&b);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let budgets = v["budgets"].as_array().unwrap();
+    assert_eq!(budgets.len(), 2);
+    for (r, want) in budgets.iter().zip([6, 3]) {
+        assert_eq!(r["budget"], want);
+        assert_eq!(r["kept"], want);
+        assert!(out
+            .join(format!("budget-{want}/model.safetensors"))
+            .exists());
+    }
+    // a budget of all ReLUs or more is one line, exit 2
+    let mut c = b.clone();
+    c[6] = "100000";
+    let (code, _, stderr) = snl(&c);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("snl: error"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
