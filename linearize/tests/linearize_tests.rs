@@ -852,3 +852,31 @@ fn baseline_command_fine_tunes_each_budget() {
         "{stderr}"
     );
 }
+
+/// papers/pareto/cifar100-resnet18.sh (the paper's GPU protocol) runs end to end at toy size
+/// on CPU: ResNet-18 at width 1/8 on synthetic CIFAR-shaped data.
+/// See: issue 9, item 5.
+#[test]
+fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("papers/pareto/cifar100-resnet18.sh"))
+        .arg("--smoke")
+        .env("SNL", env!("CARGO_BIN_EXE_snl"))
+        .env("RUNS", dir.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for m in ["random", "uniform", "snip"] {
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with(m)).count(),
+            4,
+            "{stdout}"
+        );
+    }
+    assert!(dir.path().join("snl-0.json").exists());
+}

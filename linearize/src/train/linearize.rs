@@ -201,6 +201,8 @@ pub fn linearize(
                 ],
                 &run.model(),
             )?;
+            // the extra budgets that were reached are still fine-tuned
+            let budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
             return Ok(LinearizeOutcome {
                 budget_reached: false,
                 kept,
@@ -214,7 +216,7 @@ pub fn linearize(
                 final_test: test,
                 best_val: None,
                 linearize_epochs: state.epoch,
-                budgets: Vec::new(),
+                budgets,
             });
         }
         state.kept_at_binarize = Some(net.kept_relus(BINARY_THRESHOLD));
@@ -270,28 +272,7 @@ pub fn linearize(
         final_test,
         model: run.model(),
     };
-    // the snapshots of the extra budgets, each fine-tuned as a run of its own
-    let mut budgets = Vec::new();
-    for &b in &sorted_snapshots(cfg) {
-        let sub = RunDir::create(&run.budget_dir(b))?;
-        let soft = ModelFile::read(&sub.snapshot())?
-            .info
-            .get("soft_val_accuracy")
-            .and_then(|v| v.parse().ok());
-        eprintln!("== fine-tune the snapshot at budget {b}");
-        budgets.push(finetune_file(
-            &sub,
-            &sub.snapshot(),
-            &teacher,
-            &cfg.finetune,
-            splits,
-            seed,
-            device,
-            resume,
-            b,
-            soft,
-        )?);
-    }
+    let mut budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
     budgets.push(this);
     Ok(LinearizeOutcome {
         budget_reached: true,
@@ -308,6 +289,44 @@ pub fn linearize(
         linearize_epochs: state.linearize_epochs,
         budgets,
     })
+}
+
+/// Fine-tunes the snapshot of every extra budget that was reached, each as a run of its
+/// own in `budget-<B>/`; largest budget first.
+fn finetune_snapshots(
+    run: &RunDir,
+    cfg: &LinearizeConfig,
+    teacher: &Teacher,
+    splits: &Splits,
+    seed: u64,
+    device: Device,
+    resume: bool,
+) -> Result<Vec<BudgetResult>> {
+    let mut budgets = Vec::new();
+    for b in sorted_snapshots(cfg) {
+        let sub = RunDir::create(&run.budget_dir(b))?;
+        if !sub.snapshot().exists() {
+            continue; // not reached
+        }
+        let soft = ModelFile::read(&sub.snapshot())?
+            .info
+            .get("soft_val_accuracy")
+            .and_then(|v| v.parse().ok());
+        eprintln!("== fine-tune the snapshot at budget {b}");
+        budgets.push(finetune_file(
+            &sub,
+            &sub.snapshot(),
+            teacher,
+            &cfg.finetune,
+            splits,
+            seed,
+            device,
+            resume,
+            b,
+            soft,
+        )?);
+    }
+    Ok(budgets)
 }
 
 fn pct(v: Option<f64>) -> String {
