@@ -62,6 +62,9 @@ pub enum Command {
     /// Baseline masks at each budget (random, per-layer uniform, SNIP-style saliency),
     /// fine-tuned as `linearize` fine-tunes SNL's.
     Baseline(commands::baseline::BaselineCommand),
+    /// A Pareto sweep: the method × seed grid (each cell all budgets), run here or written
+    /// as a Slurm job array (`--emit slurm`), merged into `sweep.json`.
+    Sweep(commands::sweep::SweepCommand),
     /// Top-1 accuracy and per-layer kept ReLUs of a model file.
     Eval(commands::eval::EvalCommand),
     /// Write a model file (or its IR as JSON) from a model file or a run's checkpoint.
@@ -83,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Train(c) => commands::train::run(c),
         Command::Linearize(c) => commands::linearize::run(c),
         Command::Baseline(c) => commands::baseline::run(c),
+        Command::Sweep(c) => commands::sweep::run(c),
         Command::Eval(c) => commands::eval::run(c),
         Command::Export(c) => commands::export::run(c),
         Command::ExportData(c) => commands::export_data::run(c),

@@ -67,6 +67,10 @@ pub enum Binarize {
 /// larger steps overshoot.
 pub const BUDGET_RULE_MAX_STEP: f64 = 3.0;
 
+/// Share of the requested epochs the budget-aware rule plans to need: the path ends at
+/// `ceil(AIM · epochs)`, leaving the rest as slack for the masks' delayed response.
+pub const BUDGET_RULE_AIM: f64 = 0.8;
+
 /// Gain of the budget-aware rule: `λ ← λ · (count / plan)^GAIN`, clamped to
 /// `[1/MAX_STEP, MAX_STEP]`.
 pub const BUDGET_RULE_GAIN: f64 = 2.0;
@@ -118,13 +122,14 @@ impl LambdaSchedule {
     }
 
     /// The budget-aware schedule, re-planned every epoch: from the count `prev` before epoch
-    /// `e` (0-based), the plan for the epoch is `plan(e) = prev · (budget/prev)^(1/(epochs −
-    /// e))`, the geometric path that reaches the budget in the epochs left (one epoch once
-    /// they are spent). λ is multiplied by `(count/plan)^GAIN` clamped to
+    /// `e` (0-based), the plan for the epoch is `plan(e) = prev · (budget/prev)^(1/(aim −
+    /// e))`, the geometric path that reaches the budget at epoch `aim = ceil(AIM · epochs)`
+    /// (one epoch once those are spent). λ is multiplied by `(count/plan)^GAIN` clamped to
     /// `[1/MAX_STEP, MAX_STEP]`: raised while the count lags behind the plan, lowered when it
     /// runs ahead — and since the plan starts from where the count is, running ahead once
-    /// does not make the count climb back to an old path. (The mask phase also stops within
-    /// the batch the budget is reached, so the budget is not overshot far.)
+    /// does not make the count climb back to an old path. An epoch without any progress
+    /// (the count not below the previous one) raises λ by the full `MAX_STEP`. (The mask
+    /// phase also stops within the batch that reaches the budget, so it is not overshot far.)
     pub fn budget_aware(lambda0: f64, total: i64, budget: i64, epochs: usize) -> Self {
         Self {
             rule: LambdaRule::Budget,
@@ -139,7 +144,8 @@ impl LambdaSchedule {
     pub fn plan(&self, epoch: usize) -> f64 {
         let prev = self.last.unwrap_or(self.total).max(1) as f64;
         let b = self.budget.max(1) as f64;
-        let left = self.epochs.saturating_sub(epoch).max(1) as f64;
+        let aim = (BUDGET_RULE_AIM * self.epochs as f64).ceil() as usize;
+        let left = aim.saturating_sub(epoch).max(1) as f64;
         if prev <= b {
             return b;
         }
@@ -150,9 +156,14 @@ impl LambdaSchedule {
     pub fn update(&mut self, epoch: usize, count: i64) -> f64 {
         if self.rule == LambdaRule::Budget {
             let ratio = count.max(1) as f64 / self.plan(epoch);
-            let step = ratio
-                .powf(BUDGET_RULE_GAIN)
-                .clamp(1.0 / BUDGET_RULE_MAX_STEP, BUDGET_RULE_MAX_STEP);
+            let stalled = count > self.budget && count >= self.last.unwrap_or(self.total);
+            let step = if stalled {
+                BUDGET_RULE_MAX_STEP
+            } else {
+                ratio
+                    .powf(BUDGET_RULE_GAIN)
+                    .clamp(1.0 / BUDGET_RULE_MAX_STEP, BUDGET_RULE_MAX_STEP)
+            };
             self.lambda *= step;
             self.best = Some(self.best.map_or(count, |b| b.min(count)));
             self.last = Some(count);
@@ -247,6 +258,7 @@ mod tests {
     #[test]
     fn budget_rule_raises_lambda_behind_the_path_and_lowers_it_ahead() {
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+        // 2 epochs requested: the path aims at ceil(0.8 · 2) = 2
         let mut s = LambdaSchedule::budget_aware(1e-5, 10_000, 100, 2);
         // the plan: 10000 → 1000 in epoch 0 (two epochs left) → 100 in epoch 1
         assert!(close(s.plan(0), 1000.0));
@@ -267,6 +279,11 @@ mod tests {
         assert!(close(s.update(3, 10), 0.49 * l));
         // below the budget the plan is the budget
         assert!(close(s.plan(3), 100.0));
+        // no progress at all: the full step
+        let mut s = LambdaSchedule::budget_aware(1e-5, 10_000, 100, 20);
+        assert!(close(s.plan(0), 10_000.0 * 0.01f64.powf(1.0 / 16.0)));
+        assert!(close(s.update(0, 10_000), 3e-5));
+        assert!(close(s.update(1, 10_000), 9e-5));
     }
 
     #[test]

@@ -880,3 +880,89 @@ fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
     }
     assert!(dir.path().join("snl-0.json").exists());
 }
+
+/// `snl sweep` runs the method × seed grid and merges it; `--emit slurm` writes a job array
+/// with one task per cell; `--merge` merges what the tasks wrote.
+/// See: issue 9, item 6.
+#[test]
+fn sweep_runs_the_grid_and_emits_a_slurm_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    let common = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "16",
+    ];
+    let mut a = vec![
+        "train",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        pre.to_str().unwrap(),
+    ];
+    a.extend(common);
+    let (code, _, stderr) = snl(&a);
+    assert_eq!(code, 0, "{stderr}");
+    let model = pre.join("model.safetensors");
+    let out = dir.path().join("sweep");
+    let base = vec![
+        "sweep",
+        "--model",
+        model.to_str().unwrap(),
+        "--methods",
+        "random,uniform",
+        "--seeds",
+        "0",
+        "--budgets",
+        "6,3",
+        "--out",
+        out.to_str().unwrap(),
+        "--output-format",
+        "json",
+    ];
+    let mut slurm = base.clone();
+    slurm.extend(["--emit", "slurm", "--sbatch", "--time=1:00:00"]);
+    slurm.extend(["--"]);
+    slurm.extend(common);
+    slurm.extend(["--finetune-epochs", "1"]);
+    let (code, stdout, stderr) = snl(&slurm);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 array tasks"), "{stdout}");
+    let script = std::fs::read_to_string(out.join("sweep.slurm")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-1"), "{script}");
+    assert!(script.contains("#SBATCH --time=1:00:00"), "{script}");
+    assert!(script.contains("baseline --method uniform"), "{script}");
+    // merging before the tasks ran: one line, exit 2
+    let mut merge = base.clone();
+    merge.push("--merge");
+    let (code, _, stderr) = snl(&merge);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("2 of 2 cells have no result yet"),
+        "{stderr}"
+    );
+    // run locally, then merge
+    let mut local = base.clone();
+    local.push("--");
+    local.extend(common);
+    local.extend(["--finetune-epochs", "1"]);
+    let (code, stdout, stderr) = snl(&local);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4);
+    let (code, _, stderr) = snl(&merge);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("sweep.json").exists());
+    let mut bad = base.clone();
+    bad[4] = "pruning";
+    let (code, _, stderr) = snl(&bad);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown method 'pruning'"), "{stderr}");
+}

@@ -7,7 +7,8 @@
 #
 # Knobs (environment): LIMIT_TRAIN (training examples, default 8000), SEEDS ("0 1"),
 # PRE_EPOCHS (3), TARGET_EPOCHS (15), MAX_EPOCHS (20), LIN_BATCH (32), FT_EPOCHS (2),
-# BUDGETS (0.2,0.1,0.05,0.02,0.01,0.005), RUNS (runs/pareto), SNL (the snl binary).
+# BUDGETS (0.2,0.1,0.05,0.02,0.01,0.005), BINARIZE (ste: see README), RUNS (runs/pareto),
+# SNL (the snl binary).
 # A step whose JSON exists is not run again: rerunning after an interruption continues.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,7 @@ max_epochs=${MAX_EPOCHS:-20}
 lin_batch=${LIN_BATCH:-32}
 ft=${FT_EPOCHS:-2}
 budgets=${BUDGETS:-0.2,0.1,0.05,0.02,0.01,0.005}
+binarize=${BINARIZE:-ste}
 runs=${RUNS:-runs/pareto}
 say() { echo "pareto: $*" >&2; }
 if [ -z "${SNL:-}" ]; then
@@ -43,7 +45,7 @@ for s in $seeds; do
     say "seed $s: SNL, one linearization for budgets $budgets"
     rc=0
     "$SNL" linearize --model "$teacher" "${data[@]}" --seed "$s" --budgets "$budgets" \
-      --lambda-schedule budget --target-epochs "$target" --max-epochs "$max_epochs" \
+      --lambda-schedule budget --target-epochs "$target" --max-epochs "$max_epochs" --binarize "$binarize" \
       --batch "$lin_batch" --finetune-epochs "$ft" --out "$runs/snl-$s" --output-format json \
       > "$runs/snl-$s.json.tmp" || rc=$?
     [ "$rc" = 0 ] || [ "$rc" = 1 ] || { say "snl linearize failed (exit $rc)"; exit 2; }
@@ -60,7 +62,7 @@ for s in $seeds; do
   done
 done
 say "runs took $(( $(date +%s) - start )) s"
-python3 "$here/summarize.py" "$runs" "$here" "limit_train=$limit seeds=[$seeds] pre_epochs=$pre_epochs target_epochs=$target max_epochs=$max_epochs lin_batch=$lin_batch ft_epochs=$ft"
+python3 "$here/summarize.py" "$runs" "$here" "limit_train=$limit seeds=[$seeds] pre_epochs=$pre_epochs target_epochs=$target max_epochs=$max_epochs lin_batch=$lin_batch ft_epochs=$ft binarize=$binarize"
 
 venv=${SNL_CACHE:-$HOME/.cache/snl}/papers-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then

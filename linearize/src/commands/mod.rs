@@ -6,4 +6,5 @@ pub mod export;
 pub mod export_data;
 pub mod linearize;
 pub mod quickstart;
+pub mod sweep;
 pub mod train;
