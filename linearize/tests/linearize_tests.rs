@@ -620,11 +620,17 @@ fn linearize_refuses_a_split_other_than_the_teachers() {
     // (synthetic data are normalized with their train split's statistics: make those equal)
     other.record.mean = splits.record.mean.clone();
     other.record.std = splits.record.std.clone();
-    assert!(file.check_data(&other, true).is_err());
+    let err = file.check_data(&other, true).unwrap_err().to_string();
+    assert!(err.contains("validation examples 32 vs 48"), "{err}");
     // the test set does not depend on the split, only on the data set
     assert!(file.check_data(&other, false).is_ok());
     other.record.source = "mnist".into();
     assert!(file.check_data(&other, false).is_err());
+    // a subset of the training data (smaller validation split, inside the teacher's) is fine
+    spec.val_fraction = 0.2;
+    spec.limit_train = Some(80);
+    let subset = data::load(&spec).unwrap();
+    assert!(file.check_data(&subset, true).is_ok());
 }
 
 /// Model files and checkpoints are readable by all (0644), not the temporary file's 0600.
