@@ -71,6 +71,33 @@ impl Optimizer {
         }
     }
 
+    /// Scales the gradients down so that their global L2 norm is at most `max`; returns the
+    /// norm before scaling.
+    pub fn clip_grad_norm(&mut self, max: f64) -> f64 {
+        let total = tch::no_grad(|| {
+            self.params
+                .iter()
+                .map(|p| p.grad())
+                .filter(|g| g.defined())
+                .map(|g| g.square().sum(tch::Kind::Double))
+                .fold(None::<Tensor>, |a, b| {
+                    Some(a.map_or(b.shallow_clone(), |a| a + b))
+                })
+                .map_or(0.0, |s| s.sqrt().double_value(&[]))
+        });
+        if total > max {
+            tch::no_grad(|| {
+                for p in &self.params {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.g_mul_scalar_(max / total);
+                    }
+                }
+            });
+        }
+        total
+    }
+
     /// Zeroes every gradient.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {

@@ -31,6 +31,8 @@ pub(super) struct Epoch {
     pub(super) batch: usize,
     pub(super) lr: f64,
     pub(super) seed: u64,
+    /// Clip the gradients' global norm to this before each step.
+    pub(super) clip: Option<f64>,
 }
 
 /// `(mean loss, train accuracy, validation accuracy)` of one epoch.
@@ -73,6 +75,9 @@ pub(super) fn train_epoch(
         let loss = loss_of(&logits, &x, &y, &idx);
         opt.zero_grad();
         loss.backward();
+        if let Some(max) = ep.clip {
+            opt.clip_grad_norm(max);
+        }
         opt.step(ep.lr);
         let n = y.size()[0] as usize;
         let l = loss.double_value(&[]);

@@ -485,6 +485,7 @@ fn mask_phase(
                 batch: cfg.batch,
                 lr: cfg.lr,
                 seed: data::epoch_seed(state.seed, e as u64),
+                clip: None,
             },
             &|logits, x, y, idx| {
                 ce_loss(logits, y) + teacher.kd(logits, x, idx) + net.mask_l1() * lambda

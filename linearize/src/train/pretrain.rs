@@ -123,6 +123,7 @@ pub fn pretrain(
                 batch: cfg.batch,
                 lr,
                 seed: data::epoch_seed(seed, e as u64),
+                clip: None,
             },
             &|logits, _, y, _| ce_loss(logits, y),
             &mut never,
