@@ -59,6 +59,12 @@ pub enum Command {
     Train(commands::train::TrainCommand),
     /// Algorithm 1: linearize a pretrained model to a ReLU budget, binarize, fine-tune with KD.
     Linearize(commands::linearize::LinearizeCommand),
+    /// Baseline masks at each budget (random, per-layer uniform, SNIP-style saliency),
+    /// fine-tuned as `linearize` fine-tunes SNL's.
+    Baseline(commands::baseline::BaselineCommand),
+    /// A Pareto sweep: the method × seed grid (each cell all budgets), run here or written
+    /// as a Slurm job array (`--emit slurm`), merged into `sweep.json`.
+    Sweep(commands::sweep::SweepCommand),
     /// Top-1 accuracy and per-layer kept ReLUs of a model file.
     Eval(commands::eval::EvalCommand),
     /// Write a model file (or its IR as JSON) from a model file or a run's checkpoint.
@@ -79,6 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::Train(c) => commands::train::run(c),
         Command::Linearize(c) => commands::linearize::run(c),
+        Command::Baseline(c) => commands::baseline::run(c),
+        Command::Sweep(c) => commands::sweep::run(c),
         Command::Eval(c) => commands::eval::run(c),
         Command::Export(c) => commands::export::run(c),
         Command::ExportData(c) => commands::export_data::run(c),
@@ -101,6 +109,11 @@ pub struct DataArgs {
     /// Fraction of the training set held out for validation (seeded).
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
+    /// Seed of the train/validation split and of the --limit-train choice. `train`: --seed
+    /// by default. `linearize`/`eval`: the split the model file records by default (the
+    /// teacher's validation split), else --seed.
+    #[arg(long)]
+    pub split_seed: Option<u64>,
     /// Use only this many training examples (seeded choice), for quick runs.
     #[arg(long)]
     pub limit_train: Option<usize>,
@@ -114,13 +127,14 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Loads the splits (seeded by `seed`).
-    pub fn load(&self, seed: u64) -> anyhow::Result<Splits> {
+    /// Loads the splits: split by `--split-seed`, else by the model's recorded split seed
+    /// (`recorded`), else by `seed`.
+    pub fn load(&self, seed: u64, recorded: Option<u64>) -> anyhow::Result<Splits> {
         let spec = DataSpec {
             source: self.data,
             dir: self.data_dir.clone(),
             val_fraction: self.val_fraction,
-            seed,
+            seed: self.split_seed.or(recorded).unwrap_or(seed),
             limit_train: self.limit_train,
             limit_test: self.limit_test,
             ..Default::default()
@@ -151,6 +165,27 @@ pub struct RunArgs {
     /// Seed of weights, data split, batch order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Parses a comma-separated list of budgets: counts (≥ 1) or fractions (in (0, 1)).
+pub fn parse_budgets(s: &str) -> Result<Vec<crate::snl::Budget>, String> {
+    s.split(',')
+        .map(|p| {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{p}' is not a number"))?;
+            if v >= 1.0 && v.fract() == 0.0 {
+                Ok(crate::snl::Budget::Count(v as i64))
+            } else if v > 0.0 && v < 1.0 {
+                Ok(crate::snl::Budget::Fraction(v))
+            } else {
+                Err(format!(
+                    "'{p}' is neither a ReLU count (a whole number ≥ 1) nor a fraction in (0, 1)"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Parses a comma-separated list of positive integers.

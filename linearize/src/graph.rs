@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use snl_theory::{self as ir, Layer, ReluMask};
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
 
-use crate::masked::{MaskGranularity, MaskedRelu};
+use crate::masked::{is_mask_var, MaskGranularity, MaskedRelu};
 
 /// One libtorch operation.
 #[derive(Debug)]
@@ -316,6 +316,13 @@ impl SnlNet {
         self.relus().map(|m| (m.units(), m.kept(eps))).collect()
     }
 
+    /// Straight-through masks (`Some(ε)`: forward with `1[c > ε]`) or soft ones (`None`).
+    pub fn set_straight_through(&mut self, eps: Option<f64>) {
+        for m in self.relus_mut() {
+            m.straight_through = eps;
+        }
+    }
+
     /// Binarizes every mask at `eps` and freezes it.
     pub fn binarize(&mut self, eps: f64) {
         for m in self.relus_mut() {
@@ -335,7 +342,7 @@ impl SnlNet {
         names.sort();
         let weights = names
             .into_iter()
-            .filter(|n| !n.ends_with(".c") && vars[*n].requires_grad())
+            .filter(|n| !is_mask_var(n) && vars[*n].requires_grad())
             .map(|n| vars[n].shallow_clone())
             .collect();
         (weights, masks)

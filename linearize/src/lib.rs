@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod arch;
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod data;

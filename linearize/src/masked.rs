@@ -5,6 +5,25 @@
 //! `∂y/∂c = g ⊙ (relu(x) − x)` and `∂y/∂x = g ⊙ (1 − c·1[x < 0])`.
 use tch::{nn, Kind, Tensor};
 
+/// Name of the mask variable inside a ReLU layer's VarStore path: the variable of layer
+/// `layer1.0.relu1` is `layer1.0.relu1.c`. Every variable whose name ends in
+/// [`MASK_SUFFIX`] is a mask; all others are weights (see [`is_mask_var`]).
+pub const MASK_VAR: &str = "c";
+
+/// `"." + MASK_VAR`: the suffix that marks a mask in a VarStore or checkpoint name.
+pub const MASK_SUFFIX: &str = ".c";
+
+/// Whether a VarStore variable name is a ReLU mask (`….c`).
+pub fn is_mask_var(name: &str) -> bool {
+    name.ends_with(MASK_SUFFIX)
+}
+
+/// Threshold that reads a *binary* mask back: after [`MaskedRelu::binarize`] every `c` is 0
+/// or 1, so any value in (0, 1) gives the same kept set; 0.5 is the one used everywhere a
+/// binarized network is counted, exported or reloaded. (The soft masks of the mask phase are
+/// counted at ε instead, `LinearizeConfig::eps`.)
+pub const BINARY_THRESHOLD: f64 = 0.5;
+
 /// How many mask parameters a ReLU layer gets.
 #[derive(
     Clone,
@@ -34,6 +53,9 @@ pub struct MaskedRelu {
     pub shape: Vec<i64>,
     /// Granularity of `c`.
     pub granularity: MaskGranularity,
+    /// Straight-through forward: `Some(ε)` evaluates the layer with the binary mask
+    /// `1[c > ε]` while the gradient reaches `c` as if it were soft (`∂y/∂c` unchanged).
+    pub straight_through: Option<f64>,
 }
 
 impl MaskedRelu {
@@ -47,18 +69,28 @@ impl MaskedRelu {
                 cshape.extend(std::iter::repeat_n(1, shape.len() - 1));
             }
         }
-        let c = vs.var("c", &cshape, nn::Init::Const(1.0));
+        let c = vs.var(MASK_VAR, &cshape, nn::Init::Const(1.0));
         Self {
             c,
             shape: shape.to_vec(),
             granularity,
+            straight_through: None,
         }
     }
 
     /// `x − c ⊙ min(x, 0)` (= `x + c ⊙ relu(−x)`), as one `addcmul` on a clamp: two
     /// batch-sized kernels instead of the textbook formula's five.
+    /// With [`MaskedRelu::straight_through`] `Some(ε)`, `c` is replaced by
+    /// `c + (1[c > ε] − c).detach()`: the value of the binary mask, the gradient of `c`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.addcmul(&self.c.neg(), &x.clamp_max(0.0))
+        match self.straight_through {
+            None => x.addcmul(&self.c.neg(), &x.clamp_max(0.0)),
+            Some(eps) => {
+                let hard = self.c.gt(eps).to_kind(self.c.kind());
+                let c = &self.c + (hard - &self.c).detach();
+                x.addcmul(&c.neg(), &x.clamp_max(0.0))
+            }
+        }
     }
 
     /// Units (activation positions) of the layer.
@@ -154,7 +186,7 @@ mod tests {
             let g = Tensor::from_slice(&gs).view([2, 4]);
             // the layer's own forward, on f64 tensors
             let f = |x: &Tensor, c: &Tensor| {
-                let m = MaskedRelu { c: c.shallow_clone(), shape: vec![4], granularity: MaskGranularity::Pixel };
+                let m = MaskedRelu { c: c.shallow_clone(), shape: vec![4], granularity: MaskGranularity::Pixel, straight_through: None };
                 m.forward(x) * &g
             };
             f(&x, &c).sum(Kind::Double).backward();
@@ -207,6 +239,31 @@ mod tests {
         assert!(m.is_frozen());
         let c: Vec<f32> = Vec::try_from(&m.c.flatten(0, -1)).unwrap();
         assert_eq!(c, vec![1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn straight_through_forward_is_the_binary_mask_and_keeps_the_soft_gradient() {
+        let x = Tensor::from_slice(&[-2.0f32, -1.0, -0.5, 3.0]).view([1, 4]);
+        let (_vs, mut m) = layer(&[0.6, 0.005, 0.3, 0.2], &[4]);
+        m.straight_through = Some(1e-2);
+        let y = m.forward(&x);
+        let v: Vec<f32> = Vec::try_from(&y.flatten(0, -1)).unwrap();
+        // c → 1, 0, 1, 1: relu(-2) = 0, -1 (linear), relu(-0.5) = 0, 3
+        assert_eq!(v, vec![0.0, -1.0, 0.0, 3.0]);
+        y.sum(Kind::Float).backward();
+        // ∂y/∂c = relu(x) − x = 2, 1, 0.5, 0 (the soft formula's)
+        let g: Vec<f32> = Vec::try_from(&m.c.grad().flatten(0, -1)).unwrap();
+        assert_eq!(g, vec![2.0, 1.0, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn the_mask_variable_is_named_with_the_suffix() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _m = MaskedRelu::new(vs.root() / "layer1" / "relu", &[2], MaskGranularity::Pixel);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert_eq!(names, vec![format!("layer1.relu{MASK_SUFFIX}")]);
+        assert!(is_mask_var(&names[0]));
+        assert!(!is_mask_var("layer1.conv.weight"));
     }
 
     #[test]

@@ -71,6 +71,33 @@ impl Optimizer {
         }
     }
 
+    /// Scales the gradients down so that their global L2 norm is at most `max`; returns the
+    /// norm before scaling.
+    pub fn clip_grad_norm(&mut self, max: f64) -> f64 {
+        let total = tch::no_grad(|| {
+            self.params
+                .iter()
+                .map(|p| p.grad())
+                .filter(|g| g.defined())
+                .map(|g| g.square().sum(tch::Kind::Double))
+                .fold(None::<Tensor>, |a, b| {
+                    Some(a.map_or(b.shallow_clone(), |a| a + b))
+                })
+                .map_or(0.0, |s| s.sqrt().double_value(&[]))
+        });
+        if total > max {
+            tch::no_grad(|| {
+                for p in &self.params {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.g_mul_scalar_(max / total);
+                    }
+                }
+            });
+        }
+        total
+    }
+
     /// Zeroes every gradient.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {
@@ -301,5 +328,27 @@ mod tests {
         assert_eq!(c.lr(1e-3, 0), 1e-3);
         assert!((c.lr(1e-3, 50) - 5e-4).abs() < 1e-15);
         assert!(c.lr(1e-3, 100).abs() < 1e-15);
+    }
+
+    #[test]
+    fn clipping_scales_the_global_norm_down_and_only_down() {
+        let p = Tensor::from_slice(&[1.0f64, 1.0]).set_requires_grad(true);
+        let kind = OptimKind::Sgd {
+            momentum: 0.0,
+            weight_decay: 0.0,
+        };
+        let mut opt = Optimizer::new(kind, vec![p.shallow_clone()]);
+        // L = 3·p0 + 4·p1: gradient (3, 4), norm 5
+        (&p * Tensor::from_slice(&[3.0f64, 4.0]))
+            .sum(tch::Kind::Double)
+            .backward();
+        assert!((opt.clip_grad_norm(10.0) - 5.0).abs() < 1e-12);
+        assert_eq!(Vec::<f64>::try_from(&p.grad()).unwrap(), vec![3.0, 4.0]);
+        assert!((opt.clip_grad_norm(1.0) - 5.0).abs() < 1e-12);
+        let g = Vec::<f64>::try_from(&p.grad()).unwrap();
+        assert!(
+            (g[0] - 0.6).abs() < 1e-12 && (g[1] - 0.8).abs() < 1e-12,
+            "{g:?}"
+        );
     }
 }

@@ -201,6 +201,7 @@ fn resume_after_any_epoch_is_exact() {
         max_epochs: 30,
         temperature: 4.0,
         finetune: sgd(2),
+        ..Default::default()
     };
     let a = RunDir::create(&dir.path().join("lin-a")).unwrap();
     let oa = train::linearize(&a, &full.model(), &lin, &splits, 1, Device::Cpu, false).unwrap();
@@ -254,6 +255,7 @@ fn budget_not_reached_keeps_the_state_and_says_so() {
         max_epochs: 2,
         temperature: 4.0,
         finetune: sgd,
+        ..Default::default()
     };
     let run = RunDir::create(&dir.path().join("lin")).unwrap();
     let o = train::linearize(&run, &pre.model(), &lin, &splits, 0, Device::Cpu, false).unwrap();
@@ -503,4 +505,536 @@ fn export_onnx_writes_the_theory_exporters_graph() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--format onnx"), "{stderr}");
     assert!(!dir.path().join("x.safetensors").exists());
+}
+
+fn constant_sgd(epochs: usize) -> SgdConfig {
+    SgdConfig {
+        epochs,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        batch: 32,
+        milestones: vec![],
+        cosine: false,
+    }
+}
+
+fn tiny_lin(budget: i64, finetune_epochs: usize) -> LinearizeConfig {
+    LinearizeConfig {
+        budget,
+        lambda0: 5e-2,
+        lr: 1e-2,
+        batch: 32,
+        max_epochs: 30,
+        finetune: constant_sgd(finetune_epochs),
+        ..Default::default()
+    }
+}
+
+/// `--resume` with more epochs than planned extends the run, and ends where a run planned
+/// that long from the start ends (constant learning rate, so the plans agree).
+/// See: issue 9, item 7.
+#[test]
+fn resume_extends_a_run_to_more_epochs() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let two = RunDir::create(&dir.path().join("two")).unwrap();
+    train::pretrain(&two, &cfg, &constant_sgd(2), &splits, 3, Device::Cpu, false).unwrap();
+    let ext = RunDir::create(&dir.path().join("ext")).unwrap();
+    train::pretrain(&ext, &cfg, &constant_sgd(1), &splits, 3, Device::Cpu, false).unwrap();
+    train::pretrain(&ext, &cfg, &constant_sgd(2), &splits, 3, Device::Cpu, true).unwrap();
+    assert_eq!(checkpoint_tensors(&two), checkpoint_tensors(&ext));
+    // other hyper-parameters than the epochs are still refused
+    let mut other = constant_sgd(3);
+    other.lr = 0.1;
+    let err = train::pretrain(&ext, &cfg, &other, &splits, 3, Device::Cpu, true).unwrap_err();
+    assert!(matches!(err, train::TrainError::Checkpoint { .. }), "{err}");
+
+    // the fine-tune phase of a linearization, extended from 1 to 2 epochs
+    let a = RunDir::create(&dir.path().join("lin-a")).unwrap();
+    let oa = train::linearize(
+        &a,
+        &two.model(),
+        &tiny_lin(6, 2),
+        &splits,
+        1,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let b = RunDir::create(&dir.path().join("lin-b")).unwrap();
+    train::linearize(
+        &b,
+        &two.model(),
+        &tiny_lin(6, 1),
+        &splits,
+        1,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let ob = train::linearize(
+        &b,
+        &two.model(),
+        &tiny_lin(6, 2),
+        &splits,
+        1,
+        Device::Cpu,
+        true,
+    )
+    .unwrap();
+    assert_eq!(checkpoint_tensors(&a), checkpoint_tensors(&b));
+    assert_eq!(oa.final_test, ob.final_test);
+}
+
+/// A fresh run into a used folder starts clean: no stale `best.safetensors` is picked up
+/// with `--finetune-epochs 0`, and the log holds only the new run's lines.
+/// See: issue 9, item 7.
+#[test]
+fn a_fresh_run_into_a_used_folder_leaves_nothing_of_the_old_one() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    let lines = |r: &RunDir| std::fs::read_to_string(r.log()).unwrap().lines().count();
+    assert_eq!(lines(&pre), 1);
+    let run = RunDir::create(&dir.path().join("lin")).unwrap();
+    let first = train::linearize(
+        &run,
+        &pre.model(),
+        &tiny_lin(6, 2),
+        &splits,
+        0,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    assert!(run.best().exists());
+    let second = train::linearize(
+        &run,
+        &pre.model(),
+        &tiny_lin(6, 0),
+        &splits,
+        0,
+        Device::Cpu,
+        false,
+    )
+    .unwrap();
+    assert!(
+        !run.best().exists(),
+        "the first run's best.safetensors is gone"
+    );
+    assert_eq!(lines(&run), second.linearize_epochs);
+    // with no fine-tune epoch the result is the binarized network itself
+    assert_eq!(second.final_test, second.binarized_test);
+    assert!(first.linearize_epochs > 0);
+}
+
+/// The model file records its data and split; linearizing on another split is refused.
+/// See: issue 9, item 7.
+#[test]
+fn linearize_refuses_a_split_other_than_the_teachers() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    let file = train::ModelFile::read(&pre.model()).unwrap();
+    assert_eq!(file.data_record().unwrap(), Some(splits.record.clone()));
+    let mut spec = DataSpec {
+        source: Source::Synthetic,
+        val_fraction: 0.2,
+        seed: 1,
+        synthetic: SyntheticConfig {
+            channels: 1,
+            height: 8,
+            width: 8,
+            train: 160,
+            test: 40,
+            classes: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let other = data::load(&spec).unwrap();
+    let run = RunDir::create(&dir.path().join("lin")).unwrap();
+    let err = train::linearize(
+        &run,
+        &pre.model(),
+        &tiny_lin(6, 0),
+        &other,
+        0,
+        Device::Cpu,
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, train::TrainError::DataMismatch { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("split seed 0 vs 1"), "{err}");
+    assert!(!err.to_string().contains('\n'));
+    spec.seed = 0;
+    spec.val_fraction = 0.3;
+    let mut other = data::load(&spec).unwrap();
+    // (synthetic data are normalized with their train split's statistics: make those equal)
+    other.record.mean = splits.record.mean.clone();
+    other.record.std = splits.record.std.clone();
+    let err = file.check_data(&other, true).unwrap_err().to_string();
+    assert!(err.contains("validation examples 32 vs 48"), "{err}");
+    // the test set does not depend on the split, only on the data set
+    assert!(file.check_data(&other, false).is_ok());
+    other.record.source = "mnist".into();
+    assert!(file.check_data(&other, false).is_err());
+    // a subset of the training data (smaller validation split, inside the teacher's) is fine
+    spec.val_fraction = 0.2;
+    spec.limit_train = Some(80);
+    let subset = data::load(&spec).unwrap();
+    assert!(file.check_data(&subset, true).is_ok());
+}
+
+/// Model files and checkpoints are readable by all (0644), not the temporary file's 0600.
+/// See: issue 9, item 7.
+#[cfg(unix)]
+#[test]
+fn run_files_are_written_0644() {
+    use std::os::unix::fs::PermissionsExt;
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    for p in [pre.model(), pre.checkpoint()] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, train::FILE_MODE, "{}", p.display());
+    }
+}
+
+/// The cached teacher logits are the teacher's forward pass on the same examples.
+#[test]
+fn cached_teacher_logits_equal_the_forward_pass() {
+    tch::set_num_threads(1);
+    tch::manual_seed(0);
+    let splits = tiny_splits();
+    assert!(!splits.augment);
+    let cfg = tiny_mlp(&splits);
+    let teacher = train::Teacher::new(cfg.build(Device::Cpu), 4.0, &splits, Device::Cpu);
+    assert!(teacher.is_cached());
+    let (x, _) = splits.train.batches(32, 5, Device::Cpu).next().unwrap();
+    let idx = Tensor::from_slice(&splits.train.batch_order(5)[..32]);
+    let cached = teacher.logits(&x, &idx);
+    let fresh = tch::no_grad(|| teacher.net().forward_t(&x, false));
+    let d = f64::try_from((cached - fresh).abs().max()).unwrap();
+    assert!(d < 1e-5, "max diff {d}");
+}
+
+/// `--budgets`: one linearization, a snapshot per extra budget, each fine-tuned.
+#[test]
+fn several_budgets_from_one_linearization() {
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    let mut lin = tiny_lin(6, 1);
+    lin.snapshots = vec![40, 20];
+    lin.lambda_rule = snl_linearize::snl::LambdaRule::Budget;
+    lin.target_epochs = 10;
+    let run = RunDir::create(&dir.path().join("lin")).unwrap();
+    let o = train::linearize(&run, &pre.model(), &lin, &splits, 0, Device::Cpu, false).unwrap();
+    assert!(o.budget_reached, "{o:?}");
+    let budgets: Vec<i64> = o.budgets.iter().map(|b| b.budget).collect();
+    assert_eq!(budgets, vec![40, 20, 6]);
+    for b in &o.budgets {
+        assert!(b.kept <= b.budget, "{b:?}");
+        assert!(b.model.exists());
+        assert!(b.binarization_gap.is_some());
+    }
+    // the masks shrink with the budget
+    assert!(o.budgets[0].kept >= o.budgets[1].kept && o.budgets[1].kept >= o.budgets[2].kept);
+    assert!(run.budget_dir(40).join("snapshot.safetensors").exists());
+}
+
+/// `eval` refuses, in one line and with exit 2, a validation split other than the model's.
+/// See: issue 9, item 7.
+#[test]
+fn eval_refuses_another_split_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pre");
+    let o = out.to_str().unwrap();
+    let common = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "16",
+    ];
+    let mut train_args = vec![
+        "train", "--arch", "mlp", "--hidden", "8", "--epochs", "1", "--out", o,
+    ];
+    train_args.extend(common);
+    let (code, _, stderr) = snl(&train_args);
+    assert_eq!(code, 0, "{stderr}");
+    let model = out.join("model.safetensors");
+    let m = model.to_str().unwrap();
+    let mut ok = vec!["eval", "--model", m, "--split", "val"];
+    ok.extend(common);
+    let (code, stdout, stderr) = snl(&ok);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("top-1"), "{stdout}");
+    let mut bad = ok.clone();
+    bad.extend(["--split-seed", "5"]);
+    let (code, _, stderr) = snl(&bad);
+    assert_eq!(code, 2, "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("snl: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("made with other data"), "{stderr}");
+    assert!(errors[0].contains("split seed 0 vs 5"), "{stderr}");
+}
+
+/// Every baseline keeps exactly the budget; `uniform` keeps the same fraction per layer;
+/// `snip` keeps the units of largest saliency.
+#[test]
+fn baseline_masks_keep_the_budget() {
+    use snl_linearize::baseline::{apply_mask, baseline_mask, snip_saliency, Baseline};
+    tch::set_num_threads(1);
+    let splits = tiny_splits();
+    let cfg = tiny_mlp(&splits);
+    let dir = tempfile::tempdir().unwrap();
+    let pre = RunDir::create(&dir.path().join("pre")).unwrap();
+    let (mut net, _) =
+        train::pretrain(&pre, &cfg, &constant_sgd(1), &splits, 0, Device::Cpu, false).unwrap();
+    let units: Vec<i64> = net.relus().map(|m| m.units()).collect();
+    for method in [Baseline::Random, Baseline::Uniform, Baseline::Snip] {
+        let flags = baseline_mask(method, &mut net, 5, &splits, 2, 0, Device::Cpu);
+        let kept: usize = flags.iter().flatten().filter(|&&k| k).count();
+        assert_eq!(kept, 5, "{method:?}");
+        let mut m = cfg.build(Device::Cpu);
+        apply_mask(&mut m, &flags);
+        assert_eq!(m.kept_relus(0.5), 5);
+        if method == Baseline::Uniform {
+            let per: Vec<usize> = flags
+                .iter()
+                .map(|f| f.iter().filter(|&&k| k).count())
+                .collect();
+            let want = snl_linearize::baseline::uniform_quotas(&units, 5);
+            assert_eq!(per, want.iter().map(|&q| q as usize).collect::<Vec<_>>());
+        }
+        if method == Baseline::Snip {
+            let sal = snip_saliency(&mut net, &splits, 2, 0, Device::Cpu);
+            let kept_min = sal
+                .iter()
+                .flatten()
+                .zip(flags.iter().flatten())
+                .filter(|(_, &k)| k)
+                .map(|(s, _)| *s)
+                .fold(f64::INFINITY, f64::min);
+            let dropped_max = sal
+                .iter()
+                .flatten()
+                .zip(flags.iter().flatten())
+                .filter(|(_, &k)| !k)
+                .map(|(s, _)| *s)
+                .fold(0.0, f64::max);
+            assert!(kept_min >= dropped_max, "{kept_min} < {dropped_max}");
+        }
+    }
+}
+
+/// `snl baseline` fine-tunes one mask per budget and reports each in JSON.
+#[test]
+fn baseline_command_fine_tunes_each_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    let common = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "16",
+    ];
+    let mut a = vec![
+        "train",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        pre.to_str().unwrap(),
+    ];
+    a.extend(common);
+    let (code, _, stderr) = snl(&a);
+    assert_eq!(code, 0, "{stderr}");
+    let model = pre.join("model.safetensors");
+    let out = dir.path().join("random");
+    let mut b = vec![
+        "baseline",
+        "--model",
+        model.to_str().unwrap(),
+        "--method",
+        "random",
+        "--budgets",
+        "6,3",
+        "--finetune-epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--output-format",
+        "json",
+    ];
+    b.extend(common);
+    let (code, stdout, stderr) = snl(&b);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let budgets = v["budgets"].as_array().unwrap();
+    assert_eq!(budgets.len(), 2);
+    for (r, want) in budgets.iter().zip([6, 3]) {
+        assert_eq!(r["budget"], want);
+        assert_eq!(r["kept"], want);
+        assert!(out
+            .join(format!("budget-{want}/model.safetensors"))
+            .exists());
+    }
+    // a budget of all ReLUs or more is one line, exit 2
+    let mut c = b.clone();
+    c[6] = "100000";
+    let (code, _, stderr) = snl(&c);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("snl: error"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+/// papers/pareto/cifar100-resnet18.sh (the paper's GPU protocol) runs end to end at toy size
+/// on CPU: ResNet-18 at width 1/8 on synthetic CIFAR-shaped data.
+/// See: issue 9, item 5.
+#[test]
+fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("papers/pareto/cifar100-resnet18.sh"))
+        .arg("--smoke")
+        .env("SNL", env!("CARGO_BIN_EXE_snl"))
+        .env("RUNS", dir.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for m in ["random", "uniform", "snip"] {
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with(m)).count(),
+            4,
+            "{stdout}"
+        );
+    }
+    assert!(dir.path().join("snl-0.json").exists());
+}
+
+/// `snl sweep` runs the method × seed grid and merges it; `--emit slurm` writes a job array
+/// with one task per cell; `--merge` merges what the tasks wrote.
+/// See: issue 9, item 6.
+#[test]
+fn sweep_runs_the_grid_and_emits_a_slurm_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    let common = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "16",
+    ];
+    let mut a = vec![
+        "train",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        pre.to_str().unwrap(),
+    ];
+    a.extend(common);
+    let (code, _, stderr) = snl(&a);
+    assert_eq!(code, 0, "{stderr}");
+    let model = pre.join("model.safetensors");
+    let out = dir.path().join("sweep");
+    let base = vec![
+        "sweep",
+        "--model",
+        model.to_str().unwrap(),
+        "--methods",
+        "random,uniform",
+        "--seeds",
+        "0",
+        "--budgets",
+        "6,3",
+        "--out",
+        out.to_str().unwrap(),
+        "--output-format",
+        "json",
+    ];
+    let mut slurm = base.clone();
+    slurm.extend(["--emit", "slurm", "--sbatch", "--time=1:00:00"]);
+    slurm.extend(["--"]);
+    slurm.extend(common);
+    slurm.extend(["--finetune-epochs", "1"]);
+    let (code, stdout, stderr) = snl(&slurm);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 array tasks"), "{stdout}");
+    let script = std::fs::read_to_string(out.join("sweep.slurm")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-1"), "{script}");
+    assert!(script.contains("#SBATCH --time=1:00:00"), "{script}");
+    assert!(script.contains("baseline --method uniform"), "{script}");
+    // merging before the tasks ran: one line, exit 2
+    let mut merge = base.clone();
+    merge.push("--merge");
+    let (code, _, stderr) = snl(&merge);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("2 of 2 cells have no result yet"),
+        "{stderr}"
+    );
+    // run locally, then merge
+    let mut local = base.clone();
+    local.push("--");
+    local.extend(common);
+    local.extend(["--finetune-epochs", "1"]);
+    let (code, stdout, stderr) = snl(&local);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4);
+    let (code, _, stderr) = snl(&merge);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("sweep.json").exists());
+    let mut bad = base.clone();
+    bad[4] = "pruning";
+    let (code, _, stderr) = snl(&bad);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown method 'pruning'"), "{stderr}");
 }

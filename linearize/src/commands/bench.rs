@@ -105,7 +105,7 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         tch::set_num_threads(t);
     }
     let device = c.run.device.resolve()?;
-    let splits = c.data.load(c.run.seed)?;
+    let splits = c.data.load(c.run.seed, None)?;
     if splits.input_shape()[1..] != [28, 28] {
         bail!("the benchmark CNN takes 28×28 inputs; use --data fashion-mnist or mnist");
     }

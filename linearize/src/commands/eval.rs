@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
-use crate::train::{accuracy, load_model};
+use crate::train::{accuracy, ModelFile, BINARY_THRESHOLD};
 
 /// Which split to evaluate on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -43,10 +43,15 @@ pub struct EvalCommand {
 /// Runs `eval`.
 pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
     let device = c.run.device.resolve()?;
-    let (mut net, arch, info) =
-        load_model(&c.model, device).context("cannot evaluate the model")?;
-    net.binarize(0.5);
-    let splits = c.data.load(c.run.seed)?;
+    let file = ModelFile::read(&c.model).context("cannot evaluate the model")?;
+    let recorded = file.data_record()?.map(|r| r.split_seed);
+    let mut net = file.build(device).context("cannot evaluate the model")?;
+    let (arch, info) = (file.arch.clone(), file.info.clone());
+    net.binarize(BINARY_THRESHOLD);
+    let splits = c.data.load(c.run.seed, recorded)?;
+    // the test set only needs the same data set; the validation and training splits the
+    // same split too
+    file.check_data(&splits, c.split != Split::Test)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape {
         bail!(
@@ -65,8 +70,8 @@ pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
         bail!("the {:?} split is empty", c.split);
     }
     let acc = accuracy(&net, data, device);
-    let layers = net.relu_layers(0.5);
-    let (total, kept) = (net.total_relus(), net.kept_relus(0.5));
+    let layers = net.relu_layers(BINARY_THRESHOLD);
+    let (total, kept) = (net.total_relus(), net.kept_relus(BINARY_THRESHOLD));
     match c.output_format {
         OutputFormat::Json => println!(
             "{}",

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 
 use crate::cli::ExitStatus;
-use crate::train::{load_model, read_checkpoint, save_model, RunDir};
+use crate::train::{load_model, read_checkpoint, save_model, RunDir, BINARY_THRESHOLD};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -79,7 +79,7 @@ pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
         (net, state.arch, c.eps)
     } else if c.from.exists() {
         let (net, arch, _) = load_model(&c.from, device).context("cannot export")?;
-        (net, arch, 0.5)
+        (net, arch, BINARY_THRESHOLD)
     } else {
         bail!("{}: no such model file or run folder", c.from.display());
     };

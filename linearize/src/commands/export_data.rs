@@ -88,11 +88,12 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
         data: c.data,
         data_dir: c.data_dir.clone(),
         val_fraction: c.val_fraction,
+        split_seed: None,
         limit_train: c.limit_train,
         limit_test: None,
         augment: None,
     };
-    let splits = args.load(c.seed)?;
+    let splits = args.load(c.seed, None)?;
     let split_name = format!("{:?}", c.split).to_lowercase();
     let data = match c.split {
         Split::Test => &splits.test,

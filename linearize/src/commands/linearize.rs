@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
+use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
-use crate::snl::Budget;
+use crate::snl::{Binarize, Budget, LambdaRule};
 use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir, SgdConfig};
 
 /// Arguments of `linearize` (defaults: the paper's hyper-parameters).
@@ -22,15 +22,28 @@ pub struct LinearizeCommand {
     #[command(flatten)]
     pub run: RunArgs,
     /// ReLU budget: keep at most this many ReLUs.
-    #[arg(
-        long,
-        required_unless_present = "budget_fraction",
-        conflicts_with = "budget_fraction"
-    )]
+    #[arg(long, required_unless_present_any = ["budget_fraction", "budgets"], conflicts_with_all = ["budget_fraction", "budgets"])]
     pub budget: Option<i64>,
     /// ReLU budget as a fraction of all ReLUs (0 < F < 1).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "budgets")]
     pub budget_fraction: Option<f64>,
+    /// Several budgets from one linearization, e.g. `0.2,0.1,0.05,0.02,0.01,0.005`
+    /// (fractions in (0, 1) or ReLU counts): the masks are snapshotted when the kept count
+    /// first reaches each budget and every snapshot is fine-tuned (the smallest in --out,
+    /// the others in --out/budget-<B>/).
+    #[arg(long, value_parser = parse_budgets)]
+    pub budgets: Option<std::vec::Vec<Budget>>,
+    /// λ schedule: `paper` (×1.1 on a stall) or `budget` (reach the budget in about
+    /// --target-epochs epochs, λ steered by the kept count's path).
+    #[arg(long, value_enum, default_value_t)]
+    pub lambda_schedule: LambdaRule,
+    /// `--lambda-schedule budget`: epochs in which to reach the budget.
+    #[arg(long, default_value_t = 20)]
+    pub target_epochs: usize,
+    /// How soft masks become binary: `paper` (once, at the end) or `ste` (straight-through:
+    /// the mask phase already runs with the binary masks).
+    #[arg(long, value_enum, default_value_t)]
+    pub binarize: Binarize,
     /// Initial L1 weight λ₀ on the masks.
     #[arg(long, default_value_t = 1e-5)]
     pub lambda0: f64,
@@ -92,21 +105,29 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
     ] {
         non_negative(n, v)?;
     }
-    if c.batch == 0 || c.finetune_batch == 0 || c.max_epochs == 0 {
-        bail!("--batch, --finetune-batch and --max-epochs must be positive");
+    if c.batch == 0 || c.finetune_batch == 0 || c.max_epochs == 0 || c.target_epochs == 0 {
+        bail!("--batch, --finetune-batch, --max-epochs and --target-epochs must be positive");
     }
     let device = c.run.device.resolve()?;
     // the budget is checked against the file's ReLU count before any data is loaded
     let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
     let total = file.ir.relu_counts()?.total as i64;
-    let arch = file.arch;
-    let budget = match (c.budget, c.budget_fraction) {
-        (Some(b), _) => Budget::Count(b),
-        (None, Some(f)) => Budget::Fraction(f),
-        (None, None) => bail!("give --budget N or --budget-fraction F"),
-    }
-    .resolve(total)?;
-    let splits = c.data.load(c.run.seed)?;
+    let arch = file.arch.clone();
+    let mut budgets: Vec<i64> = match (c.budget, c.budget_fraction, &c.budgets) {
+        (Some(b), _, _) => vec![Budget::Count(b).resolve(total)?],
+        (None, Some(f), _) => vec![Budget::Fraction(f).resolve(total)?],
+        (None, None, Some(list)) => list
+            .iter()
+            .map(|b| b.resolve(total))
+            .collect::<Result<_, _>>()?,
+        (None, None, None) => bail!("give --budget N, --budget-fraction F or --budgets A,B,…"),
+    };
+    budgets.sort_unstable();
+    budgets.dedup();
+    let budget = budgets[0];
+    let recorded = file.data_record()?.map(|r| r.split_seed);
+    let splits = c.data.load(c.run.seed, recorded)?;
+    file.check_data(&splits, true)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape || splits.num_classes() as i64 != arch.classes {
         bail!(
@@ -135,6 +156,10 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
             milestones: Vec::new(),
             cosine: true,
         },
+        lambda_rule: c.lambda_schedule,
+        target_epochs: c.target_epochs,
+        binarize: c.binarize,
+        snapshots: budgets[1..].to_vec(),
     };
     let run = RunDir::create(&c.out)?;
     let o = linearize(&run, &c.model, &cfg, &splits, c.run.seed, device, c.resume)
@@ -176,6 +201,14 @@ pub fn report(
                 o.total,
                 o.total
             );
+            if let (Some(s), Some(b)) = (o.soft_val, o.binarized_val) {
+                println!(
+                    "validation: {:.2}% with the mask phase's masks, {:.2}% binarized (gap {:.2} points)",
+                    100.0 * s,
+                    100.0 * b,
+                    100.0 * (s - b)
+                );
+            }
             println!(
                 "binarized (no finetune) {:>12.2}%   {} / {} ({:.2}%)",
                 100.0 * o.binarized_test,
@@ -195,6 +228,24 @@ pub fn report(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if o.budgets.len() > 1 {
+                println!("budget     kept   val soft  val bin   test bin  test final  model");
+                for b in &o.budgets {
+                    let p = |v: Option<f64>| {
+                        v.map_or("    n/a".into(), |v| format!("{:>6.2}%", 100.0 * v))
+                    };
+                    println!(
+                        "{:>6} {:>8}   {}  {}   {:>6.2}%   {:>7.2}%  {}",
+                        b.budget,
+                        b.kept,
+                        p(b.soft_val),
+                        p(b.binarized_val),
+                        100.0 * b.binarized_test,
+                        100.0 * b.final_test,
+                        b.model.display()
+                    );
+                }
+            }
             println!("model: {}", run.model().display());
         }
     }

@@ -65,7 +65,7 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
     crate::commands::train::positive("finetune-lr", c.finetune_lr)?;
     let device = c.run.device.resolve()?;
     let seed = c.run.seed;
-    let splits = c.data.load(seed)?;
+    let splits = c.data.load(seed, None)?;
     let arch = ArchConfig::for_data(Arch::Cnn, &splits, ReluConvention::Paper);
     let pre = RunDir::create(&c.out.join("pretrain"))?;
     let pre_cfg = SgdConfig {
@@ -99,6 +99,7 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
             milestones: Vec::new(),
             cosine: true,
         },
+        ..Default::default()
     };
     eprintln!(
         "== 2/2 linearize to {budget} ReLUs, binarize, fine-tune ({} epochs)",

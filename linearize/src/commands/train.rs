@@ -95,7 +95,7 @@ pub fn run(c: TrainCommand) -> anyhow::Result<ExitStatus> {
         bail!("--arch mlp needs --hidden widths, e.g. --hidden 256,128");
     }
     let device = c.run.device.resolve()?;
-    let splits = c.data.load(c.run.seed)?;
+    let splits = c.data.load(c.run.seed, None)?;
     let shape = splits.input_shape();
     let arch = ArchConfig {
         arch: c.arch,

@@ -467,11 +467,7 @@ impl Dataset {
     /// length. Panics if `batch_size == 0`.
     pub fn batches(&self, batch_size: usize, seed: u64, device: Device) -> Batches<'_> {
         assert!(batch_size > 0, "batch_size must be positive");
-        let order: Vec<i64> = SeededRng::new(seed)
-            .permutation(self.len())
-            .into_iter()
-            .map(|i| i as i64)
-            .collect();
+        let order = self.batch_order(seed);
         Batches {
             data: self,
             order: Some(order),
@@ -479,6 +475,16 @@ impl Dataset {
             batch_size,
             device,
         }
+    }
+
+    /// The example order [`Dataset::batches`] uses for `seed`: batch `k` holds
+    /// `order[k·b .. (k+1)·b]`.
+    pub fn batch_order(&self, seed: u64) -> Vec<i64> {
+        SeededRng::new(seed)
+            .permutation(self.len())
+            .into_iter()
+            .map(|i| i as i64)
+            .collect()
     }
 
     /// Mini-batches in file order (for evaluation), moved to `device`; the last one may be
@@ -544,6 +550,69 @@ impl Iterator for Batches<'_> {
 
 impl ExactSizeIterator for Batches<'_> {}
 
+/// Where a model's training data came from: the data set, how its validation split was
+/// carved, and the input normalization. `snl train` stores it in the model file
+/// (`snl.data`), so that `linearize` and `eval` can refuse data that differ — above all a
+/// validation split that overlaps the teacher's training examples.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataRecord {
+    /// [`Source::name`].
+    pub source: String,
+    /// Seed of the shuffle that picks `limit_train` and the validation split.
+    pub split_seed: u64,
+    /// [`DataSpec::val_fraction`].
+    pub val_fraction: f64,
+    /// [`DataSpec::limit_train`].
+    pub limit_train: Option<usize>,
+    /// Examples in the training split.
+    pub train: usize,
+    /// Examples in the validation split.
+    pub val: usize,
+    /// Per-channel normalization mean.
+    pub mean: Vec<f32>,
+    /// Per-channel normalization standard deviation.
+    pub std: Vec<f32>,
+}
+
+impl DataRecord {
+    /// Why `other` (data given now) cannot stand in for this record (the model's data), as
+    /// `what mine vs given` (empty when it can). The data set, the split seed and (for data
+    /// sets with published constants) the normalization must be equal. The validation split
+    /// is always the first `val` examples of the seed's shuffle, so a smaller one (a smaller
+    /// `--limit-train` or `--val-fraction`) lies inside the model's and is accepted; a larger
+    /// one would hold examples the model was trained on.
+    pub fn differences(&self, other: &DataRecord) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{name} {a} vs {b}"));
+            }
+        };
+        cmp("data", self.source.clone(), other.source.clone());
+        cmp(
+            "split seed",
+            self.split_seed.to_string(),
+            other.split_seed.to_string(),
+        );
+        // synthetic data are normalized with their own train split's statistics, which
+        // change with the split; the model file carries the constants it was trained with
+        if self.source != Source::Synthetic.name() {
+            cmp(
+                "normalization",
+                format!("{:?}/{:?}", self.mean, self.std),
+                format!("{:?}/{:?}", other.mean, other.std),
+            );
+        }
+        if other.val > self.val {
+            d.push(format!(
+                "validation examples {} vs {} (a larger validation split holds examples the model trained on)",
+                self.val, other.val
+            ));
+        }
+        d
+    }
+}
+
 /// Train, validation and test splits plus the normalization constants.
 #[derive(Debug)]
 pub struct Splits {
@@ -561,6 +630,8 @@ pub struct Splits {
     pub std: Vec<f32>,
     /// Whether training should use [`augment()`] by default ([`Source::augment_by_default`]).
     pub augment: bool,
+    /// How these splits were made (stored in model files).
+    pub record: DataRecord,
 }
 
 impl Splits {
@@ -645,6 +716,16 @@ pub fn load(spec: &DataSpec) -> Result<Splits> {
         Some(ms) => ms,
         None => channel_mean_std(&train.images),
     };
+    let record = DataRecord {
+        source: spec.source.name().to_string(),
+        split_seed: spec.seed,
+        val_fraction: spec.val_fraction,
+        limit_train: spec.limit_train,
+        train: train.len(),
+        val: val.len(),
+        mean: mean.clone(),
+        std: std.clone(),
+    };
     Ok(Splits {
         train,
         val,
@@ -653,6 +734,7 @@ pub fn load(spec: &DataSpec) -> Result<Splits> {
         mean,
         std,
         augment: spec.source.augment_by_default(),
+        record,
     })
 }
 

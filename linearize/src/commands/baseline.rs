@@ -1,0 +1,182 @@
+//! `snl baseline`: a non-SNL mask (random, per-layer uniform, SNIP-style saliency) at each
+//! budget, fine-tuned exactly as `snl linearize` fine-tunes its binarized masks.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::baseline::{apply_mask, baseline_mask, Baseline};
+use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
+use crate::commands::train::{non_negative, positive};
+use crate::masked::MaskGranularity;
+use crate::snl::Budget;
+use crate::train::{
+    finetune_file, save_model, ModelFile, RunDir, SgdConfig, Teacher, BINARY_THRESHOLD, DATA_KEY,
+};
+
+/// Arguments of `baseline` (fine-tune defaults: those of `linearize`).
+#[derive(Debug, clap::Args)]
+pub struct BaselineCommand {
+    /// The pretrained model file (from `snl train`); also the frozen KD teacher.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data set and split (the model's, as for `linearize`).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Device and seed (the seed also draws the random masks).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// How to choose the kept ReLUs.
+    #[arg(long, value_enum)]
+    pub method: Baseline,
+    /// Budgets, e.g. `0.2,0.1,0.05` (fractions in (0, 1) or ReLU counts); each is fine-tuned
+    /// in --out/budget-<B>/.
+    #[arg(long, value_parser = parse_budgets)]
+    pub budgets: std::vec::Vec<Budget>,
+    /// `snip`: training batches (of 128) the saliency is summed over.
+    #[arg(long, default_value_t = 20)]
+    pub saliency_batches: usize,
+    /// Knowledge-distillation temperature T.
+    #[arg(long, default_value_t = 4.0)]
+    pub temperature: f64,
+    /// Fine-tune epochs.
+    #[arg(long, default_value_t = 100)]
+    pub finetune_epochs: usize,
+    /// Fine-tune SGD learning rate (cosine schedule).
+    #[arg(long, default_value_t = 1e-3)]
+    pub finetune_lr: f64,
+    /// Fine-tune SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub finetune_momentum: f64,
+    /// Fine-tune weight decay.
+    #[arg(long, default_value_t = 5e-4)]
+    pub finetune_weight_decay: f64,
+    /// Fine-tune batch size.
+    #[arg(long, default_value_t = 128)]
+    pub finetune_batch: usize,
+    /// Output folder (one `budget-<B>/` run per budget).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the fine-tune runs in --out from their checkpoints.
+    #[arg(long)]
+    pub resume: bool,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value_t)]
+    pub output_format: OutputFormat,
+}
+
+/// Runs `baseline`.
+pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
+    positive("temperature", c.temperature)?;
+    positive("finetune-lr", c.finetune_lr)?;
+    non_negative("finetune-momentum", c.finetune_momentum)?;
+    non_negative("finetune-weight-decay", c.finetune_weight_decay)?;
+    if c.finetune_batch == 0 || c.saliency_batches == 0 {
+        bail!("--finetune-batch and --saliency-batches must be positive");
+    }
+    let device = c.run.device.resolve()?;
+    let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
+    if file.arch.granularity != MaskGranularity::Pixel {
+        bail!("baselines choose single units: the model must have pixel masks (--mask pixel)");
+    }
+    let total = file.ir.relu_counts()?.total as i64;
+    let mut budgets: Vec<i64> = c
+        .budgets
+        .iter()
+        .map(|b| b.resolve(total))
+        .collect::<Result<_, _>>()?;
+    budgets.sort_unstable_by(|a, b| b.cmp(a));
+    budgets.dedup();
+    let recorded = file.data_record()?.map(|r| r.split_seed);
+    let splits = c.data.load(c.run.seed, recorded)?;
+    file.check_data(&splits, true)?;
+    let ft = SgdConfig {
+        epochs: c.finetune_epochs,
+        lr: c.finetune_lr,
+        momentum: c.finetune_momentum,
+        weight_decay: c.finetune_weight_decay,
+        batch: c.finetune_batch,
+        milestones: Vec::new(),
+        cosine: true,
+    };
+    tch::manual_seed(c.run.seed as i64);
+    let teacher = Teacher::new(file.build(device)?, c.temperature, &splits, device);
+    let out = RunDir::create(&c.out)?;
+    let data_json = serde_json::to_string(&splits.record)?;
+    let mut results = Vec::new();
+    for &b in &budgets {
+        let sub = RunDir::create(&out.budget_dir(b))?;
+        if !(c.resume && sub.snapshot().exists()) {
+            let mut net = file.build(device)?;
+            let flags = baseline_mask(
+                c.method,
+                &mut net,
+                b,
+                &splits,
+                c.saliency_batches,
+                c.run.seed,
+                device,
+            );
+            let mut net = file.build(device)?;
+            apply_mask(&mut net, &flags);
+            save_model(
+                &net,
+                &file.arch,
+                BINARY_THRESHOLD,
+                &[
+                    ("stage", format!("{} mask at budget {b}", c.method.name())),
+                    (DATA_KEY, data_json.clone()),
+                ],
+                &sub.snapshot(),
+            )?;
+        }
+        eprintln!("== {} mask, budget {b}: fine-tune", c.method.name());
+        results.push(
+            finetune_file(
+                &sub,
+                &sub.snapshot(),
+                &teacher,
+                &ft,
+                &splits,
+                c.run.seed,
+                device,
+                c.resume,
+                b,
+                None,
+            )
+            .with_context(|| {
+                format!(
+                    "fine-tuning the {} mask at budget {b} failed",
+                    c.method.name()
+                )
+            })?,
+        );
+    }
+    match c.output_format {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "method": c.method.name(),
+                "teacher": c.model,
+                "seed": c.run.seed,
+                "budgets": results,
+            }))?
+        ),
+        OutputFormat::Text => {
+            println!("{} masks, fine-tuned {} epochs", c.method.name(), ft.epochs);
+            println!("budget     kept   val bin   test bin  test final  model");
+            for r in &results {
+                println!(
+                    "{:>6} {:>8}   {:>6.2}%   {:>6.2}%   {:>7.2}%  {}",
+                    r.budget,
+                    r.kept,
+                    100.0 * r.binarized_val.unwrap_or(f64::NAN),
+                    100.0 * r.binarized_test,
+                    100.0 * r.final_test,
+                    r.model.display()
+                );
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,251 @@
+//! Fine-tuning after binarization: the masks frozen, SGD on `CE + KD` with a cosine
+//! schedule, the best epoch on the validation split kept in `best.safetensors`.
+//! [`finetune`] is the loop; [`finetune_file`] runs it as a run of its own on a mask file
+//! (the snapshots of `--budgets` and the baselines).
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Tensor};
+
+use super::epoch::{never, train_epoch, Epoch, Teacher};
+use super::run::{log_epoch, restore_optimizer};
+use super::{
+    accuracy, load_model, load_vars, read_checkpoint, save_model, EpochLog, ModelFile, Phase,
+    Result, RunDir, RunState, SgdConfig, TrainError, BINARY_THRESHOLD, DATA_KEY,
+};
+use crate::arch::ArchConfig;
+use crate::data::{self, Splits};
+use crate::graph::SnlNet;
+use crate::optim::{OptimKind, Optimizer};
+use crate::snl::ce_loss;
+
+/// Global gradient-norm limit of every fine-tune step (all methods alike). A good mask's
+/// gradients stay far below it; a poor one (a random 20% mask starts at ~25% accuracy) makes
+/// SGD at the paper's lr 1e-3 diverge to NaN within an epoch without it.
+pub const FINETUNE_GRAD_CLIP: f64 = 5.0;
+
+/// Fine-tunes the weights of `net` (binary masks, frozen) for `ft.epochs` epochs from
+/// `state.epoch`, checkpointing every epoch; returns the network of the best validation
+/// epoch (the last epoch without a validation split; `net` itself without epochs — a
+/// `best.safetensors` is only read when this run wrote it).
+#[allow(clippy::too_many_arguments)]
+pub fn finetune(
+    net: SnlNet,
+    teacher: &Teacher,
+    run: &RunDir,
+    arch: &ArchConfig,
+    ft: &SgdConfig,
+    splits: &Splits,
+    state: &mut RunState,
+    resumed: Option<&HashMap<String, Tensor>>,
+    device: Device,
+) -> Result<SnlNet> {
+    let (weights, _) = net.weights_and_masks();
+    let mut opt = Optimizer::new(
+        OptimKind::Sgd {
+            momentum: ft.momentum,
+            weight_decay: ft.weight_decay,
+        },
+        weights,
+    );
+    if let Some(named) = resumed {
+        restore_optimizer(&mut opt, named, run)?;
+    }
+    let schedule = ft.schedule();
+    let total = net.total_relus();
+    let kept = net.kept_relus(BINARY_THRESHOLD);
+    let data = serde_json::to_string(&splits.record).expect("data record");
+    while state.epoch < ft.epochs {
+        let e = state.epoch;
+        let t0 = Instant::now();
+        let lr = schedule.lr(ft.lr, e);
+        let st = train_epoch(
+            &net,
+            &mut opt,
+            splits,
+            device,
+            Epoch {
+                phase: Phase::Finetune,
+                index: e,
+                label: format!("finetune {}/{}", e + 1, ft.epochs),
+                status: format!("ReLUs {kept}/{total} (frozen)"),
+                batch: ft.batch,
+                lr,
+                seed: data::epoch_seed(state.seed ^ 0xF1, e as u64),
+                clip: Some(FINETUNE_GRAD_CLIP),
+            },
+            &|logits, x, y, idx| ce_loss(logits, y) + teacher.kd(logits, x, idx),
+            &mut never,
+        )?;
+        // select on validation (not test, unlike the original code); without a
+        // validation split the last epoch is kept
+        let better = match (st.val, state.best_val) {
+            (Some(v), Some(b)) => v > b,
+            _ => true,
+        };
+        if better {
+            state.best_val = st.val;
+            save_model(
+                &net,
+                arch,
+                BINARY_THRESHOLD,
+                &[
+                    ("stage", "fine-tune best on validation".into()),
+                    (DATA_KEY, data.clone()),
+                ],
+                &run.best(),
+            )?;
+        }
+        state.epoch += 1;
+        run.save_checkpoint(&net, &opt, state)?;
+        let line = EpochLog {
+            phase: Phase::Finetune,
+            epoch: e,
+            loss: st.loss,
+            train_acc: st.train_acc,
+            val_acc: st.val,
+            kept,
+            total,
+            lambda: None,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        log_epoch(run, &line)?;
+    }
+    // the selected checkpoint (a fresh run removed any earlier run's best.safetensors)
+    let mut best = if state.epoch > 0 && run.best().exists() {
+        load_model(&run.best(), device)?.0
+    } else {
+        net
+    };
+    best.binarize(BINARY_THRESHOLD);
+    Ok(best)
+}
+
+/// The result of fine-tuning one mask (one budget of `--budgets`, or a baseline).
+#[derive(Clone, Debug, Serialize)]
+pub struct BudgetResult {
+    /// The budget asked for.
+    pub budget: i64,
+    /// Kept ReLUs of the binary mask.
+    pub kept: i64,
+    /// All ReLUs.
+    pub total: i64,
+    /// Per ReLU layer `(units, kept)`.
+    pub layers: Vec<(i64, i64)>,
+    /// Validation accuracy with the soft masks when the mask was taken (SNL only).
+    pub soft_val: Option<f64>,
+    /// Validation accuracy of the binary mask before fine-tuning.
+    pub binarized_val: Option<f64>,
+    /// `soft_val − binarized_val` in points (SNL only).
+    pub binarization_gap: Option<f64>,
+    /// Test accuracy of the binary mask before fine-tuning.
+    pub binarized_test: f64,
+    /// Best validation accuracy during fine-tuning.
+    pub best_val: Option<f64>,
+    /// Test accuracy of the best validation epoch (tested once).
+    pub final_test: f64,
+    /// The fine-tuned model file.
+    pub model: PathBuf,
+}
+
+/// Points between two accuracies in [0, 1].
+pub fn gap_points(soft: Option<f64>, binarized: Option<f64>) -> Option<f64> {
+    Some(100.0 * (soft? - binarized?))
+}
+
+/// Fine-tunes the binary mask in `mask_file` (its weights as the start) as a run of its own
+/// in `run` (fresh, or resumed from its checkpoint), KD from `teacher`; writes
+/// `model.safetensors` and returns the result. `budget` and `soft_val` are reported as given.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_file(
+    run: &RunDir,
+    mask_file: &Path,
+    teacher: &Teacher,
+    ft: &SgdConfig,
+    splits: &Splits,
+    seed: u64,
+    device: Device,
+    resume: bool,
+    budget: i64,
+    soft_val: Option<f64>,
+) -> Result<BudgetResult> {
+    let file = ModelFile::read(mask_file)?;
+    file.check_data(splits, true)?;
+    let mut net = file.build(device)?;
+    net.binarize(BINARY_THRESHOLD);
+    let arch = file.arch.clone();
+    let mut state = RunState {
+        finetune: Some(ft.clone()),
+        teacher: Some(mask_file.to_path_buf()),
+        soft_val,
+        ..RunState::new(&arch, Phase::Finetune, seed)
+    };
+    let mut named = None;
+    if resume && run.checkpoint().exists() {
+        let (s, n) = read_checkpoint(&run.checkpoint())?;
+        let same = s.finetune.as_ref().is_some_and(|f| f.same_but_epochs(ft));
+        if s.arch != arch || !same || s.seed != seed {
+            return Err(TrainError::Checkpoint {
+                path: run.checkpoint(),
+                reason: "it was made with other arguments (fine-tune hyper-parameters other than --finetune-epochs, or seed)".into(),
+            });
+        }
+        load_vars(&mut net, &n, &run.checkpoint())?;
+        state = s;
+        state.finetune = Some(ft.clone());
+        named = Some(n);
+    } else {
+        run.start_fresh()?;
+    }
+    let val = |n: &SnlNet| (!splits.val.is_empty()).then(|| accuracy(n, &splits.val, device));
+    // the binary mask before any fine-tune epoch: from the file, whatever was resumed
+    let (binarized_val, binarized_test) = {
+        let mut start = file.build(device)?;
+        start.binarize(BINARY_THRESHOLD);
+        (val(&start), accuracy(&start, &splits.test, device))
+    };
+    state.binarized_val = binarized_val;
+    let best = finetune(
+        net,
+        teacher,
+        run,
+        &arch,
+        ft,
+        splits,
+        &mut state,
+        named.as_ref(),
+        device,
+    )?;
+    let final_test = accuracy(&best, &splits.test, device);
+    save_model(
+        &best,
+        &arch,
+        BINARY_THRESHOLD,
+        &[
+            ("stage", "mask fine-tuned".into()),
+            ("test_accuracy", format!("{final_test:.4}")),
+            ("relu_budget", budget.to_string()),
+            (
+                DATA_KEY,
+                serde_json::to_string(&splits.record).expect("data record"),
+            ),
+        ],
+        &run.model(),
+    )?;
+    Ok(BudgetResult {
+        budget,
+        kept: best.kept_relus(BINARY_THRESHOLD),
+        total: best.total_relus(),
+        layers: best.relu_layers(BINARY_THRESHOLD),
+        soft_val,
+        binarized_val,
+        binarization_gap: gap_points(soft_val, binarized_val),
+        binarized_test,
+        best_val: state.best_val,
+        final_test,
+        model: run.model(),
+    })
+}

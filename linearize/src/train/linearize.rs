@@ -1,0 +1,514 @@
+//! Algorithm 1 from a pretrained model file, phase by phase: [`linearize`] starts or
+//! resumes the run, [`mask_phase`] trains weights and masks under `CE + KD + λ‖c‖₁` until
+//! the kept count reaches the budget (snapshotting the extra budgets of `--budgets` on the
+//! way), the masks are binarized, and [`finetune`](super::finetune()) trains the weights with
+//! the masks frozen — in this folder for the budget, in `budget-<B>/` for each snapshot.
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+use super::epoch::{train_epoch, Epoch, Teacher};
+use super::run::{log_epoch, restore_optimizer};
+use super::{
+    accuracy, finetune, finetune_file, gap_points, load_vars, read_checkpoint, save_model,
+    BudgetResult, EpochLog, ModelFile, Phase, Result, RunDir, RunState, SgdConfig, TrainError,
+    BINARY_THRESHOLD, DATA_KEY,
+};
+use crate::arch::ArchConfig;
+use crate::data::{self, Splits};
+use crate::graph::SnlNet;
+use crate::optim::{OptimKind, Optimizer};
+use crate::snl::{ce_loss, Binarize, LambdaRule, LambdaSchedule};
+
+/// Hyper-parameters of Algorithm 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearizeConfig {
+    /// Absolute ReLU budget.
+    pub budget: i64,
+    /// λ₀.
+    pub lambda0: f64,
+    /// Threshold ε: a unit is kept when `c > ε`.
+    pub eps: f64,
+    /// Adam learning rate (weights and masks).
+    pub lr: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Give up after this many epochs.
+    pub max_epochs: usize,
+    /// KD temperature.
+    pub temperature: f64,
+    /// The fine-tune phase after binarization.
+    pub finetune: SgdConfig,
+    /// The λ schedule.
+    #[serde(default)]
+    pub lambda_rule: LambdaRule,
+    /// Budget rule: epochs in which to reach the budget.
+    #[serde(default)]
+    pub target_epochs: usize,
+    /// How the masks become binary.
+    #[serde(default)]
+    pub binarize: Binarize,
+    /// Extra budgets (each larger than `budget`): the masks are snapshotted when the kept
+    /// count first reaches each, and every snapshot is fine-tuned in `budget-<B>/`.
+    #[serde(default)]
+    pub snapshots: Vec<i64>,
+}
+
+impl Default for LinearizeConfig {
+    /// The paper's hyper-parameters, budget 1 (set it).
+    fn default() -> Self {
+        Self {
+            budget: 1,
+            lambda0: 1e-5,
+            eps: 1e-2,
+            lr: 1e-3,
+            batch: 128,
+            max_epochs: 2000,
+            temperature: 4.0,
+            finetune: SgdConfig {
+                epochs: 100,
+                lr: 1e-3,
+                momentum: 0.9,
+                weight_decay: 5e-4,
+                batch: 128,
+                milestones: Vec::new(),
+                cosine: true,
+            },
+            lambda_rule: LambdaRule::Paper,
+            target_epochs: 0,
+            binarize: Binarize::Paper,
+            snapshots: Vec::new(),
+        }
+    }
+}
+
+impl LinearizeConfig {
+    /// Whether `other` equals this configuration up to `max_epochs` and the fine-tune
+    /// epochs (what `--resume` may change: a run can be extended).
+    pub fn same_but_epochs(&self, other: &LinearizeConfig) -> bool {
+        let mut o = other.clone();
+        o.max_epochs = self.max_epochs;
+        o.finetune.epochs = self.finetune.epochs;
+        *self == o
+    }
+
+    /// The λ schedule at the start of the mask phase, for a network of `total` ReLUs.
+    pub fn lambda_schedule(&self, total: i64) -> LambdaSchedule {
+        match self.lambda_rule {
+            LambdaRule::Paper => LambdaSchedule::new(self.lambda0),
+            LambdaRule::Budget => {
+                LambdaSchedule::budget_aware(self.lambda0, total, self.budget, self.target_epochs)
+            }
+        }
+    }
+}
+
+/// What a linearization run ended with.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinearizeOutcome {
+    /// Whether the budget was reached.
+    pub budget_reached: bool,
+    /// Kept ReLUs at the end.
+    pub kept: i64,
+    /// All ReLUs.
+    pub total: i64,
+    /// Per ReLU layer `(units, kept)`.
+    pub layers: Vec<(i64, i64)>,
+    /// Test accuracy of the teacher.
+    pub teacher_test: f64,
+    /// Validation accuracy with the soft masks at the end of the mask phase.
+    pub soft_val: Option<f64>,
+    /// Validation accuracy right after binarization.
+    pub binarized_val: Option<f64>,
+    /// `soft_val − binarized_val`, in points.
+    pub binarization_gap: Option<f64>,
+    /// Test accuracy right after binarization, before fine-tuning.
+    pub binarized_test: f64,
+    /// Test accuracy of the final model (best fine-tune epoch on validation).
+    pub final_test: f64,
+    /// Best validation accuracy during fine-tuning.
+    pub best_val: Option<f64>,
+    /// Linearization epochs.
+    pub linearize_epochs: usize,
+    /// Every budget, largest first (the extra budgets of `--budgets`, then the budget).
+    pub budgets: Vec<BudgetResult>,
+}
+
+/// Algorithm 1 from a pretrained model file: linearize to the budget, binarize, fine-tune
+/// with KD, keep the best validation checkpoint; writes `model.safetensors`. Refuses data
+/// other than the teacher's ([`ModelFile::check_data`]). Without `resume`, the folder's
+/// earlier run is removed first; with it, `max_epochs` and the fine-tune epochs may grow.
+pub fn linearize(
+    run: &RunDir,
+    teacher_path: &Path,
+    cfg: &LinearizeConfig,
+    splits: &Splits,
+    seed: u64,
+    device: Device,
+    resume: bool,
+) -> Result<LinearizeOutcome> {
+    tch::manual_seed(seed as i64);
+    // one read of the pretrained file: the frozen teacher and the student start equal
+    let file = ModelFile::read(teacher_path)?;
+    file.check_data(splits, true)?;
+    let (teacher, mut net, arch) = (file.build(device)?, file.build(device)?, file.arch);
+    for m in net.relus_mut() {
+        // every mask starts at 1 (the paper's initialisation)
+        tch::no_grad(|| {
+            let _ = m.c.fill_(1.0);
+        });
+    }
+    let total = net.total_relus();
+    let (mut state, mut named) = start(run, teacher_path, cfg, &arch, seed, resume, &mut net)?;
+    let teacher_test = accuracy(&teacher, &splits.test, device);
+    let teacher = Teacher::new(teacher, cfg.temperature, splits, device);
+    let val = |n: &SnlNet| (!splits.val.is_empty()).then(|| accuracy(n, &splits.val, device));
+    let data_json = serde_json::to_string(&splits.record).expect("data record");
+
+    if state.phase == Phase::Linearize {
+        if cfg.binarize == Binarize::Ste {
+            net.set_straight_through(Some(cfg.eps));
+        }
+        let kept = mask_phase(
+            &net,
+            &teacher,
+            run,
+            cfg,
+            &arch,
+            splits,
+            &mut state,
+            named.as_ref(),
+            device,
+        )?;
+        state.soft_val = val(&net);
+        net.set_straight_through(None);
+        net.binarize(cfg.eps);
+        state.binarized_val = val(&net);
+        if kept > cfg.budget {
+            // Not reached: keep the state reached, binarized, and say so.
+            let test = accuracy(&net, &splits.test, device);
+            save_model(
+                &net,
+                &arch,
+                BINARY_THRESHOLD,
+                &[
+                    ("stage", "linearized (budget NOT reached)".into()),
+                    ("test_accuracy", format!("{test:.4}")),
+                    (DATA_KEY, data_json),
+                ],
+                &run.model(),
+            )?;
+            // the extra budgets that were reached are still fine-tuned
+            let budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
+            return Ok(LinearizeOutcome {
+                budget_reached: false,
+                kept,
+                total,
+                layers: net.relu_layers(BINARY_THRESHOLD),
+                teacher_test,
+                soft_val: state.soft_val,
+                binarized_val: state.binarized_val,
+                binarization_gap: gap_points(state.soft_val, state.binarized_val),
+                binarized_test: test,
+                final_test: test,
+                best_val: None,
+                linearize_epochs: state.epoch,
+                budgets,
+            });
+        }
+        state.kept_at_binarize = Some(net.kept_relus(BINARY_THRESHOLD));
+        state.linearize_epochs = state.epoch;
+        state.phase = Phase::Finetune;
+        state.epoch = 0;
+        named = None;
+    }
+    let binarized_test = accuracy(&net, &splits.test, device);
+    eprintln!(
+        "binarized: {} of {} ReLUs kept; validation {} with soft masks, {} binarized; test {:.2}% before fine-tuning",
+        net.kept_relus(BINARY_THRESHOLD),
+        total,
+        pct(state.soft_val),
+        pct(state.binarized_val),
+        100.0 * binarized_test
+    );
+    let best = finetune(
+        net,
+        &teacher,
+        run,
+        &arch,
+        &cfg.finetune,
+        splits,
+        &mut state,
+        named.as_ref(),
+        device,
+    )?;
+    let final_test = accuracy(&best, &splits.test, device);
+    save_model(
+        &best,
+        &arch,
+        BINARY_THRESHOLD,
+        &[
+            ("stage", "linearized + fine-tuned".into()),
+            ("test_accuracy", format!("{final_test:.4}")),
+            ("relu_budget", cfg.budget.to_string()),
+            (DATA_KEY, data_json),
+        ],
+        &run.model(),
+    )?;
+    state.phase = Phase::Done;
+    let this = BudgetResult {
+        budget: cfg.budget,
+        kept: best.kept_relus(BINARY_THRESHOLD),
+        total,
+        layers: best.relu_layers(BINARY_THRESHOLD),
+        soft_val: state.soft_val,
+        binarized_val: state.binarized_val,
+        binarization_gap: gap_points(state.soft_val, state.binarized_val),
+        binarized_test,
+        best_val: state.best_val,
+        final_test,
+        model: run.model(),
+    };
+    let mut budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
+    budgets.push(this);
+    Ok(LinearizeOutcome {
+        budget_reached: true,
+        kept: best.kept_relus(BINARY_THRESHOLD),
+        total,
+        layers: best.relu_layers(BINARY_THRESHOLD),
+        teacher_test,
+        soft_val: state.soft_val,
+        binarized_val: state.binarized_val,
+        binarization_gap: gap_points(state.soft_val, state.binarized_val),
+        binarized_test,
+        final_test,
+        best_val: state.best_val,
+        linearize_epochs: state.linearize_epochs,
+        budgets,
+    })
+}
+
+/// Fine-tunes the snapshot of every extra budget that was reached, each as a run of its
+/// own in `budget-<B>/`; largest budget first.
+fn finetune_snapshots(
+    run: &RunDir,
+    cfg: &LinearizeConfig,
+    teacher: &Teacher,
+    splits: &Splits,
+    seed: u64,
+    device: Device,
+    resume: bool,
+) -> Result<Vec<BudgetResult>> {
+    let mut budgets = Vec::new();
+    for b in sorted_snapshots(cfg) {
+        let sub = RunDir::create(&run.budget_dir(b))?;
+        if !sub.snapshot().exists() {
+            continue; // not reached
+        }
+        let soft = ModelFile::read(&sub.snapshot())?
+            .info
+            .get("soft_val_accuracy")
+            .and_then(|v| v.parse().ok());
+        eprintln!("== fine-tune the snapshot at budget {b}");
+        budgets.push(finetune_file(
+            &sub,
+            &sub.snapshot(),
+            teacher,
+            &cfg.finetune,
+            splits,
+            seed,
+            device,
+            resume,
+            b,
+            soft,
+        )?);
+    }
+    Ok(budgets)
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{:.2}%", 100.0 * v))
+}
+
+/// The extra budgets, largest first, without the final budget.
+fn sorted_snapshots(cfg: &LinearizeConfig) -> Vec<i64> {
+    let mut b: Vec<i64> = cfg
+        .snapshots
+        .iter()
+        .copied()
+        .filter(|&b| b > cfg.budget)
+        .collect();
+    b.sort_unstable_by(|x, y| y.cmp(x));
+    b.dedup();
+    b
+}
+
+/// The run state at the start: fresh (the folder's earlier run removed), or read from the
+/// checkpoint, whose arguments must match up to the epochs.
+fn start(
+    run: &RunDir,
+    teacher_path: &Path,
+    cfg: &LinearizeConfig,
+    arch: &ArchConfig,
+    seed: u64,
+    resume: bool,
+    net: &mut SnlNet,
+) -> Result<(RunState, Option<HashMap<String, Tensor>>)> {
+    if !resume {
+        run.start_fresh()?;
+        for b in &cfg.snapshots {
+            let d = run.budget_dir(*b);
+            if d.exists() {
+                std::fs::remove_dir_all(&d).map_err(|source| TrainError::Io { path: d, source })?;
+            }
+        }
+        let state = RunState {
+            linearize: Some(cfg.clone()),
+            teacher: Some(teacher_path.to_path_buf()),
+            lambda: Some(cfg.lambda_schedule(net.total_relus())),
+            ..RunState::new(arch, Phase::Linearize, seed)
+        };
+        return Ok((state, None));
+    }
+    let (mut s, n) = read_checkpoint(&run.checkpoint())?;
+    let same = s.linearize.as_ref().is_some_and(|l| l.same_but_epochs(cfg));
+    if s.arch != *arch || !same || s.seed != seed || s.teacher.as_deref() != Some(teacher_path) {
+        return Err(TrainError::Checkpoint {
+            path: run.checkpoint(),
+            reason: "it was made with other arguments (model, budget, hyper-parameters other than --max-epochs/--finetune-epochs, or seed)".into(),
+        });
+    }
+    load_vars(net, &n, &run.checkpoint())?;
+    if s.phase != Phase::Linearize {
+        net.binarize(BINARY_THRESHOLD); // c is already 0/1: freeze it
+    }
+    s.linearize = Some(cfg.clone());
+    eprintln!("resuming {:?} after epoch {}", s.phase, s.epoch);
+    Ok((s, Some(n)))
+}
+
+/// The mask phase of Algorithm 1: Adam on weights and masks under `CE + KD + λ‖c‖₁`, the
+/// λ schedule after every epoch, until `kept ≤ budget` or `max_epochs`. The paper's rule
+/// checks the budget after each epoch; the budget rule after every step (so it stops
+/// within a batch of the budget). Extra budgets are snapshotted after the step that
+/// reaches them. Checkpoints and logs every epoch; returns the kept count (`c > ε`).
+#[allow(clippy::too_many_arguments)]
+fn mask_phase(
+    net: &SnlNet,
+    teacher: &Teacher,
+    run: &RunDir,
+    cfg: &LinearizeConfig,
+    arch: &ArchConfig,
+    splits: &Splits,
+    state: &mut RunState,
+    resumed: Option<&HashMap<String, Tensor>>,
+    device: Device,
+) -> Result<i64> {
+    let (mut weights, masks) = net.weights_and_masks();
+    weights.extend(masks);
+    let mut opt = Optimizer::new(
+        OptimKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        weights,
+    );
+    if let Some(named) = resumed {
+        restore_optimizer(&mut opt, named, run)?;
+    }
+    let total = net.total_relus();
+    let mut kept = net.kept_relus(cfg.eps);
+    // snapshots not yet taken (a resumed run keeps those on disk)
+    let mut pending: Vec<i64> = sorted_snapshots(cfg)
+        .into_iter()
+        .filter(|&b| !run.budget_dir(b).join("snapshot.safetensors").exists())
+        .collect();
+    let stop_within_epoch = cfg.lambda_rule == LambdaRule::Budget;
+    let data_json = serde_json::to_string(&splits.record).expect("data record");
+    while kept > cfg.budget && state.epoch < cfg.max_epochs {
+        let e = state.epoch;
+        let t0 = Instant::now();
+        let lambda = state.lambda.as_ref().expect("λ state").lambda;
+        let mut after_step = || -> Result<bool> {
+            if pending.is_empty() && !stop_within_epoch {
+                return Ok(false);
+            }
+            let k = net.kept_relus(cfg.eps);
+            while pending.first().is_some_and(|&b| k <= b) {
+                let b = pending.remove(0);
+                let soft = (!splits.val.is_empty()).then(|| accuracy(net, &splits.val, device));
+                let sub = RunDir::create(&run.budget_dir(b))?;
+                save_model(
+                    net,
+                    arch,
+                    cfg.eps,
+                    &[
+                        (
+                            "stage",
+                            format!("SNL mask snapshot at budget {b} ({k} kept)"),
+                        ),
+                        (
+                            "soft_val_accuracy",
+                            soft.map_or(String::new(), |v| v.to_string()),
+                        ),
+                        (DATA_KEY, data_json.clone()),
+                    ],
+                    &sub.snapshot(),
+                )?;
+                eprintln!(
+                    "snapshot: {k} ≤ {b} ReLUs kept → {}",
+                    sub.snapshot().display()
+                );
+            }
+            Ok(stop_within_epoch && k <= cfg.budget)
+        };
+        let st = train_epoch(
+            net,
+            &mut opt,
+            splits,
+            device,
+            Epoch {
+                phase: Phase::Linearize,
+                index: e,
+                label: format!(
+                    "linearize {}/≤{} (budget {})",
+                    e + 1,
+                    cfg.max_epochs,
+                    cfg.budget
+                ),
+                status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
+                batch: cfg.batch,
+                lr: cfg.lr,
+                seed: data::epoch_seed(state.seed, e as u64),
+                clip: None,
+            },
+            &|logits, x, y, idx| {
+                ce_loss(logits, y) + teacher.kd(logits, x, idx) + net.mask_l1() * lambda
+            },
+            &mut after_step,
+        )?;
+        kept = net.kept_relus(cfg.eps);
+        state.lambda.as_mut().expect("λ state").update(e, kept);
+        state.epoch += 1;
+        run.save_checkpoint(net, &opt, state)?;
+        let line = EpochLog {
+            phase: Phase::Linearize,
+            epoch: e,
+            loss: st.loss,
+            train_acc: st.train_acc,
+            val_acc: st.val,
+            kept,
+            total,
+            lambda: Some(lambda),
+            lr: cfg.lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        log_epoch(run, &line)?;
+    }
+    Ok(kept)
+}

@@ -1,0 +1,128 @@
+//! snl model files: the IR (weights and binary masks) plus `snl.*` metadata that lets
+//! `snl` rebuild the libtorch network.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tch::Device;
+
+use super::run::publish;
+use super::{Result, TrainError};
+use crate::arch::ArchConfig;
+use crate::data::{DataRecord, Splits};
+use crate::graph::SnlNet;
+
+/// Metadata key holding the [`ArchConfig`] JSON in model files written by `snl`.
+pub const ARCH_KEY: &str = "snl.arch";
+
+/// Metadata key holding the [`DataRecord`] JSON: the data set, split and normalization the
+/// model was trained on (written by `train`, carried over by `linearize`).
+pub const DATA_KEY: &str = "snl.data";
+
+/// Writes the network as an snl model file with its architecture and `extra` metadata.
+pub fn save_model(
+    net: &SnlNet,
+    arch: &ArchConfig,
+    eps: f64,
+    extra: &[(&str, String)],
+    path: &Path,
+) -> Result<()> {
+    let mut info: BTreeMap<String, String> = SnlNet::ir_info();
+    info.insert(ARCH_KEY.into(), serde_json::to_string(arch).expect("arch"));
+    for (k, v) in extra {
+        info.insert((*k).to_string(), v.clone());
+    }
+    snl_theory::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
+    publish(path)
+}
+
+/// A model file written by [`save_model`], parsed: its IR, architecture and metadata.
+pub struct ModelFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The network (weights and binary masks).
+    pub ir: snl_theory::Network,
+    /// The architecture to rebuild it with.
+    pub arch: ArchConfig,
+    /// The free-form metadata.
+    pub info: BTreeMap<String, String>,
+}
+
+impl ModelFile {
+    /// Reads and checks the file (no libtorch network is built).
+    pub fn read(path: &Path) -> Result<Self> {
+        let (ir, info) = snl_theory::model_file::load_with_info(path)?;
+        let arch: ArchConfig = serde_json::from_str(info.get(ARCH_KEY).ok_or_else(|| {
+            incompatible(
+                path,
+                format!(
+                    "no '{ARCH_KEY}' metadata: not written by `snl` (snl-verify still reads it)"
+                ),
+            )
+        })?)
+        .map_err(|e| incompatible(path, format!("bad '{ARCH_KEY}' metadata: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            ir,
+            arch,
+            info,
+        })
+    }
+
+    /// The data record (`None` in files written before it existed).
+    pub fn data_record(&self) -> Result<Option<DataRecord>> {
+        self.info
+            .get(DATA_KEY)
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| {
+                    incompatible(&self.path, format!("bad '{DATA_KEY}' metadata: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Refuses `splits` when they differ from the data the model was trained on (all fields
+    /// of the record, or only the data set and normalization with `split_too = false`).
+    /// Files without a record pass.
+    pub fn check_data(&self, splits: &Splits, split_too: bool) -> Result<()> {
+        let Some(mine) = self.data_record()? else {
+            return Ok(());
+        };
+        let mut d = mine.differences(&splits.record);
+        if !split_too {
+            d.retain(|s| s.starts_with("data ") || s.starts_with("normalization "));
+        }
+        if d.is_empty() {
+            Ok(())
+        } else {
+            Err(TrainError::DataMismatch {
+                path: self.path.clone(),
+                differences: d.join(", "),
+            })
+        }
+    }
+
+    /// A libtorch network with this file's weights and masks (masks trainable, c ∈ {0, 1}).
+    pub fn build(&self, device: Device) -> Result<SnlNet> {
+        let mut net = self.arch.build(device);
+        net.load_ir(&self.ir)
+            .map_err(|reason| incompatible(&self.path, reason))?;
+        Ok(net)
+    }
+}
+
+fn incompatible(path: &Path, reason: String) -> TrainError {
+    TrainError::Incompatible {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Reads a model file written by [`save_model`] and rebuilds its network.
+pub fn load_model(
+    path: &Path,
+    device: Device,
+) -> Result<(SnlNet, ArchConfig, BTreeMap<String, String>)> {
+    let file = ModelFile::read(path)?;
+    let net = file.build(device)?;
+    Ok((net, file.arch, file.info))
+}
