@@ -119,14 +119,16 @@ impl InputBox {
         if !(eps.is_finite() && eps >= 0.0) {
             return Err(Error::InputBox(BoxProblem::Radius(eps)));
         }
-        let (down, up): (fn(f64) -> f64, fn(f64) -> f64) = if eps > 0.0 {
-            (f64::next_down, f64::next_up)
-        } else {
-            (|v| v, |v| v)
-        };
+        let out = eps > 0.0;
         Self::new(
-            center.iter().map(|c| down(c - eps)).collect(),
-            center.iter().map(|c| up(c + eps)).collect(),
+            center
+                .iter()
+                .map(|c| if out { (c - eps).next_down() } else { *c })
+                .collect(),
+            center
+                .iter()
+                .map(|c| if out { (c + eps).next_up() } else { *c })
+                .collect(),
         )
     }
 
