@@ -13,6 +13,7 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod graph;
+pub mod import;
 pub mod masked;
 pub mod optim;
 pub mod snl;
