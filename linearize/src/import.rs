@@ -131,7 +131,8 @@ pub fn module_aliases(arch: Arch, m: &str) -> Vec<String> {
             out.push(format!("{l}.{b}.downsample.{i}"));
             out.push(format!("{l}.{b}.shortcut.{i}"));
         }
-        (Arch::Resnet18, ["fc"]) => out.push("linear".into()),
+        // torchvision's name is ours: put it first so that the swap below keeps it first
+        (Arch::Resnet18, ["fc"]) => out.insert(0, "linear".into()),
         (Arch::Wrn22x8, ["stem", "conv"]) => out.push("conv1".into()),
         (Arch::Wrn22x8, ["final", "bn"]) => out.push("bn1".into()),
         (Arch::Wrn22x8, ["final", "relu"]) => out.push("relu".into()),

@@ -69,6 +69,24 @@ elif spec["arch"] == "cnn":
     conv("conv2", c2, c1, 5, True); mask("relu2", (c2, H // 2, W // 2))
     linear("fc1", f, c2 * (H // 4) * (W // 4)); mask("relu3", (f,))
     linear("fc2", ncls, f)
+elif spec["arch"] == "wrn22x8":
+    c0 = ch(16)
+    conv("conv1", c0, C, 3)
+    inp, h, w = c0, H, W
+    for s, (c, stride) in enumerate(zip([128, 256, 512], [1, 2, 2])):
+        c = ch(c)
+        for b in range(3):
+            st = stride if b == 0 else 1
+            p = "block%d.layer.%d" % (s + 1, b)
+            bn(p + ".bn1", inp); mask(p + ".relu1", (inp, h, w))
+            h2, w2 = (h - 1) // st + 1, (w - 1) // st + 1
+            conv(p + ".conv1", c, inp, 3); bn(p + ".bn2", c); mask(p + ".relu2", (c, h2, w2))
+            conv(p + ".conv2", c, c, 3)
+            if st != 1 or inp != c: conv(p + ".convShortcut", c, inp, 1)
+            inp, h, w = c, h2, w2
+    bn("bn1", inp)
+    if spec["relus"] == "all": mask("relu", (inp, h, w))
+    linear("fc", ncls, inp)
 for k in spec.get("drop", []): del sd[k]
 for k, shape in spec.get("reshape", {}).items(): sd[k] = rng.standard_normal(shape).astype(np.float32)
 for k in spec.get("extra", []): sd[k] = np.zeros(3, dtype=np.float32)
@@ -141,10 +159,19 @@ struct Reference {
 }
 
 impl Reference {
-    fn load(path: &Path) -> Self {
+    /// The file's tensors as `kind` (float tensors only; `num_batches_tracked` stays).
+    fn load(path: &Path, kind: Kind) -> Self {
         let sd = Tensor::read_safetensors(path)
             .unwrap()
             .into_iter()
+            .map(|(k, t)| {
+                let t = if t.is_floating_point() {
+                    t.to_kind(kind)
+                } else {
+                    t
+                };
+                (k, t)
+            })
             .collect();
         Self { sd }
     }
@@ -222,6 +249,32 @@ impl Reference {
         let v = v.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         self.linear(if tv { "fc" } else { "linear" }, &v)
     }
+    /// WideResNet (pre-activation blocks), xternalz-style names.
+    fn wrn(&self, x: &Tensor, relus_all: bool) -> Tensor {
+        let mut v = self.conv("conv1", x, 1, 1);
+        for s in 1..=3 {
+            for b in 0..3 {
+                let p = format!("block{s}.layer.{b}");
+                let stride = if s > 1 && b == 0 { 2 } else { 1 };
+                let a = self.relu(&format!("{p}.relu1"), &self.bn(&format!("{p}.bn1"), &v));
+                let y = self.conv(&format!("{p}.conv1"), &a, stride, 1);
+                let y = self.relu(&format!("{p}.relu2"), &self.bn(&format!("{p}.bn2"), &y));
+                let y = self.conv(&format!("{p}.conv2"), &y, 1, 1);
+                let short = if self.sd.contains_key(&format!("{p}.convShortcut.weight")) {
+                    self.conv(&format!("{p}.convShortcut"), &a, stride, 0)
+                } else {
+                    v.shallow_clone()
+                };
+                v = y + short;
+            }
+        }
+        let mut v = self.bn("bn1", &v);
+        if relus_all {
+            v = self.relu("relu", &v);
+        }
+        let v = v.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
+        self.linear("fc", &v)
+    }
     fn cnn(&self, x: &Tensor) -> Tensor {
         let pool = |t: &Tensor| t.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None);
         let v = pool(&self.relu("relu1", &self.conv("conv1", x, 1, 2)));
@@ -280,6 +333,31 @@ fn imported_models_compute_what_libtorch_computes_from_the_state_dict() {
             masks: (0, 16),
         },
         Case {
+            name: "wrn22x8-paper-masked",
+            spec: serde_json::json!({"arch": "wrn22x8", "relus": "paper", "masks": true,
+                "input": [3, 8, 8], "classes": 4, "width": 0.125, "seed": 4}),
+            args: vec!["--arch", "wrn22x8", "--input-shape", "3,8,8"],
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+            masks: (18, 18),
+        },
+        Case {
+            name: "wrn22x8-all-plain",
+            spec: serde_json::json!({"arch": "wrn22x8", "relus": "all", "masks": false,
+                "input": [3, 8, 8], "classes": 4, "width": 0.125, "seed": 6}),
+            args: vec![
+                "--arch",
+                "wrn22x8",
+                "--relus",
+                "all",
+                "--input-shape",
+                "3,8,8",
+            ],
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+            masks: (0, 19),
+        },
+        Case {
             name: "cnn-masked",
             spec: serde_json::json!({"arch": "cnn", "masks": true, "input": [1, 12, 12],
                 "classes": 5, "width": 0.25, "seed": 3}),
@@ -317,15 +395,25 @@ fn imported_models_compute_what_libtorch_computes_from_the_state_dict() {
             [3, shape[0], shape[1], shape[2]],
             (Kind::Float, Device::Cpu),
         );
-        let r = Reference::load(&sd);
-        let mean = Tensor::from_slice(&case.mean).view([1, -1, 1, 1]);
-        let std = Tensor::from_slice(&case.std).view([1, -1, 1, 1]);
-        let xn = (&x - mean) / std;
-        let reference = tch::no_grad(|| match case.spec["arch"].as_str().unwrap() {
-            "resnet18" => r.resnet18(&xn, case.spec["relus"] == "all"),
-            _ => r.cnn(&xn),
-        });
-        let want = flat(&reference);
+        // f32 (against the imported libtorch net) and f64 (against the IR's f64 forward)
+        let reference = |kind: Kind| {
+            let r = Reference::load(&sd, kind);
+            let mean = Tensor::from_slice(&case.mean)
+                .view([1, -1, 1, 1])
+                .to_kind(kind);
+            let std = Tensor::from_slice(&case.std)
+                .view([1, -1, 1, 1])
+                .to_kind(kind);
+            let xn = (&x.to_kind(kind) - mean) / std;
+            let y = tch::no_grad(|| match case.spec["arch"].as_str().unwrap() {
+                "resnet18" => r.resnet18(&xn, case.spec["relus"] == "all"),
+                "wrn22x8" => r.wrn(&xn, case.spec["relus"] == "all"),
+                _ => r.cnn(&xn),
+            });
+            flat(&y)
+        };
+        let want = reference(Kind::Float);
+        let want64 = reference(Kind::Double);
 
         let (net, _, info) = load_model(&out, Device::Cpu).unwrap();
         assert_eq!(info.get("stage").map(String::as_str), Some("imported"));
@@ -341,7 +429,7 @@ fn imported_models_compute_what_libtorch_computes_from_the_state_dict() {
         for i in 0..x.size()[0] {
             f64_out.extend(ir.forward(&flat(&x.get(i))).unwrap());
         }
-        if let Some(report) = compare(&f64_out, &want, Tolerance::Approximate) {
+        if let Some(report) = compare(&f64_out, &want64, Tolerance::Close) {
             panic!(
                 "{}: IR f64 forward of the imported model: {report}",
                 case.name
