@@ -540,3 +540,100 @@ fn bad_state_dicts_name_the_key_exit_2_and_write_nothing() {
     );
     assert!(!out.exists());
 }
+
+/// A state dict of `snl`'s own variable names (what `snl` trains, `VarStore` names) imports
+/// to exactly the model file `snl` writes for those weights: same IR, same architecture.
+#[test]
+fn importing_snl_own_variables_gives_the_file_snl_writes() {
+    use snl_linearize::arch::{Arch, ArchConfig, ReluConvention};
+    use snl_linearize::masked::MaskGranularity;
+    use snl_linearize::train::{save_model, ModelFile};
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, flag, relus, shape, width) in [
+        (Arch::Mlp, "mlp", ReluConvention::Paper, [1, 4, 4], 1.0),
+        (Arch::Cnn, "cnn", ReluConvention::Paper, [1, 8, 8], 0.25),
+        (
+            Arch::Resnet18,
+            "resnet18",
+            ReluConvention::All,
+            [3, 8, 8],
+            0.0625,
+        ),
+        (
+            Arch::Wrn22x8,
+            "wrn22x8",
+            ReluConvention::Paper,
+            [3, 8, 8],
+            0.125,
+        ),
+    ] {
+        let cfg = ArchConfig {
+            arch,
+            input_shape: shape.to_vec(),
+            classes: 3,
+            hidden: if arch == Arch::Mlp {
+                vec![7, 5]
+            } else {
+                vec![]
+            },
+            granularity: MaskGranularity::Pixel,
+            relus,
+            mean: vec![0.5; shape[0] as usize],
+            std: vec![0.25; shape[0] as usize],
+            width,
+        };
+        tch::manual_seed(7);
+        let mut net = cfg.build(Device::Cpu);
+        for (i, m) in net.relus_mut().enumerate() {
+            let v: Vec<f32> = (0..m.c.numel())
+                .map(|j| ((i + j) % 3 != 0) as u8 as f32)
+                .collect();
+            tch::no_grad(|| {
+                m.c.copy_(&Tensor::from_slice(&v).view(m.c.size().as_slice()))
+            });
+        }
+        let sd = dir.path().join(format!("{flag}.safetensors"));
+        let named: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+        Tensor::write_safetensors(&named, &sd).unwrap();
+        let out = dir.path().join(format!("{flag}.model.safetensors"));
+        let input = format!("{},{},{}", shape[0], shape[1], shape[2]);
+        let ms = vec!["0.5"; shape[0] as usize].join(",");
+        let ss = vec!["0.25"; shape[0] as usize].join(",");
+        let relus_flag = if relus == ReluConvention::All {
+            "all"
+        } else {
+            "paper"
+        };
+        let (code, _, stderr) = snl(&[
+            "import",
+            "--state-dict",
+            sd.to_str().unwrap(),
+            "--arch",
+            flag,
+            "--relus",
+            relus_flag,
+            "--input-shape",
+            &input,
+            "--mean",
+            &ms,
+            "--std",
+            &ss,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{flag}: {stderr}");
+        let want = dir.path().join(format!("{flag}.snl.safetensors"));
+        save_model(&net, &cfg, 1e-2, &[], &want).unwrap();
+        let (a, b) = (
+            ModelFile::read(&out).unwrap(),
+            ModelFile::read(&want).unwrap(),
+        );
+        assert_eq!(a.arch, cfg, "{flag}");
+        assert_eq!(
+            serde_json::to_string(&a.ir).unwrap(),
+            serde_json::to_string(&b.ir).unwrap(),
+            "{flag}"
+        );
+    }
+}
