@@ -23,7 +23,7 @@ use crate::masked::MaskGranularity;
 #[non_exhaustive]
 pub enum ImportError {
     /// The file is not a readable safetensors file.
-    #[error("{path}: not a readable safetensors file ({reason})")]
+    #[error("not a readable safetensors file ({reason})")]
     Read {
         /// The file.
         path: PathBuf,
@@ -52,12 +52,12 @@ pub enum ImportError {
     #[error("keys '{0}' and '{1}' both name the same variable")]
     Ambiguous(String, String),
     /// A key the architecture has no place for.
-    #[error("unexpected key '{key}': {arch:?} with --relus {relus} has no such variable")]
+    #[error("unexpected key '{key}': --arch {arch} with --relus {relus} has no such variable")]
     Unexpected {
         /// The key.
         key: String,
-        /// The architecture.
-        arch: Arch,
+        /// The architecture, as spelled on the command line.
+        arch: &'static str,
         /// The ReLU convention, as spelled on the command line.
         relus: &'static str,
     },
@@ -173,6 +173,15 @@ pub fn key_aliases(arch: Arch, var: &str) -> Vec<String> {
 fn preferred(mut aliases: Vec<String>) -> (String, Vec<String>) {
     let first = aliases.remove(0);
     (first, aliases)
+}
+
+fn arch_flag(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Mlp => "mlp",
+        Arch::Cnn => "cnn",
+        Arch::Resnet18 => "resnet18",
+        Arch::Wrn22x8 => "wrn22x8",
+    }
 }
 
 fn flag(relus: ReluConvention) -> &'static str {
@@ -330,7 +339,7 @@ pub fn import(path: &Path, o: &ImportOptions) -> Result<Imported> {
         }
         return Err(ImportError::Unexpected {
             key: key.clone(),
-            arch: o.arch,
+            arch: arch_flag(o.arch),
             relus: flag(o.relus),
         });
     }

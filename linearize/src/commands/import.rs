@@ -27,7 +27,7 @@ Exit codes: 0 written; 2 bad input (a missing or mis-shaped key is named), nothi
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER)]
 pub struct ImportCommand {
-    /// The checkpoint: a safetensors file of a PyTorch `state_dict` (float32/64/16 tensors).
+    /// The checkpoint: a safetensors file of a PyTorch `state_dict` (floating-point tensors).
     #[arg(long)]
     pub state_dict: PathBuf,
     /// The architecture it was trained as.
@@ -56,6 +56,13 @@ pub struct ImportCommand {
     /// Summary format.
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
+}
+
+/// The command-line spelling of a value.
+fn name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Runs `import`.
@@ -107,13 +114,13 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
     let kept: i64 = layers.iter().map(|l| l.1).sum();
     match c.output_format {
         OutputFormat::Text => println!(
-            "imported {} as {:?} (width {}, {} classes, --relus {:?}): {} keys used, {} ignored, \
+            "imported {} as {} (width {}, {} classes, --relus {}): {} keys used, {} ignored, \
              masks for {} of {} ReLU layers; {kept} of {total} ReLUs kept; wrote {}",
             c.state_dict.display(),
-            c.arch,
+            name(c.arch),
             imp.arch.width,
             imp.arch.classes,
-            c.relus,
+            name(c.relus),
             imp.keys_used,
             imp.keys_ignored,
             imp.masks_found,
