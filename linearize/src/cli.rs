@@ -78,6 +78,9 @@ pub enum Command {
     /// The README's main job: pretrain the small CNN on Fashion-MNIST briefly, linearize it
     /// to ~10% of its ReLUs, fine-tune, and print accuracy and ReLU counts before/after.
     Quickstart(commands::quickstart::QuickstartCommand),
+    /// Import a PyTorch state_dict saved as safetensors (torchvision / SNL key names, masks
+    /// per ReLU) as an snl model file.
+    Import(commands::import::ImportCommand),
 }
 
 /// Runs the parsed command.
@@ -92,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::ExportData(c) => commands::export_data::run(c),
         Command::Quickstart(c) => commands::quickstart::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Import(c) => commands::import::run(c),
     }
 }
 

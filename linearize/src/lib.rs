@@ -14,6 +14,7 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod graph;
+pub mod import;
 pub mod masked;
 pub mod optim;
 pub mod snl;
