@@ -853,19 +853,19 @@ fn baseline_masks_keep_the_budget() {
     }
 }
 
-/// `snl baseline` fine-tunes one mask per budget and reports each in JSON.
-#[test]
-fn baseline_command_fine_tunes_each_budget() {
-    let dir = tempfile::tempdir().unwrap();
-    let pre = dir.path().join("pre");
-    let common = [
-        "--data",
-        "synthetic",
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "16",
-    ];
+/// The data options of [`tiny_teacher`]'s training run.
+const TINY_DATA: [&str; 6] = [
+    "--data",
+    "synthetic",
+    "--limit-train",
+    "64",
+    "--limit-test",
+    "16",
+];
+
+/// Trains a one-epoch 8-unit MLP on [`TINY_DATA`] into `dir/pre`; returns its model file.
+fn tiny_teacher(dir: &std::path::Path) -> std::path::PathBuf {
+    let pre = dir.join("pre");
     let mut a = vec![
         "train",
         "--arch",
@@ -877,10 +877,18 @@ fn baseline_command_fine_tunes_each_budget() {
         "--out",
         pre.to_str().unwrap(),
     ];
-    a.extend(common);
+    a.extend(TINY_DATA);
     let (code, _, stderr) = snl(&a);
     assert_eq!(code, 0, "{stderr}");
-    let model = pre.join("model.safetensors");
+    pre.join("model.safetensors")
+}
+
+/// `snl baseline` fine-tunes one mask per budget and reports each in JSON.
+#[test]
+fn baseline_command_fine_tunes_each_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = TINY_DATA;
+    let model = tiny_teacher(dir.path());
     let out = dir.path().join("random");
     let mut b = vec![
         "baseline",
@@ -959,30 +967,8 @@ fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
 #[test]
 fn sweep_runs_the_grid_and_emits_a_slurm_array() {
     let dir = tempfile::tempdir().unwrap();
-    let pre = dir.path().join("pre");
-    let common = [
-        "--data",
-        "synthetic",
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "16",
-    ];
-    let mut a = vec![
-        "train",
-        "--arch",
-        "mlp",
-        "--hidden",
-        "8",
-        "--epochs",
-        "1",
-        "--out",
-        pre.to_str().unwrap(),
-    ];
-    a.extend(common);
-    let (code, _, stderr) = snl(&a);
-    assert_eq!(code, 0, "{stderr}");
-    let model = pre.join("model.safetensors");
+    let common = TINY_DATA;
+    let model = tiny_teacher(dir.path());
     let out = dir.path().join("sweep");
     let base = vec![
         "sweep",

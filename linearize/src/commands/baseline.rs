@@ -7,11 +7,10 @@ use serde_json::json;
 
 use crate::baseline::{apply_mask, baseline_mask, Baseline};
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
-use crate::commands::train::{non_negative, positive};
 use crate::masked::MaskGranularity;
 use crate::snl::Budget;
 use crate::train::{
-    finetune_file, save_model, ModelFile, RunDir, SgdConfig, Teacher, BINARY_THRESHOLD, DATA_KEY,
+    finetune_file, save_model, ModelFile, RunDir, Teacher, BINARY_THRESHOLD, DATA_KEY,
 };
 
 /// Arguments of `baseline` (fine-tune defaults: those of `linearize`).
@@ -36,24 +35,9 @@ pub struct BaselineCommand {
     /// `snip`: training batches (of 128) the saliency is summed over.
     #[arg(long, default_value_t = 20)]
     pub saliency_batches: usize,
-    /// Knowledge-distillation temperature T.
-    #[arg(long, default_value_t = 4.0)]
-    pub temperature: f64,
-    /// Fine-tune epochs.
-    #[arg(long, default_value_t = 100)]
-    pub finetune_epochs: usize,
-    /// Fine-tune SGD learning rate (cosine schedule).
-    #[arg(long, default_value_t = 1e-3)]
-    pub finetune_lr: f64,
-    /// Fine-tune SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub finetune_momentum: f64,
-    /// Fine-tune weight decay.
-    #[arg(long, default_value_t = 5e-4)]
-    pub finetune_weight_decay: f64,
-    /// Fine-tune batch size.
-    #[arg(long, default_value_t = 128)]
-    pub finetune_batch: usize,
+    /// Knowledge-distillation fine-tune.
+    #[command(flatten)]
+    pub finetune: super::FinetuneArgs,
     /// Output folder (one `budget-<B>/` run per budget).
     #[arg(long)]
     pub out: PathBuf,
@@ -67,12 +51,9 @@ pub struct BaselineCommand {
 
 /// Runs `baseline`.
 pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
-    positive("temperature", c.temperature)?;
-    positive("finetune-lr", c.finetune_lr)?;
-    non_negative("finetune-momentum", c.finetune_momentum)?;
-    non_negative("finetune-weight-decay", c.finetune_weight_decay)?;
-    if c.finetune_batch == 0 || c.saliency_batches == 0 {
-        bail!("--finetune-batch and --saliency-batches must be positive");
+    c.finetune.check()?;
+    if c.saliency_batches == 0 {
+        bail!("--saliency-batches must be positive");
     }
     let device = c.run.device.resolve()?;
     let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
@@ -90,17 +71,9 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
     let recorded = file.data_record()?.map(|r| r.split_seed);
     let splits = c.data.load(c.run.seed, recorded)?;
     file.check_data(&splits, true)?;
-    let ft = SgdConfig {
-        epochs: c.finetune_epochs,
-        lr: c.finetune_lr,
-        momentum: c.finetune_momentum,
-        weight_decay: c.finetune_weight_decay,
-        batch: c.finetune_batch,
-        milestones: Vec::new(),
-        cosine: true,
-    };
+    let ft = c.finetune.sgd();
     tch::manual_seed(c.run.seed as i64);
-    let teacher = Teacher::new(file.build(device)?, c.temperature, &splits, device);
+    let teacher = Teacher::new(file.build(device)?, c.finetune.temperature, &splits, device);
     let out = RunDir::create(&c.out)?;
     let data_json = serde_json::to_string(&splits.record)?;
     let mut results = Vec::new();

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
 use crate::snl::{Binarize, Budget, LambdaRule};
-use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir, SgdConfig};
+use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir};
 
 /// Arguments of `linearize` (defaults: the paper's hyper-parameters).
 #[derive(Debug, clap::Args)]
@@ -59,24 +59,9 @@ pub struct LinearizeCommand {
     /// Give up when the budget is not reached after this many epochs.
     #[arg(long, default_value_t = 2000)]
     pub max_epochs: usize,
-    /// Knowledge-distillation temperature T.
-    #[arg(long, default_value_t = 4.0)]
-    pub temperature: f64,
-    /// Fine-tune epochs after binarization.
-    #[arg(long, default_value_t = 100)]
-    pub finetune_epochs: usize,
-    /// Fine-tune SGD learning rate (cosine schedule).
-    #[arg(long, default_value_t = 1e-3)]
-    pub finetune_lr: f64,
-    /// Fine-tune SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub finetune_momentum: f64,
-    /// Fine-tune weight decay.
-    #[arg(long, default_value_t = 5e-4)]
-    pub finetune_weight_decay: f64,
-    /// Fine-tune batch size.
-    #[arg(long, default_value_t = 128)]
-    pub finetune_batch: usize,
+    /// Knowledge-distillation fine-tune.
+    #[command(flatten)]
+    pub finetune: super::FinetuneArgs,
     /// Run folder (checkpoint, log.jsonl, best.safetensors, model.safetensors).
     #[arg(long)]
     pub out: PathBuf,
@@ -90,23 +75,12 @@ pub struct LinearizeCommand {
 
 /// Runs `linearize`.
 pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
-    for (n, v) in [
-        ("lambda0", c.lambda0),
-        ("lr", c.lr),
-        ("temperature", c.temperature),
-        ("finetune-lr", c.finetune_lr),
-    ] {
-        positive(n, v)?;
-    }
-    for (n, v) in [
-        ("eps", c.eps),
-        ("finetune-momentum", c.finetune_momentum),
-        ("finetune-weight-decay", c.finetune_weight_decay),
-    ] {
-        non_negative(n, v)?;
-    }
-    if c.batch == 0 || c.finetune_batch == 0 || c.max_epochs == 0 || c.target_epochs == 0 {
-        bail!("--batch, --finetune-batch, --max-epochs and --target-epochs must be positive");
+    positive("lambda0", c.lambda0)?;
+    positive("lr", c.lr)?;
+    non_negative("eps", c.eps)?;
+    c.finetune.check()?;
+    if c.batch == 0 || c.max_epochs == 0 || c.target_epochs == 0 {
+        bail!("--batch, --max-epochs and --target-epochs must be positive");
     }
     let device = c.run.device.resolve()?;
     // the budget is checked against the file's ReLU count before any data is loaded
@@ -146,16 +120,8 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         lr: c.lr,
         batch: c.batch,
         max_epochs: c.max_epochs,
-        temperature: c.temperature,
-        finetune: SgdConfig {
-            epochs: c.finetune_epochs,
-            lr: c.finetune_lr,
-            momentum: c.finetune_momentum,
-            weight_decay: c.finetune_weight_decay,
-            batch: c.finetune_batch,
-            milestones: Vec::new(),
-            cosine: true,
-        },
+        temperature: c.finetune.temperature,
+        finetune: c.finetune.sgd(),
         lambda_rule: c.lambda_schedule,
         target_epochs: c.target_epochs,
         binarize: c.binarize,

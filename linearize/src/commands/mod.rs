@@ -9,3 +9,55 @@ pub mod linearize;
 pub mod quickstart;
 pub mod sweep;
 pub mod train;
+
+use crate::train::SgdConfig;
+
+/// The knowledge-distillation fine-tune options that `linearize` and `baseline` share.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FinetuneArgs {
+    /// Knowledge-distillation temperature T.
+    #[arg(long, default_value_t = 4.0)]
+    pub temperature: f64,
+    /// Fine-tune epochs (after binarization, for `linearize`).
+    #[arg(long, default_value_t = 100)]
+    pub finetune_epochs: usize,
+    /// Fine-tune SGD learning rate (cosine schedule).
+    #[arg(long, default_value_t = 1e-3)]
+    pub finetune_lr: f64,
+    /// Fine-tune SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub finetune_momentum: f64,
+    /// Fine-tune weight decay.
+    #[arg(long, default_value_t = 5e-4)]
+    pub finetune_weight_decay: f64,
+    /// Fine-tune batch size.
+    #[arg(long, default_value_t = 128)]
+    pub finetune_batch: usize,
+}
+
+impl FinetuneArgs {
+    /// One-line errors for values out of range.
+    pub fn check(&self) -> anyhow::Result<()> {
+        train::positive("temperature", self.temperature)?;
+        train::positive("finetune-lr", self.finetune_lr)?;
+        train::non_negative("finetune-momentum", self.finetune_momentum)?;
+        train::non_negative("finetune-weight-decay", self.finetune_weight_decay)?;
+        if self.finetune_batch == 0 {
+            anyhow::bail!("--finetune-batch must be positive");
+        }
+        Ok(())
+    }
+
+    /// The fine-tune's SGD (cosine schedule, no milestones).
+    pub fn sgd(&self) -> SgdConfig {
+        SgdConfig {
+            epochs: self.finetune_epochs,
+            lr: self.finetune_lr,
+            momentum: self.finetune_momentum,
+            weight_decay: self.finetune_weight_decay,
+            batch: self.finetune_batch,
+            milestones: Vec::new(),
+            cosine: true,
+        }
+    }
+}

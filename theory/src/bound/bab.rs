@@ -368,23 +368,29 @@ impl Domain {
     }
 }
 
-impl PartialEq for Domain {
-    fn eq(&self, o: &Self) -> bool {
-        self.worst() == o.worst()
-    }
+/// Orders a domain type by its `worst()` bound, lowest first out of a `BinaryHeap` (a
+/// max-heap).
+macro_rules! worst_first {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, o: &Self) -> bool {
+                self.worst() == o.worst()
+            }
+        }
+        impl Eq for $t {}
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for $t {
+            fn cmp(&self, o: &Self) -> CmpOrdering {
+                o.worst().total_cmp(&self.worst())
+            }
+        }
+    };
 }
-impl Eq for Domain {}
-impl PartialOrd for Domain {
-    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Domain {
-    // BinaryHeap is a max-heap: the domain with the lowest (worst) bound comes first
-    fn cmp(&self, o: &Self) -> CmpOrdering {
-        o.worst().total_cmp(&self.worst())
-    }
-}
+worst_first!(Domain);
 
 /// Keeps only the rows whose bound is not yet positive: their coefficients, their slopes and
 /// multipliers, their bounds.
@@ -798,22 +804,7 @@ impl BoxDomain {
 /// See [`BoxDomain::pick`].
 const INPUT_SPLIT_ASPECT: f64 = 8.0;
 
-impl PartialEq for BoxDomain {
-    fn eq(&self, o: &Self) -> bool {
-        self.worst() == o.worst()
-    }
-}
-impl Eq for BoxDomain {}
-impl PartialOrd for BoxDomain {
-    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for BoxDomain {
-    fn cmp(&self, o: &Self) -> CmpOrdering {
-        o.worst().total_cmp(&self.worst())
-    }
-}
+worst_first!(BoxDomain);
 
 /// Keeps the rows of `rows` whose bound is not positive, with their bounds and coefficients.
 fn unproved(
