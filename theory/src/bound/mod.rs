@@ -113,22 +113,15 @@ impl InputBox {
         Self::new(vec![lo; dim], vec![hi; dim])
     }
 
-    /// The L∞ ball `[c − eps, c + eps]` around `center`, rounded outward (one step per
-    /// end when `eps > 0`), so that it contains the real-arithmetic ball.
+    /// The L∞ ball `[c − eps, c + eps]` around `center`, rounded outward where `c ± eps` is
+    /// not exact in f64 (one step down or up), so that it contains the real-arithmetic ball.
     pub fn around(center: &[f64], eps: f64) -> Result<Self> {
         if !(eps.is_finite() && eps >= 0.0) {
             return Err(Error::InputBox(BoxProblem::Radius(eps)));
         }
-        let out = eps > 0.0;
         Self::new(
-            center
-                .iter()
-                .map(|c| if out { (c - eps).next_down() } else { *c })
-                .collect(),
-            center
-                .iter()
-                .map(|c| if out { (c + eps).next_up() } else { *c })
-                .collect(),
+            center.iter().map(|&c| sum_down(c, -eps)).collect(),
+            center.iter().map(|&c| sum_up(c, eps)).collect(),
         )
     }
 
@@ -666,6 +659,33 @@ pub fn samples(input: &InputBox, n: usize, seed: u64) -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
+}
+
+/// `a + b` and its rounding error: `a + b = s + e` exactly (Knuth's TwoSum, finite inputs).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// The largest f64 not above the real `a + b`.
+fn sum_down(a: f64, b: f64) -> f64 {
+    let (s, e) = two_sum(a, b);
+    if e < 0.0 {
+        s.next_down()
+    } else {
+        s
+    }
+}
+
+/// The smallest f64 not below the real `a + b`.
+fn sum_up(a: f64, b: f64) -> f64 {
+    let (s, e) = two_sum(a, b);
+    if e > 0.0 {
+        s.next_up()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

@@ -548,14 +548,35 @@ fn a_past_deadline_never_proves() {
     }
 }
 
-/// `InputBox::around` rounds outward: it contains `c ± eps` computed in f64 strictly, and a
-/// point box stays the point.
+/// `InputBox::around` rounds outward exactly where `c ± eps` is inexact: below/above the
+/// real ends by at most one step, exact ends kept, a point box stays the point.
 #[test]
 fn around_rounds_outward() {
-    let b = InputBox::around(&[0.1, -3.7], 0.2).unwrap();
-    for (i, c) in [0.1f64, -3.7].into_iter().enumerate() {
-        assert!(b.lower[i] < c - 0.2 && b.upper[i] > c + 0.2, "{:?}", b);
-    }
+    // exact in binary: kept as is
+    let b = InputBox::around(&[0.5, -0.25], 0.125).unwrap();
+    assert_eq!(
+        (b.lower.clone(), b.upper.clone()),
+        (vec![0.375, -0.375], vec![0.625, -0.125])
+    );
     let p = InputBox::around(&[0.1], 0.0).unwrap();
     assert_eq!((p.lower[0], p.upper[0]), (0.1, 0.1));
+    // inexact: the rounded-to-nearest end is moved out whenever it rounded inward
+    let mut moved = 0;
+    for (c, e) in [
+        (0.1, 0.2),
+        (0.1, 0.01),
+        (0.7, 0.2),
+        (1.0 / 3.0, 0.03),
+        (0.9, 0.004),
+    ] {
+        let b = InputBox::around(&[c], e).unwrap();
+        let (lo, hi) = (c - e, c + e);
+        assert!(b.lower[0] <= lo && b.upper[0] >= hi, "{c} {e}: {b:?}");
+        assert!(
+            b.lower[0] >= lo.next_down() && b.upper[0] <= hi.next_up(),
+            "{c} {e}: {b:?}"
+        );
+        moved += (b.lower[0] < lo) as usize + (b.upper[0] > hi) as usize;
+    }
+    assert!(moved > 0, "no case rounded inward: the test checks nothing");
 }
