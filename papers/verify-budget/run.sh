@@ -5,7 +5,8 @@
 #
 # The quickstart's pretrained CNN (the teacher: 100% of 18,944 ReLUs kept) is linearized with
 # the quickstart's settings (λ₀ = 1e-3, ≤ 20 epochs, 3 KD fine-tune epochs at lr 1e-3) to 20%
-# (with the budget-aware λ schedule, see below), 10%, 5% and 2%; the first COUNT test images are verified at two ε (pixel space) with
+# (with the budget-aware λ schedule, see below), 10%, 5% and 2%; the first COUNT test images
+# are verified at two ε (pixel space) with
 # `snl-verify robust --method bab --timeout TIMEOUT`. Writes results.json and results.md here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
