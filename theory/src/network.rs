@@ -77,6 +77,32 @@ impl BatchNorm {
             .collect();
         (scale, shift)
     }
+
+    /// Folds this batch norm into `layer`, the dense or conv layer whose output it reads:
+    /// afterwards `layer` alone computes what the two did. Returns `false` (and leaves
+    /// `layer` as it was) for any other layer.
+    pub fn fold_into(&self, layer: &mut Layer) -> bool {
+        let (scale, shift) = self.scale_shift();
+        match layer {
+            Layer::Dense(a) => {
+                for r in 0..a.weight.nrows() {
+                    a.weight.row_mut(r).scale_mut(scale[r]);
+                    a.bias[r] = scale[r] * a.bias[r] + shift[r];
+                }
+            }
+            Layer::Conv2d(c) => {
+                let per = c.in_channels * c.kernel[0] * c.kernel[1];
+                for oc in 0..c.out_channels {
+                    for w in &mut c.weight[oc * per..(oc + 1) * per] {
+                        *w *= scale[oc];
+                    }
+                    c.bias[oc] = scale[oc] * c.bias[oc] + shift[oc];
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// Average pooling over `[c, h, w]` windows (PyTorch `nn.AvgPool2d`, no padding).
@@ -626,26 +652,10 @@ impl Network {
             if src == 0 || readers[src] != 1 {
                 continue;
             }
-            let (scale, shift) = bn.scale_shift();
-            match &mut net.nodes[src - 1].layer {
-                Layer::Dense(a) => {
-                    for r in 0..a.weight.nrows() {
-                        a.weight.row_mut(r).scale_mut(scale[r]);
-                        a.bias[r] = scale[r] * a.bias[r] + shift[r];
-                    }
-                }
-                Layer::Conv2d(c) => {
-                    let per = c.in_channels * c.kernel[0] * c.kernel[1];
-                    for oc in 0..c.out_channels {
-                        for w in &mut c.weight[oc * per..(oc + 1) * per] {
-                            *w *= scale[oc];
-                        }
-                        c.bias[oc] = scale[oc] * c.bias[oc] + shift[oc];
-                    }
-                }
-                _ => continue,
+            let bn = bn.clone();
+            if bn.fold_into(&mut net.nodes[src - 1].layer) {
+                redirect[k] = Some(src);
             }
-            redirect[k] = Some(src);
         }
         Ok(net.without_nodes(&redirect))
     }

@@ -392,6 +392,18 @@ macro_rules! worst_first {
 }
 worst_first!(Domain);
 
+/// The rows whose bound is not yet positive.
+fn open_rows(lower: &[f64]) -> Vec<usize> {
+    (0..lower.len()).filter(|&r| lower[r] <= 0.0).collect()
+}
+
+/// Rows `keep` of a row-major matrix with rows of width `w` (an empty matrix stays empty).
+fn pick_rows(v: &[f64], keep: &[usize], w: usize) -> Vec<f64> {
+    keep.iter()
+        .flat_map(|&r| v.get(r * w..(r + 1) * w).unwrap_or(&[]).iter().copied())
+        .collect()
+}
+
 /// Keeps only the rows whose bound is not yet positive: their coefficients, their slopes and
 /// multipliers, their bounds.
 fn compact(
@@ -401,22 +413,12 @@ fn compact(
     lower: &[f64],
 ) -> (Vec<f64>, usize, Relaxation, Vec<f64>) {
     let m = lower.len();
-    let keep: Vec<usize> = (0..m).filter(|&r| lower[r] <= 0.0).collect();
-    let sub_rows = keep
-        .iter()
-        .flat_map(|&r| rows[r * n_out..(r + 1) * n_out].iter().copied())
-        .collect();
+    let keep = open_rows(lower);
+    let sub_rows = pick_rows(rows, &keep, n_out);
     let alpha = relax
         .alpha
         .iter()
-        .map(|(&k, al)| {
-            let n = al.len() / m;
-            let v = keep
-                .iter()
-                .flat_map(|&r| al[r * n..(r + 1) * n].iter().copied())
-                .collect();
-            (k, v)
-        })
+        .map(|(&k, al)| (k, pick_rows(al, &keep, al.len() / m)))
         .collect();
     let splits = relax
         .splits
@@ -814,17 +816,12 @@ fn unproved(
     lower: &[f64],
     coef: &[f64],
 ) -> (Vec<f64>, usize, Vec<f64>, Vec<f64>) {
-    let keep: Vec<usize> = (0..lower.len()).filter(|&r| lower[r] <= 0.0).collect();
-    let pick = |v: &[f64], w: usize| -> Vec<f64> {
-        keep.iter()
-            .flat_map(|&r| v.get(r * w..(r + 1) * w).unwrap_or(&[]).iter().copied())
-            .collect()
-    };
+    let keep = open_rows(lower);
     (
-        pick(rows, n_out),
+        pick_rows(rows, &keep, n_out),
         keep.len(),
         keep.iter().map(|&r| lower[r]).collect(),
-        pick(coef, n_in),
+        pick_rows(coef, &keep, n_in),
     )
 }
 

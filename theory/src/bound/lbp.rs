@@ -1290,9 +1290,14 @@ impl Analysis {
         self.count_unstable();
     }
 
+    /// Whether one backward row is expensive here (see [`LARGE_GRAPH_VALUES`]).
+    fn large(&self) -> bool {
+        self.graph.sizes.iter().sum::<usize>() > LARGE_GRAPH_VALUES
+    }
+
     /// Units (two rows each: lower and upper) per backward batch.
     fn units_per_batch(&self) -> usize {
-        if self.graph.sizes.iter().sum::<usize>() > LARGE_GRAPH_VALUES {
+        if self.large() {
             BATCH_ROWS_LARGE / 2
         } else {
             BATCH_ROWS / 2
@@ -1337,11 +1342,7 @@ impl Analysis {
             rows[(2 * i + 1) * n + i] = -1.0;
         }
         // one output (two rows) a batch on large graphs, so the deadline is checked often
-        let per = if self.units_per_batch() < BATCH_ROWS / 2 {
-            1
-        } else {
-            BATCH_ROWS / 2
-        };
+        let per = if self.large() { 1 } else { BATCH_ROWS / 2 };
         let results = parallel_chunks(n, per, deadline, |s, e| {
             self.lower_bounds(
                 &rows[2 * s * n..2 * e * n],

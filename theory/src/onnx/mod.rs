@@ -420,27 +420,10 @@ fn simplify(
         if !fold || src == 0 || readers[src] != 1 {
             continue;
         }
-        let (scale, shift) = bn.scale_shift();
-        match &mut bn_net.nodes[src - 1].layer {
-            Layer::Dense(a) => {
-                for r in 0..a.weight.nrows() {
-                    a.weight.row_mut(r).scale_mut(scale[r]);
-                    a.bias[r] = scale[r] * a.bias[r] + shift[r];
-                }
-            }
-            Layer::Conv2d(c) => {
-                let per = c.in_channels * c.kernel[0] * c.kernel[1];
-                for oc in 0..c.out_channels {
-                    for w in &mut c.weight[oc * per..(oc + 1) * per] {
-                        *w *= scale[oc];
-                    }
-                    c.bias[oc] = scale[oc] * c.bias[oc] + shift[oc];
-                }
-            }
-            _ => continue,
+        if bn.fold_into(&mut bn_net.nodes[src - 1].layer) {
+            redirect[k] = Some(src);
+            folded_bn += 1;
         }
-        redirect[k] = Some(src);
-        folded_bn += 1;
     }
     let (cur, origin) = remove(&bn_net, &redirect, &origin);
     // 3. dense after dense (nothing else reading the first): W = W2 W1, b = W2 b1 + b2
