@@ -313,6 +313,16 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
     Ok(OnnxExport { model, summary })
 }
 
+/// The network [`export_with`] writes its graph from, with `origin[k]` = the model-file
+/// node that node `k` comes from: batch norms folded into the conv or dense layer they
+/// read and dense layers into the dense layer they read (when `fold`), ReLU layers without
+/// a kept unit removed (gathered encoding). Cost models read the deployed layers from it
+/// (`snl-verify cost`), so they price the graph a runtime actually executes.
+pub fn deployed(net: &Network, encoding: Encoding, fold: bool) -> Result<(Network, Vec<usize>)> {
+    let (simple, origin, _, _) = simplify(net, encoding, fold)?;
+    Ok((simple, origin))
+}
+
 /// The gathered form of a partially linearized ReLU (see the module docs).
 fn gathered(g: &mut GraphBuilder, k: usize, x: &str, y: &str, s: &[usize], m: &crate::ReluMask) {
     let flags = m.to_bools();
