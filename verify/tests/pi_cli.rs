@@ -157,18 +157,47 @@ fn cost_counts_kept_units_gathered_and_all_units_masked() {
     };
     let g = run("gathered");
     let p = &g["protocols"][0];
-    // 2 kept units × 464 B; the second layer vanished: 9 rounds, not 18
-    assert_eq!(p["online_bytes"], 928.0);
-    assert_eq!(p["rounds"], 9.0);
-    assert_eq!(p["all_relu_online_bytes"], 464.0 * 7.0);
-    assert_eq!(p["layers"][1]["rounds"], 0.0);
+    // ReLUs: 2 kept units × 464 B; the second layer vanished: 9 rounds, not 18
+    assert_eq!(p["relu"]["online_bytes"], 928.0);
+    assert_eq!(p["relu"]["rounds"], 9.0);
+    assert_eq!(p["all_kept_relu_online_bytes"], 464.0 * 7.0);
+    // Gemms (nothing after the vanished layer to fold into): 16·(2 + 8) + 16·(4 + 12) B
+    assert_eq!(p["linear"]["online_bytes"], 160.0 + 256.0);
+    assert_eq!(p["linear"]["rounds"], 2.0);
+    assert_eq!(p["total"]["online_bytes"], 928.0 + 416.0);
+    assert_eq!(p["total"]["rounds"], 11.0);
+    let kinds: Vec<_> = p["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap(), l["rounds"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("gemm", 1.0),
+            ("relu", 9.0),
+            ("gemm", 1.0),
+            ("relu", 0.0),
+            ("output", 0.0)
+        ]
+    );
     let mk = run("masked");
-    assert_eq!(mk["protocols"][0]["online_bytes"], 464.0 * 7.0);
-    assert_eq!(mk["protocols"][0]["online_bytes_reduction"], 1.0);
+    assert_eq!(mk["protocols"][0]["relu"]["online_bytes"], 464.0 * 7.0);
+    assert_eq!(mk["protocols"][0]["relu_bytes_reduction"], 1.0);
     let out = bin()
         .args(["cost", "--rtt-ms", "-1", "--model"])
         .arg(&m)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args(["cost", "--model"])
+        .arg(dir.path().join("missing.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot read the model"), "{err}");
 }
