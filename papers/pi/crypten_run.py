@@ -82,10 +82,66 @@ def with_masks(src, dst, fraction, seed, layers=None):
     write_safetensors(dst, header, data)
 
 
-def export(snl, model, out, encoding, fold):
-    cmd = [snl, "export", "--from", model, "--out", out, "--format", "onnx", "--encoding", encoding]
-    if not fold:
-        cmd.append("--no-fold")
+def residual_model(dst, seed):
+    """A small residual CNN model file (random weights): conv → BN → ReLU (30% kept) →
+    conv → BN → Add (skip) → ReLU (all kept) → avg-pool → flatten → dense 16 → ReLU (half
+    kept, 1-D) → dense 10. It exercises batch-norm folding, a residual Add and the masked
+    encoding's diag MatMul, which the quickstart CNN does not."""
+    rng = np.random.default_rng(seed)
+    tensors, nodes = {}, []
+
+    def t(name, shape, scale=0.3, positive=False):
+        v = rng.uniform(0.5, 1.5, size=shape) if positive else rng.normal(0, scale, size=shape)
+        tensors[name] = v.astype("<f8")
+        return name
+
+    def mask(n, fraction):
+        m = np.zeros(n, dtype=bool)
+        m[rng.choice(n, size=int(round(fraction * n)), replace=False)] = True
+        return {"len": n, "kept": int(m.sum()), "bits": np.packbits(m, bitorder="little").tobytes().hex()}
+
+    def bn(k, c):
+        return {"op": "batch_norm", "inputs": [k], "weight": t(f"n{k}.g", [c], positive=True),
+                "bias": t(f"n{k}.b", [c]), "running_mean": t(f"n{k}.m", [c]),
+                "running_var": t(f"n{k}.v", [c], positive=True), "eps": 1e-5}
+
+    nodes.append({"op": "conv2d", "inputs": [0], "weight": t("c1.w", [4, 1, 3, 3]), "bias": t("c1.b", [4]), "padding": [1, 1]})
+    nodes.append(bn(1, 4))
+    nodes.append({"op": "relu", "inputs": [2], "mask": mask(256, 0.3)})
+    nodes.append({"op": "conv2d", "inputs": [3], "weight": t("c2.w", [4, 4, 3, 3]), "bias": t("c2.b", [4]), "padding": [1, 1]})
+    nodes.append(bn(4, 4))
+    nodes.append({"op": "add", "inputs": [5, 3]})
+    nodes.append({"op": "relu", "inputs": [6], "mask": mask(256, 1.0)})
+    nodes.append({"op": "avg_pool2d", "inputs": [7], "kernel": [2, 2], "stride": [2, 2]})
+    nodes.append({"op": "flatten", "inputs": [8]})
+    nodes.append({"op": "dense", "inputs": [9], "weight": t("f1.w", [16, 64]), "bias": t("f1.b", [16])})
+    nodes.append({"op": "relu", "inputs": [10], "mask": mask(16, 0.5)})
+    nodes.append({"op": "dense", "inputs": [11], "weight": t("f2.w", [10, 16]), "bias": t("f2.b", [10])})
+    header, data, off = {}, b"", 0
+    for name, v in tensors.items():
+        raw = v.tobytes()
+        header[name] = {"dtype": "F64", "shape": list(v.shape), "data_offsets": [off, off + len(raw)]}
+        data += raw
+        off += len(raw)
+    header["__metadata__"] = {
+        "format": "snl",
+        "format_version": "1",
+        "network": json.dumps({"input_shape": [1, 8, 8], "nodes": nodes}),
+    }
+    write_safetensors(dst, header, data)
+
+
+def export(snl, model, out, encoding, fold, snl_verify=None):
+    if snl_verify is not None:
+        # a model file not written by `snl` (no snl.arch): `snl-verify vnnlib --onnx` writes
+        # the same graph (theory::onnx::export, folded) next to a throwaway query
+        assert fold, "snl-verify vnnlib --onnx always folds"
+        cmd = [snl_verify, "vnnlib", "--model", model, "--input-box", "0:1", "--property", "argmax=0",
+               "--out", out + ".vnnlib", "--onnx", out, "--encoding", encoding]
+    else:
+        cmd = [snl, "export", "--from", model, "--out", out, "--format", "onnx", "--encoding", encoding]
+        if not fold:
+            cmd.append("--no-fold")
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -129,19 +185,24 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sweep = [r for r in rows if r["case"].startswith("random")]
+    sweep = [r for r in rows if r["case"].startswith("random") and r["encoding"] == "gathered"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = [r["relu_kept"] / r["relu_total"] for r in sweep]
-    ax.plot(xs, [r["predicted_relu_bytes"] / 1e6 for r in sweep], "-", label="snl-verify cost (464 B per kept ReLU)")
-    ax.plot(xs, [r["relu_bytes_per_party"] / 1e6 for r in sweep], "o", label="CrypTen, gathered export (measured)")
-    for r, marker in zip([r for r in rows if r["case"].startswith("10%")], ["^", "s", "v", "D"]):
-        ax.plot([r["relu_kept"] / r["relu_total"]], [r["relu_bytes_per_party"] / 1e6],
+    ax.plot(xs, [r["predicted_bytes"] / 1e6 for r in sweep], "-",
+            label="snl-verify cost: total (464 B per kept ReLU + 16 B per Beaver-opened element)")
+    ax.plot(xs, [r["predicted_linear_bytes"] / 1e6 for r in sweep], ":", color="gray",
+            label="snl-verify cost: linear layers only")
+    ax.plot(xs, [r["bytes_per_party"][0] / 1e6 for r in sweep], "o",
+            label="CrypTen, gathered export, random masks (measured)")
+    marked = [r for r in rows if r["case"].startswith("10%") or r["case"] == "random 0.1, masked"]
+    for r, marker in zip(marked, ["^", "s", "v", "D", "P"]):
+        ax.plot([r["relu_kept"] / r["relu_total"]], [r["bytes_per_party"][0] / 1e6],
                 marker, label=f"{r['case']} (measured)")
     ax.set_xscale("log")
     ax.set_xlabel("kept ReLUs / all ReLUs (CNN, 18,944 ReLUs)")
-    ax.set_ylabel("ReLU communication per party (MB)")
-    ax.set_title("ReLU cost against the budget, CrypTen 0.4.1, 2 parties", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_ylabel("communication per party (MB, sent + received)")
+    ax.set_title("Total cost against the budget, CrypTen 0.4.1, 2 parties, encrypted model", fontsize=10)
+    ax.legend(fontsize=6.5)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -160,6 +221,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     crypten.init()
     x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x8 = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
     # (name, model file, encoding, fold). The first row is the baseline: every ReLU
     # linearized, the linear layers written as in the all-ReLU net (--no-fold), so that
@@ -181,13 +243,23 @@ def main():
         p = os.path.join(work, f"cnn-random-{f:g}.safetensors")
         with_masks(args.full, p, f, 1)
         cases.append((f"random {f:g}, gathered", p, "gathered", True))
+    # the masked form of a partially kept 1-D layer (fc1's ReLU): Mul by -1, Relu, MatMul
+    # by a constant diag(m), Add
+    p = os.path.join(work, "cnn-random-0.1-m.safetensors")
+    with_masks(args.full, p, 0.1, 1)
+    cases.append(("random 0.1, masked", p, "masked", True))
+    # a residual CNN with foldable batch norms (other input shape: 8×8)
+    res = os.path.join(work, "resnet-tiny.safetensors")
+    residual_model(res, 2)
+    for enc in ["gathered", "masked"]:
+        cases.append((f"residual CNN, {enc}", res, enc, True))
 
     rows = []
     for name, model, enc, fold in cases:
         tag = enc if fold else f"{enc}-nofold"
         onnx_path = os.path.join(work, os.path.basename(model).replace(".safetensors", f"-{tag}.onnx"))
-        export(args.snl, model, onnx_path, enc, fold)
-        parties = measure(onnx_path, x)
+        export(args.snl, model, onnx_path, enc, fold, args.snl_verify if model == res else None)
+        parties = measure(onnx_path, x if model != res else x8)
         layers = relu_layers(model)
         rows.append(
             {
@@ -211,45 +283,55 @@ def main():
 
     base = rows[0]
     for r in rows:
-        r["relu_bytes_per_party"] = r["bytes_per_party"][0] - base["bytes_per_party"][0]
-        r["relu_rounds"] = r["rounds_per_party"][0] - base["rounds_per_party"][0]
+        # "ReLU bytes" = bytes − the unfolded all-linear baseline (quickstart CNN rows only)
+        same = r["model"] != "resnet-tiny.safetensors"
+        r["relu_bytes_per_party"] = r["bytes_per_party"][0] - base["bytes_per_party"][0] if same else None
+        r["relu_rounds"] = r["rounds_per_party"][0] - base["rounds_per_party"][0] if same else None
         r["bytes_per_compared_relu"] = (
-            r["relu_bytes_per_party"] / r["compared"] if r["compared"] else None
+            r["relu_bytes_per_party"] / r["compared"] if r["compared"] and same else None
         )
         # the cost model's prediction for this model file and encoding
-        cost = json.loads(
-            subprocess.run(
-                [args.snl_verify, "cost", "--model", r["model_path"], "--protocol", "crypten",
-                 "--encoding", r["encoding"], "--output-format", "json"],
-                check=True, capture_output=True, text=True,
-            ).stdout
-        )["protocols"][0]
-        r["predicted_relu_bytes"] = cost["online_bytes"]
-        r["predicted_relu_rounds"] = cost["rounds"]
+        cmd = [args.snl_verify, "cost", "--model", r["model_path"], "--protocol", "crypten",
+               "--encoding", r["encoding"], "--output-format", "json"]
+        if not r["fold"]:
+            cmd.append("--no-fold")
+        cost = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        cost = cost["protocols"][0]
+        r["predicted_relu_bytes"] = cost["relu"]["online_bytes"]
+        r["predicted_relu_rounds"] = cost["relu"]["rounds"]
+        r["predicted_linear_bytes"] = cost["linear"]["online_bytes"]
+        r["predicted_linear_rounds"] = cost["linear"]["rounds"]
+        r["predicted_bytes"] = cost["total"]["online_bytes"]
+        r["predicted_rounds"] = cost["total"]["rounds"]
+        r["exact"] = all(b == r["predicted_bytes"] for b in r["bytes_per_party"]) and all(
+            n == r["predicted_rounds"] for n in r["rounds_per_party"])
     full = rows[2]["relu_bytes_per_party"]
     for r in rows:
         r["relu_bytes_reduction_vs_full"] = full / r["relu_bytes_per_party"] if r["relu_bytes_per_party"] else None
     shutil.rmtree(work)
+    for r in rows:
+        del r["model_path"]
     json.dump({"crypten": crypten.__version__ if hasattr(crypten, "__version__") else "0.4.1",
                "torch": torch.__version__, "rows": rows},
               open(os.path.join(args.out, "crypten.json"), "w"), indent=1)
-    for r in rows:
-        del r["model_path"]
     g, m = rows[3]["output"], rows[4]["output"]
     print("10% model, gathered vs masked outputs (decrypted): max |diff| =",
           max(abs(a - b) for a, b in zip(g, m)))
     plot(rows, os.path.join(args.out, "cost.svg"))
     print()
-    print("| case | kept / total | compared | bytes/party | rounds | ReLU bytes/party | ReLU rounds | B per compared ReLU | predicted ReLU bytes / rounds | ReLU bytes vs full |")
+    print("| case | kept / total | compared | bytes / party, measured (P0 / P1) | predicted | rounds, measured | predicted | ReLU bytes (− baseline) | predicted ReLU / linear bytes | ReLU bytes vs full |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        bpr = f"{r['bytes_per_compared_relu']:.1f}" if r["bytes_per_compared_relu"] else "-"
         red = r["relu_bytes_reduction_vs_full"]
-        red = f"{red:.2f}x" if red and red > 0 else "-"
+        red = f"{red:.2f}×" if red and red > 0 else "-"
+        rb = f"{r['relu_bytes_per_party']:,}" if r["relu_bytes_per_party"] is not None else "-"
         print(f"| {r['case']} | {r['relu_kept']} / {r['relu_total']} | {r['compared']} | "
-              f"{r['bytes_per_party'][0]} / {r['bytes_per_party'][1]} | {r['rounds_per_party'][0]} / {r['rounds_per_party'][1]} | "
-              f"{r['relu_bytes_per_party']} | {r['relu_rounds']} | {bpr} | "
-              f"{r['predicted_relu_bytes']:.0f} / {r['predicted_relu_rounds']:.0f} | {red} |")
+              f"{r['bytes_per_party'][0]:,} / {r['bytes_per_party'][1]:,} | {r['predicted_bytes']:,.0f} | "
+              f"{r['rounds_per_party'][0]} / {r['rounds_per_party'][1]} | {r['predicted_rounds']:.0f} | "
+              f"{rb} | {r['predicted_relu_bytes']:,.0f} / {r['predicted_linear_bytes']:,.0f} | {red} |")
+    bad = [r["case"] for r in rows if not r["exact"]]
+    print(f"\npredicted = measured (bytes and rounds, both parties) in {len(rows) - len(bad)} of {len(rows)} rows"
+          + (f"; differs: {bad}" if bad else ""))
 
 
 if __name__ == "__main__":
