@@ -75,8 +75,9 @@ pub enum Command {
     /// Write a robustness query as VNN-LIB (and with --onnx the ONNX graph it is about),
     /// for α-β-CROWN, Marabou and other VNN-COMP verifiers.
     Vnnlib(commands::vnnlib::VnnlibCommand),
-    /// Private-inference cost model: per ReLU layer, communication, rounds and time per
-    /// protocol (CrypTen measured, Delphi published constants), next to all ReLUs kept.
+    /// Private-inference cost model of the exported ONNX graph: per ReLU layer and per
+    /// Conv/Gemm, communication, rounds and time per protocol (CrypTen: exact, checked in
+    /// papers/pi; Delphi: published ReLU constants), next to all ReLUs kept.
     Cost(commands::cost::CostCommand),
 }
 
