@@ -428,6 +428,16 @@ impl SnlNet {
     /// Copies weights and masks from an IR of the same structure (as [`SnlNet::to_ir`]
     /// writes it); masks become `c ∈ {0, 1}`. Errors say which node differs.
     pub fn load_ir(&mut self, net: &ir::Network) -> Result<(), String> {
+        if let Some(k) = net
+            .nodes
+            .iter()
+            .position(|n| matches!(n.layer, Layer::Scale { .. }))
+        {
+            return Err(format!(
+                "node {k}: a scale layer (written by `snl-verify free`) has no libtorch \
+                 counterpart; load the model `free` started from"
+            ));
+        }
         if net.nodes.len() != self.nodes.len() {
             return Err(format!(
                 "the file has {} nodes, this architecture {}",

@@ -25,9 +25,9 @@ rm -rf "$tmp"
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'eps':>6} {'ex':>3} {'kept':>5} {'active':>7} {'zeroed':>7} {'inact.kept':>10} {'unstable':>9} {'kept now':>9} {'saved':>6} {'max|diff|':>10} {'s':>6}")
+print(f"{'eps':>6} {'ex':>3} {'kept':>5} {'active':>7} {'zeroed':>7} {'by scale':>10} {'unstable':>9} {'kept now':>9} {'saved':>6} {'max|diff|':>10} {'s':>6}")
 for r in rows:
     L = r["layers"]
     s = lambda k: sum(l[k] for l in L)
-    print(f"{r['eps']:>6} {r['index']:>3} {r['kept_before']:>5} {s('active'):>7} {s('inactive_zeroed'):>7} {s('inactive_kept'):>10} {s('unstable'):>9} {r['kept_after']:>9} {r['saved']:>6} {r['max_abs_diff']:>10.1e} {r['seconds']:>6.1f}")
+    print(f"{r['eps']:>6} {r['index']:>3} {r['kept_before']:>5} {s('active'):>7} {s('inactive_zeroed'):>7} {s('zeroed_by_scale'):>10} {s('unstable'):>9} {r['kept_after']:>9} {r['saved']:>6} {r['max_abs_diff']:>10.1e} {r['seconds']:>6.1f}")
 PY

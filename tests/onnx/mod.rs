@@ -202,3 +202,24 @@ fn full_resnet18_at_10_percent_gathers_the_kept_relus_only() {
     let ratio = counts.total as f64 / elements as f64;
     assert!((9.5..10.5).contains(&ratio), "{ratio}");
 }
+
+/// A zoo CNN after `free` on a small ball: the conv ReLUs read by average pools get a
+/// scale node (factors 0/1), which exports as a `Mul` by a constant and runs in
+/// onnxruntime like the f64 forward. See: issue 11, item 3.
+#[test]
+fn freed_cnn_with_scale_nodes_exports_match_the_f64_forward() {
+    use snl_theory::bound::InputBox;
+    use snl_theory::Layer;
+    let net = zoo::cnn(&[1, 12, 12], 0.25, 6, &[0.5]);
+    let centre = &pixels(&net, 1, 3)[0];
+    let d = InputBox::around(centre, 0.002).unwrap();
+    let (freed, r) = snl_theory::free::free_linearize(&net, &d, None).unwrap();
+    assert!(r.scale_nodes >= 1, "{r:?}");
+    let scales = freed
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.layer, Layer::Scale { .. }))
+        .count();
+    assert_eq!(scales, r.scale_nodes);
+    check("cnn-freed", &freed, 2);
+}

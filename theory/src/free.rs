@@ -10,17 +10,20 @@
 //! parameters) — and rewrites the network:
 //!
 //! * stable active: the mask bit is cleared (the unit is linearized, `y = z`);
-//! * stable inactive: the IR has no "zero" unit, so the unit is zeroed through a neighbouring
-//!   dense node, exactly, then linearized: if its pre-activation is produced by a
-//!   [`Layer::Dense`] node that nothing else reads, that node's row and bias entry become
-//!   `0.0` (so `z ≡ 0` and the identity gives `0`); otherwise, if every reader of the ReLU
-//!   node's output is a [`Layer::Dense`] node, their column for the unit becomes `0.0`.
-//!   When neither holds (a convolution's output feeding a pooling, say: a single spatial
-//!   position cannot be zeroed by per-channel parameters) the unit stays kept and is
-//!   counted as `inactive_kept`.
+//! * stable inactive: the unit is zeroed, exactly, then linearized. Zeroing goes through a
+//!   neighbour when one can do it: if the pre-activation is produced by a [`Layer::Dense`]
+//!   or [`Layer::Scale`] node that nothing else reads, that node's row and bias entry (or
+//!   factor) become `0.0`, so `z ≡ 0` and the identity gives `0`; otherwise, if every reader
+//!   of the ReLU node's output is a dense or scale node, their column (or factor) for the
+//!   unit becomes `0.0`. Otherwise (a convolution's output feeding a pooling or a residual
+//!   add, say: a single spatial position cannot be zeroed by per-channel parameters) a
+//!   [`Layer::Scale`] node is inserted after the ReLU node, with factor `0.0` at those units
+//!   and `1.0` elsewhere (one node per ReLU node at most). Multiplying by `0.0` or `1.0` is
+//!   exact, so every stable-inactive unit is removed and `f|_D` is unchanged.
 //!
 //! Units whose interval straddles 0 stay kept: the bound cannot show them stable (they may
-//! still be stable on `D`; a tighter method would save more).
+//! still be stable on `D`; a tighter method would save more). Running the pass again on its
+//! own output zeroes through the scale nodes already there and inserts no new one.
 use std::time::Instant;
 
 use serde::Serialize;
@@ -32,7 +35,8 @@ use crate::{Layer, Network, Result};
 /// What happened to the kept units of one ReLU node.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LayerFree {
-    /// The ReLU node's index in `Network::nodes`.
+    /// The ReLU node's index in the input network's `nodes` (in the output network it is
+    /// larger by the scale nodes inserted before it).
     pub node: usize,
     /// Units in the node.
     pub units: usize,
@@ -42,10 +46,11 @@ pub struct LayerFree {
     pub kept_after: usize,
     /// Stable active on `D`: linearized.
     pub active: usize,
-    /// Stable inactive on `D` and zeroed through a dense neighbour, then linearized.
+    /// Stable inactive on `D`: zeroed, then linearized.
     pub inactive_zeroed: usize,
-    /// Stable inactive on `D` but left kept: the IR cannot zero this unit exactly.
-    pub inactive_kept: usize,
+    /// Of `inactive_zeroed`, the units zeroed by the scale node inserted after the ReLU
+    /// node (no dense or scale neighbour could zero them).
+    pub zeroed_by_scale: usize,
     /// Kept units whose pre-activation bound straddles 0.
     pub unstable: usize,
 }
@@ -61,6 +66,8 @@ pub struct FreeReport {
     pub kept_after: usize,
     /// `kept_before − kept_after`.
     pub saved: usize,
+    /// Scale nodes inserted (at most one per ReLU node).
+    pub scale_nodes: usize,
     /// Whether the deadline stopped the CROWN refinement (some units kept interval bounds,
     /// so fewer were found stable; the result is still exact on `D`).
     pub timed_out: bool,
@@ -92,6 +99,8 @@ pub fn free_linearize(
         timed_out: analysis.stats.timed_out,
         ..FreeReport::default()
     };
+    // (ReLU node, factors of the scale node to insert after it)
+    let mut gates: Vec<(usize, Vec<f64>)> = Vec::new();
     for k in 0..net.nodes.len() {
         let Layer::Relu(mask) = &net.nodes[k].layer else {
             continue;
@@ -107,15 +116,15 @@ pub fn free_linearize(
             kept_before: mask.kept(),
             ..LayerFree::default()
         };
-        // zeroing routes: the producer's row, or every reader's column
-        let producer = v
-            .checked_sub(1)
-            .filter(|&p| matches!(net.nodes[p].layer, Layer::Dense(_)) && reads[v] == [k]);
-        let dense_readers = !reads[k + 1].is_empty()
-            && reads[k + 1]
-                .iter()
-                .all(|&r| matches!(net.nodes[r].layer, Layer::Dense(_)))
+        // zeroing routes: the producer's row (or factor), every reader's column (or
+        // factor), or a scale node after the ReLU
+        let zeroable =
+            |n: usize| matches!(net.nodes[n].layer, Layer::Dense(_) | Layer::Scale { .. });
+        let producer = v.checked_sub(1).filter(|&p| zeroable(p) && reads[v] == [k]);
+        let zeroable_readers = !reads[k + 1].is_empty()
+            && reads[k + 1].iter().all(|&r| zeroable(r))
             && k + 1 != net.nodes.len();
+        let mut gate: Option<Vec<f64>> = None;
         let mut new_mask = mask.clone();
         for i in 0..mask.len() {
             if !mask.is_kept(i) {
@@ -126,27 +135,23 @@ pub fn free_linearize(
                 layer.active += 1;
             } else if hi[i] <= 0.0 {
                 if let Some(p) = producer {
-                    let Layer::Dense(a) = &mut out.nodes[p].layer else {
-                        unreachable!("checked dense")
-                    };
-                    a.weight.row_mut(i).fill(0.0);
-                    a.bias[i] = 0.0;
-                } else if dense_readers {
+                    zero_row(&mut out.nodes[p].layer, i);
+                } else if zeroable_readers {
                     for &r in &reads[k + 1] {
-                        let Layer::Dense(a) = &mut out.nodes[r].layer else {
-                            unreachable!("checked dense")
-                        };
-                        a.weight.column_mut(i).fill(0.0);
+                        zero_column(&mut out.nodes[r].layer, i);
                     }
                 } else {
-                    layer.inactive_kept += 1;
-                    continue;
+                    gate.get_or_insert_with(|| vec![1.0; mask.len()])[i] = 0.0;
+                    layer.zeroed_by_scale += 1;
                 }
                 new_mask.set(i, false);
                 layer.inactive_zeroed += 1;
             } else {
                 layer.unstable += 1;
             }
+        }
+        if let Some(factor) = gate {
+            gates.push((k, factor));
         }
         layer.kept_after = new_mask.kept();
         out.nodes[k].layer = Layer::Relu(new_mask);
@@ -155,7 +160,33 @@ pub fn free_linearize(
         report.layers.push(layer);
     }
     report.saved = report.kept_before - report.kept_after;
+    report.scale_nodes = gates.len();
+    // last first, so that the node indices of the earlier ones stay valid
+    for (k, factor) in gates.into_iter().rev() {
+        out.insert_after(k + 1, Layer::Scale { factor });
+    }
     Ok((out, report))
+}
+
+/// Makes output `i` of a dense or scale node `0` (row and bias entry, or factor).
+fn zero_row(layer: &mut Layer, i: usize) {
+    match layer {
+        Layer::Dense(a) => {
+            a.weight.row_mut(i).fill(0.0);
+            a.bias[i] = 0.0;
+        }
+        Layer::Scale { factor } => factor[i] = 0.0,
+        _ => unreachable!("checked: dense or scale"),
+    }
+}
+
+/// Makes a dense or scale node ignore its input `i` (column, or factor).
+fn zero_column(layer: &mut Layer, i: usize) {
+    match layer {
+        Layer::Dense(a) => a.weight.column_mut(i).fill(0.0),
+        Layer::Scale { factor } => factor[i] = 0.0,
+        _ => unreachable!("checked: dense or scale"),
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +194,7 @@ mod tests {
     use super::*;
     use crate::bound::samples;
     use crate::tolerance::{assert_close, Tolerance};
-    use crate::{Affine, ReluMask};
+    use crate::{Affine, AvgPool2d, Conv2d, ReluMask};
     use nalgebra::{DMatrix, DVector};
 
     fn mlp(seed: f64, widths: &[usize]) -> Network {
@@ -241,10 +272,11 @@ mod tests {
         assert_eq!(m2.collapse().unwrap().nodes.len(), 1);
     }
 
-    /// A stable-inactive unit whose ReLU output feeds a residual add cannot be zeroed by a
-    /// dense neighbour when its pre-activation is also read elsewhere: it stays kept.
+    /// A stable-inactive unit whose ReLU output feeds a residual add, with its
+    /// pre-activation also read by the add: no dense neighbour can zero it, so a scale node
+    /// after the ReLU does.
     #[test]
-    fn inactive_units_without_a_zero_form_stay_kept() {
+    fn inactive_units_read_by_an_add_are_zeroed_by_a_scale_node() {
         let mut net = Network::new(vec![1]);
         let pre = net.push(Layer::Dense(Affine::new(
             DMatrix::from_element(1, 1, -1.0),
@@ -254,8 +286,148 @@ mod tests {
         net.push_with(Layer::Add, vec![r, pre]);
         let d = InputBox::uniform(1, 1.0, 2.0).unwrap();
         let (m2, rep) = free_linearize(&net, &d, None).unwrap();
-        assert_eq!(rep.layers[0].inactive_kept, 1);
-        assert_eq!(rep.saved, 0);
+        assert_eq!(rep.layers[0].inactive_zeroed, 1);
+        assert_eq!(rep.layers[0].zeroed_by_scale, 1);
+        assert_eq!((rep.saved, rep.scale_nodes), (1, 1));
+        // dense, relu, scale, add: the add reads the scale's output and the dense's
+        assert_eq!(m2.nodes.len(), 4);
+        assert_eq!(m2.nodes[2].layer, Layer::Scale { factor: vec![0.0] });
+        assert_eq!(m2.nodes[3].inputs, vec![3, 1]);
         agree(&net, &m2, &d);
+    }
+
+    /// conv → relu → avg-pool → flatten → dense → relu → dense on `[0.5, 1]^{1×4×4}`:
+    /// channel 0 of the conv has positive weights and bias (pre-activation ≥ 0.1 > 0 on
+    /// `D`: stable active), channel 1 negative ones (≤ −0.1: stable inactive, and only a
+    /// scale node can zero a single position of a conv output read by a pooling). Every
+    /// kept ReLU goes, the result agrees with the original on `D`, round-trips through the
+    /// model file, and a second pass changes nothing.
+    /// See: issue 11, item 3 (certified free linearization).
+    #[test]
+    fn an_all_stable_cnn_with_avg_pool_loses_every_kept_relu() {
+        let mut net = Network::new(vec![1, 4, 4]);
+        let mut weight = vec![0.0; 18];
+        for (j, w) in weight.iter_mut().enumerate() {
+            let m = 0.05 + 0.01 * (j % 9) as f64;
+            *w = if j < 9 { m } else { -m };
+        }
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight,
+            bias: vec![0.1, -0.1],
+        }));
+        net.push(Layer::Relu(ReluMask::all_kept(32)));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        // the pooled channel-0 values are ≥ 0.1; rows 0 and 1 stay positive, row 2 negative
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_fn(3, 8, |r, c| match r {
+                0 => 1.0,
+                1 => 0.5 * (c % 4) as f64,
+                _ => -1.0,
+            }),
+            DVector::from_vec(vec![0.0, 0.25, -0.5]),
+        )));
+        net.push(Layer::Relu(ReluMask::all_kept(3)));
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(2, 3, &[1.0, -2.0, 3.0, 0.5, 0.5, -1.0]),
+            DVector::from_vec(vec![0.1, -0.2]),
+        )));
+        let d = InputBox::uniform(16, 0.5, 1.0).unwrap();
+        let (m2, r) = free_linearize(&net, &d, None).unwrap();
+        assert_eq!((r.kept_before, r.kept_after, r.saved), (35, 0, 35), "{r:?}");
+        assert_eq!(r.layers[0].active, 16);
+        assert_eq!(r.layers[0].inactive_zeroed, 16);
+        assert_eq!(r.layers[0].zeroed_by_scale, 16);
+        assert_eq!((r.layers[1].active, r.layers[1].inactive_zeroed), (2, 1));
+        assert_eq!(
+            r.layers[1].zeroed_by_scale, 0,
+            "zeroed through its dense producer"
+        );
+        assert_eq!(r.scale_nodes, 1);
+        assert_eq!(m2.relu_counts().unwrap().kept, 0);
+        let Layer::Scale { factor } = &m2.nodes[2].layer else {
+            panic!(
+                "expected the scale node after the conv's ReLU: {:?}",
+                m2.nodes[2]
+            );
+        };
+        assert_eq!(factor.iter().filter(|&&f| f == 0.0).count(), 16);
+        assert!(factor[..16].iter().all(|&f| f == 1.0));
+        agree(&net, &m2, &d);
+        // nothing is kept, so M2 is one affine map on D (after flattening the image)
+        let kinds: Vec<&str> = m2
+            .collapse()
+            .unwrap()
+            .nodes
+            .iter()
+            .map(|n| n.layer.kind())
+            .collect();
+        assert_eq!(kinds, ["flatten", "dense"]);
+        // the model file keeps the scale node bit for bit
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m2.safetensors");
+        crate::model_file::save(&m2, &path).unwrap();
+        let back = crate::model_file::load(&path).unwrap();
+        assert_eq!(back, m2);
+        agree(&net, &back, &d);
+        // a second pass has nothing left to do
+        let (m3, r3) = free_linearize(&back, &d, None).unwrap();
+        assert_eq!((r3.kept_before, r3.saved, r3.scale_nodes), (0, 0, 0));
+        assert_eq!(m3, back);
+    }
+
+    /// Partly stable: the units left kept are the unstable ones, a second pass on a wider
+    /// model zeroes through the existing scale node, and sound bounds of the freed model
+    /// contain the original's outputs on `D`.
+    #[test]
+    fn a_partly_stable_cnn_keeps_its_unstable_units_and_bounds_stay_sound() {
+        let mut net = Network::new(vec![1, 4, 4]);
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: (0..18).map(|j| ((j * 7 % 11) as f64 - 5.0) / 9.0).collect(),
+            bias: vec![0.05, -0.3],
+        }));
+        net.push(Layer::Relu(ReluMask::all_kept(32)));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_fn(2, 8, |r, c| ((r * 8 + c) as f64 * 0.9).sin()),
+            DVector::from_vec(vec![0.1, -0.1]),
+        )));
+        let centre: Vec<f64> = (0..16).map(|j| 0.5 + 0.4 * (j as f64).cos()).collect();
+        let d = InputBox::around(&centre, 0.05).unwrap();
+        let (m2, r) = free_linearize(&net, &d, None).unwrap();
+        let l = &r.layers[0];
+        assert_eq!(l.kept_after, l.unstable);
+        assert_eq!(l.kept_before, l.active + l.inactive_zeroed + l.unstable);
+        assert!(l.zeroed_by_scale > 0 && l.unstable > 0, "{r:?}");
+        agree(&net, &m2, &d);
+        for method in [crate::bound::Method::Interval, crate::bound::Method::Crown] {
+            let b = m2.bound(&d).unwrap().using(method).solve().unwrap();
+            for x in samples(&d, 200, 3) {
+                let y = net.forward(&x).unwrap();
+                for (i, yi) in y.iter().enumerate() {
+                    assert!(
+                        b.bounds.lower[i] <= *yi && *yi <= b.bounds.upper[i],
+                        "{method:?}: output {i} = {yi} outside the freed model's bounds"
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! exact z3 with feature `smt`), and (with the no-free-lunch issue) the expressiveness theory.
 //!
 //! A [`Network`] is an input shape and an ordered graph of layers: dense, conv2d,
-//! batch-norm, flatten/reshape, residual add, average pooling, and **masked ReLU**, which keeps
-//! the non-linearity on some units and replaces it by the identity on the others.
+//! batch-norm, flatten/reshape, residual add, average pooling, elementwise scale, and
+//! **masked ReLU**, which keeps the non-linearity on some units and replaces it by the
+//! identity on the others.
 //!
 //! ```
 //! use nalgebra::{DMatrix, DVector};

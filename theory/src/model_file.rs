@@ -84,6 +84,12 @@ enum NodeSpec {
         #[serde(default)]
         stride: Option<[usize; 2]>,
     },
+    Scale {
+        #[serde(default)]
+        inputs: Option<Vec<usize>>,
+        /// One factor per unit (any shape with as many values as the input).
+        factor: String,
+    },
     Relu {
         #[serde(default)]
         inputs: Option<Vec<usize>>,
@@ -121,7 +127,7 @@ pub fn save_with_info(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
-    net.validate()?;
+    let shapes = net.shapes()?;
     let mut tensors: Vec<(String, Vec<usize>, Vec<f64>)> = Vec::new();
     let mut add = |name: String, shape: Vec<usize>, data: Vec<f64>| {
         tensors.push((name.clone(), shape, data));
@@ -176,6 +182,10 @@ pub fn save_with_info(
                 inputs,
                 kernel: p.kernel,
                 stride: Some(p.stride),
+            },
+            Layer::Scale { factor } => NodeSpec::Scale {
+                inputs,
+                factor: add(t("factor"), shapes[node.inputs[0]].clone(), factor.clone()),
             },
             Layer::Relu(m) => NodeSpec::Relu {
                 inputs,
@@ -437,6 +447,13 @@ fn build(arch: ArchSpec, st: &StFile<'_>) -> std::result::Result<Network, ModelF
                 }),
                 inputs: inputs.unwrap_or_else(prev),
             },
+            NodeSpec::Scale { inputs, factor } => Node {
+                // the length is checked against the input below
+                layer: Layer::Scale {
+                    factor: tensor(st, &factor, None)?.1,
+                },
+                inputs: inputs.unwrap_or_else(prev),
+            },
             NodeSpec::Relu { inputs, mask } => {
                 let inputs = inputs.unwrap_or_else(prev);
                 let mask = match mask {
@@ -506,6 +523,9 @@ mod tests {
             DMatrix::from_fn(3, 8, |r, c| (r as f64 + 1.0) * 0.1 - c as f64 * 0.05),
             DVector::from_vec(vec![0.0, 1.0, -1.0]),
         )));
+        net.push(Layer::Scale {
+            factor: vec![0.0, 1.0, -0.375],
+        });
         net
     }
 
@@ -606,6 +626,15 @@ mod tests {
         });
         assert!(matches!(
             from_bytes(&bad_input),
+            Err(ModelFileProblem::Network(_))
+        ));
+        // the scale reads a 2-value tensor for its 3 inputs
+        let short = with_meta(&net, |m| {
+            let a = m[KEY_NETWORK].replace("nodes.5.factor", "nodes.0.bias");
+            m.insert(KEY_NETWORK.into(), a);
+        });
+        assert!(matches!(
+            from_bytes(&short),
             Err(ModelFileProblem::Network(_))
         ));
         let typo = with_meta(&net, |m| {

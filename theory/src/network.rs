@@ -6,7 +6,9 @@
 //! dimension: `[features]` for dense layers, `[channels, height, width]` for images.
 //!
 //! A masked ReLU computes `y_i = max(0, x_i)` on kept units and `y_i = x_i` on linearized ones:
-//! the binarized form of SNL's `c ⊙ relu(x) + (1 − c) ⊙ x`.
+//! the binarized form of SNL's `c ⊙ relu(x) + (1 − c) ⊙ x`. A scale node computes
+//! `y_i = f_i · x_i` with constant factors: `snl-verify free` writes one with `f_i ∈ {0, 1}`
+//! after a ReLU node to zero the units it shows stable inactive (see [`crate::free`]).
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +137,12 @@ pub enum Layer {
     Add,
     /// Average pooling.
     AvgPool2d(AvgPool2d),
+    /// Elementwise constant multiply `y_i = factor_i · x_i` (a diagonal linear map; the
+    /// shape is kept). With factors in `{0, 1}` it is exact in floating point.
+    Scale {
+        /// One factor per unit of the input, row-major.
+        factor: Vec<f64>,
+    },
     /// ReLU on kept units, identity on linearized ones.
     Relu(ReluMask),
 }
@@ -150,6 +158,7 @@ impl Layer {
             Layer::Reshape { .. } => "reshape",
             Layer::Add => "add",
             Layer::AvgPool2d(_) => "avg_pool2d",
+            Layer::Scale { .. } => "scale",
             Layer::Relu(_) => "relu",
         }
     }
@@ -362,6 +371,15 @@ impl Node {
                     window_out(node, w, 0, p.kernel[1], p.stride[1])?,
                 ])
             }
+            Layer::Scale { factor } => {
+                if factor.len() != numel(s) {
+                    return Err(invalid(
+                        node,
+                        format!("scale has {} factors for {} inputs", factor.len(), numel(s)),
+                    ));
+                }
+                Ok(s.to_vec())
+            }
             Layer::Relu(m) => {
                 if m.len() != numel(s) {
                     return Err(invalid(
@@ -394,6 +412,7 @@ impl Node {
             Layer::Flatten | Layer::Reshape { .. } => x.to_vec(),
             Layer::Add => x.iter().zip(ins[1]).map(|(a, b)| a + b).collect(),
             Layer::AvgPool2d(p) => avg_pool(p, x, shapes[0], out_shape),
+            Layer::Scale { factor } => x.iter().zip(factor).map(|(v, f)| f * v).collect(),
             Layer::Relu(m) => x
                 .iter()
                 .enumerate()
@@ -573,6 +592,30 @@ impl Network {
         })
     }
 
+    /// Inserts `layer` as a new node reading value `v`, placed right after the node that
+    /// computes `v` (first when `v = 0`); every node that read `v` reads the new node's
+    /// output instead, and later value ids shift by one. Returns the new value's id
+    /// (`v + 1`). With a shape-preserving `layer` that is the identity on `v`'s values the
+    /// function is unchanged.
+    pub fn insert_after(&mut self, v: usize, layer: Layer) -> usize {
+        assert!(v <= self.nodes.len(), "value {v} does not exist");
+        for node in &mut self.nodes {
+            for u in &mut node.inputs {
+                if *u >= v {
+                    *u += 1;
+                }
+            }
+        }
+        self.nodes.insert(
+            v,
+            Node {
+                layer,
+                inputs: vec![v],
+            },
+        );
+        v + 1
+    }
+
     /// Sets every ReLU mask to all-kept (`true`) or all-linearized (`false`).
     pub fn with_all_masks(mut self, kept: bool) -> Self {
         for n in &mut self.nodes {
@@ -711,7 +754,7 @@ impl Network {
     }
 
     /// The same function over flat vectors with only [`Layer::Dense`], [`Layer::Relu`] and
-    /// [`Layer::Add`] nodes: convolutions, batch norms and poolings are unrolled into dense
+    /// [`Layer::Add`] nodes: convolutions, batch norms, poolings and scales are unrolled into dense
     /// matrices (each node on its own, so at most [`COLLAPSE_MAX_ENTRIES`] entries each),
     /// flatten and reshape disappear, and the input shape becomes `[numel]`. This is the form
     /// the LP, MILP and SMT encodings read.
@@ -726,7 +769,10 @@ impl Network {
                 Layer::Dense(_) | Layer::Relu(_) | Layer::Add => {
                     out.push_with(node.layer.clone(), inputs)
                 }
-                Layer::Conv2d(_) | Layer::BatchNorm(_) | Layer::AvgPool2d(_) => {
+                Layer::Conv2d(_)
+                | Layer::BatchNorm(_)
+                | Layer::AvgPool2d(_)
+                | Layer::Scale { .. } => {
                     let mut single = Network::new(shapes[node.inputs[0]].clone());
                     single.push(node.layer.clone());
                     let s = single.shapes()?;
@@ -961,8 +1007,38 @@ mod tests {
         }
     }
 
+    /// A scale node inserted after a value takes over its readers; a 0/1 factor zeroes
+    /// exactly those units.
     #[test]
-    fn to_dense_unrolls_conv_bn_pool_and_keeps_the_function() {
+    fn insert_after_rewires_the_readers() {
+        // x → dense (v1) → relu (v2) → add(v2, v1) (v3)
+        let mut net = Network::new(vec![2]);
+        let h = net.push(dense(2, 2, &[1.0, 0.0, 0.0, 1.0], &[0.0, 0.0]));
+        let r = net.push(Layer::Relu(ReluMask::all_kept(2)));
+        net.push_with(Layer::Add, vec![r, h]);
+        let x = [-1.0, 3.0];
+        assert_eq!(net.forward(&x).unwrap(), vec![-1.0, 6.0]);
+        let v = net.insert_after(
+            r,
+            Layer::Scale {
+                factor: vec![1.0, 0.0],
+            },
+        );
+        assert_eq!(v, 3);
+        assert_eq!(net.nodes[2].inputs, vec![2]);
+        assert_eq!(net.nodes[3].inputs, vec![3, 1]);
+        // relu gives [0, 3], the scale [0, 0], plus the dense's [-1, 3]
+        assert_eq!(net.forward(&x).unwrap(), vec![-1.0, 3.0]);
+        let bad = Layer::Scale { factor: vec![1.0] };
+        net.insert_after(0, bad);
+        assert!(matches!(
+            net.validate(),
+            Err(Error::InvalidNode { node: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn to_dense_unrolls_conv_bn_pool_scale_and_keeps_the_function() {
         let mut net = Network::new(vec![2, 3, 3]);
         net.push(Layer::Conv2d(Conv2d {
             in_channels: 2,
@@ -984,6 +1060,9 @@ mod tests {
             &(0..32).map(|i| i % 2 == 0).collect::<Vec<_>>(),
         )));
         net.push_with(Layer::Add, vec![r, r]);
+        net.push(Layer::Scale {
+            factor: (0..32).map(|i| [0.0, 1.0, -0.75][i % 3]).collect(),
+        });
         net.push(Layer::AvgPool2d(AvgPool2d {
             kernel: [2, 2],
             stride: [2, 2],

@@ -155,3 +155,90 @@ fn bad_input_is_one_line_and_writes_nothing() {
         "{help}"
     );
 }
+
+/// conv → relu → avg-pool → flatten → dense on `[0.5, 1]^{1×4×4}`, every unit stable:
+/// channel 0 positive (active), channel 1 negative (inactive, zeroed by a scale node since
+/// a pooling reads the ReLU). `free` removes all 32 kept ReLUs; `info` and `bound` read
+/// the written model, and its CROWN bounds contain the original's outputs.
+#[test]
+fn free_on_a_cnn_with_avg_pool_removes_every_kept_relu() {
+    use snl_theory::{AvgPool2d, Conv2d};
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Network::new(vec![1, 4, 4]);
+    net.push(Layer::Conv2d(Conv2d {
+        in_channels: 1,
+        out_channels: 2,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        weight: (0..18)
+            .map(|j| if j < 9 { 0.1 } else { -0.1 } * (1.0 + (j % 9) as f64 / 9.0))
+            .collect(),
+        bias: vec![0.1, -0.1],
+    }));
+    net.push(Layer::Relu(ReluMask::all_kept(32)));
+    net.push(Layer::AvgPool2d(AvgPool2d {
+        kernel: [2, 2],
+        stride: [2, 2],
+    }));
+    net.push(Layer::Flatten);
+    net.push(Layer::Dense(Affine::new(
+        DMatrix::from_fn(2, 8, |r, c| ((r * 8 + c) as f64 * 0.7).sin()),
+        DVector::from_vec(vec![0.1, -0.2]),
+    )));
+    let m = dir.path().join("cnn.safetensors");
+    snl_theory::save(&net, &m).unwrap();
+    let out = dir.path().join("cnn-free.safetensors");
+    let o = bin()
+        .args(["free", "--input-box", "0.5:1", "--output-format", "json"])
+        .arg("--model")
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["kept_before"].as_u64(), v["kept_after"].as_u64()),
+        (Some(32), Some(0))
+    );
+    assert_eq!(v["layers"][0]["zeroed_by_scale"], 16);
+    assert_eq!(v["scale_nodes"], 1);
+    let o = bin().arg("info").arg("--model").arg(&out).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("scale"));
+    let o = bin()
+        .args(["bound", "--input-box", "0.5:1", "--output-format", "json"])
+        .arg("--model")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = InputBox::uniform(16, 0.5, 1.0).unwrap();
+    for x in samples(&d, 200, 5) {
+        for (i, y) in net.forward(&x).unwrap().iter().enumerate() {
+            let row = &b["bounds"][i];
+            assert!(
+                row["lower"].as_f64().unwrap() <= *y && *y <= row["upper"].as_f64().unwrap(),
+                "output {i} = {y} outside {row}"
+            );
+        }
+    }
+}

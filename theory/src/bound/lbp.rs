@@ -5,9 +5,9 @@
 //! For a linear specification `C` on the output (rows `c_r`), a *lower* bound of `c_r · f(x)`
 //! over an input box. Upper bounds are lower bounds of `−c_r`. The backward pass walks the
 //! graph from the output to the input (conv layers through their transposed convolution,
-//! average pooling, batch norm, flatten/reshape and residual adds natively: no dense
-//! matrix is built), replacing each kept ReLU unit whose pre-activation interval `[l, u]`
-//! straddles 0 by a linear relaxation:
+//! average pooling, batch norm, elementwise scale, flatten/reshape and residual adds
+//! natively: no dense matrix is built), replacing each kept ReLU unit whose pre-activation
+//! interval `[l, u]` straddles 0 by a linear relaxation:
 //!
 //! * lower `y ≥ α·x` with `α ∈ [0, 1]` (CROWN's adaptive choice `α = 1` if `u > −l`, else 0;
 //!   optimised by α-CROWN),
@@ -158,7 +158,8 @@ enum Op {
         stride: [usize; 2],
         padding: [usize; 2],
     },
-    /// Per-channel `y = scale·x + shift` (batch norm); `per` values a channel.
+    /// Per-channel `y = scale·x + shift` (batch norm; a scale node with `per = 1` and
+    /// `shift = 0`); `per` values a channel.
     Scale {
         scale: Vec<f64>,
         shift: Vec<f64>,
@@ -530,6 +531,14 @@ impl Graph {
                     outs: three(s_out),
                     kernel: p.kernel,
                     stride: p.stride,
+                },
+                // per-unit factors are the file's values, exact: no parameter error
+                Layer::Scale { factor } => Op::Scale {
+                    scale: factor.clone(),
+                    shift: vec![0.0; factor.len()],
+                    scale_err: vec![0.0; factor.len()],
+                    shift_err: vec![0.0; factor.len()],
+                    per: 1,
                 },
                 Layer::Flatten | Layer::Reshape { .. } => Op::Identity,
                 Layer::Add => Op::Add,

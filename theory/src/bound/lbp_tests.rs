@@ -20,7 +20,8 @@ fn sym(s: &mut u64, scale: f64) -> f64 {
 }
 
 /// A random conv network on a `c × h × w` input: conv → BN → masked ReLU → (residual conv
-/// → masked ReLU → add) → avg-pool → flatten → dense → masked ReLU → dense (`outs`).
+/// → masked ReLU → add) → scale (factors `0`, `1` or random) → avg-pool (or a stride-2
+/// conv) → flatten → dense → masked ReLU → dense (`outs`).
 #[derive(Debug)]
 struct ConvProblem {
     net: Network,
@@ -57,7 +58,15 @@ fn conv_problem(seed: u64, keep: f64, eps: f64, stride2: bool, outs: usize) -> C
     let r1 = net.push(Layer::Relu(mask(&mut s, oc * 25)));
     net.push(conv(&mut s, oc, oc, 1, 1));
     let r2 = net.push(Layer::Relu(mask(&mut s, oc * 25)));
-    let mut v = net.push_with(Layer::Add, vec![r2, r1]);
+    net.push_with(Layer::Add, vec![r2, r1]);
+    let factor = (0..oc * 25)
+        .map(|_| match unit(&mut s) {
+            u if u < 0.3 => 0.0,
+            u if u < 0.6 => 1.0,
+            _ => sym(&mut s, 1.5),
+        })
+        .collect();
+    let mut v = net.push(Layer::Scale { factor });
     let (hh, ww) = if stride2 {
         v = net.push(conv(&mut s, oc, oc, 2, 1)); // 3 x 3
         (3, 3)

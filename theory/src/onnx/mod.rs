@@ -19,7 +19,9 @@
 //! layer it reads (when nothing else reads that layer) and, in the gathered encoding, a
 //! layer with no kept ReLU away, and a dense layer into the dense layer it reads. The
 //! remaining batch norms (e.g. node 0, the input normalization, which cannot be folded
-//! into the following zero-padded conv) become `Mul` and `Add` with constants.
+//! into the following zero-padded conv) become `Mul` and `Add` with constants, and a scale
+//! node (as `snl-verify free` writes, factors in `{0, 1}`) a `Mul` by a constant of the
+//! value's shape.
 //!
 //! Conventions: the graph input `input` is `[1, s0…]` in the model's own input space
 //! (for snl models raw pixels, since node 0 normalizes), the output `output` is `[1, o]`;
@@ -222,6 +224,10 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
                 &y,
                 vec![ints("kernel_shape", &p.kernel), ints("strides", &p.stride)],
             ),
+            Layer::Scale { factor } => {
+                let f = g.float_const(&format!("n{k}.factor"), s, factor);
+                g.node("Mul", &[&x, &f], &y, vec![]);
+            }
             Layer::Relu(m) => {
                 let total = m.len();
                 let kept = m.kept();

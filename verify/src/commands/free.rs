@@ -1,7 +1,8 @@
 //! `snl-verify free --model M (--input-box … | --center FILE --eps E | --inputs FILE
 //! --index I --eps E) --out M2`: certified free linearization. Every kept ReLU whose
 //! pre-activation keeps one sign on the domain `D` (sound interval ∩ CROWN bounds) is
-//! replaced by the affine map it computes there (identity when `≥ 0`, zero when `≤ 0`, see
+//! replaced by the affine map it computes there (identity when `≥ 0`, zero when `≤ 0`: through
+//! a dense neighbour, or a `scale` node with factors 0/1 inserted after the ReLU node; see
 //! `snl_theory::free`), so `M2 = M` on `D`, exactly. Writes `M2` (temporary file + rename,
 //! mode 0644) after checking `M` and `M2` on `--samples` points of `D`, and reports the
 //! ReLUs saved per layer.
@@ -168,7 +169,7 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
             writeln!(
                 out,
                 "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
-                "node", "units", "kept", "active", "zeroed", "inact.kept", "unstable", "kept now"
+                "node", "units", "kept", "active", "zeroed", "by scale", "unstable", "kept now"
             )?;
             for l in &r.free.layers {
                 writeln!(
@@ -179,7 +180,7 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
                     l.kept_before,
                     l.active,
                     l.inactive_zeroed,
-                    l.inactive_kept,
+                    l.zeroed_by_scale,
                     l.unstable,
                     l.kept_after
                 )?;
@@ -197,6 +198,13 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
                     ""
                 }
             )?;
+            if r.free.scale_nodes > 0 {
+                writeln!(
+                    out,
+                    "scale   {} scale node(s) inserted (factor 0 at the units zeroed by scale)",
+                    r.free.scale_nodes
+                )?;
+            }
             writeln!(
                 out,
                 "check   M2 = M on {} samples of D (max |diff| {:.3e})",
