@@ -102,15 +102,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 /// Which data set and how to split it.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DataArgs {
-    /// The data set.
+    /// The data set. `points`: labelled points `[n, d]` from the file --data-dir (as
+    /// `snl-verify theorem --gap-dump` writes them), to be fitted: train, validation and
+    /// test are all the same n points.
     #[arg(long, value_enum, default_value_t = Source::FashionMnist)]
     pub data: Source,
     /// Its folder (default: /usr/share/datasets/fashion-mnist for Fashion-MNIST,
     /// /usr/share/datasets/mnist, data/cifar-10-batches-bin, data/cifar-100-binary,
-    /// data/tiny-imagenet-200).
+    /// data/tiny-imagenet-200); for `points`, the points file.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Fraction of the training set held out for validation (seeded).
+    /// Fraction of the training set held out for validation (seeded; not used by `points`,
+    /// whose validation split is the points themselves).
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
     /// Seed of the train/validation split and of the --limit-train choice. `train`: --seed

@@ -21,5 +21,8 @@ for r in rows:
     best = r["best"] if r["best"] is not None else "unknown"
     print(f"{r['dataset']:>12} {r['n']:>3} {r['b']:>2} {best:>11} {r['found']:>13} {r['status']:>10} {r['millis']/1000:>6.1f}")
 PY
-python3 papers/theorem-gap/plot.py papers/theorem-gap/certified.json papers/theorem-gap/certified.svg
+# with snl.json (snl_curve.sh) present, SNL's curve goes into the same plot
+SNL_JSON=()
+[ -f papers/theorem-gap/snl.json ] && SNL_JSON=(papers/theorem-gap/snl.json)
+python3 papers/theorem-gap/plot.py papers/theorem-gap/certified.json papers/theorem-gap/certified.svg "${SNL_JSON[@]}"
 echo "snl-verify theorem --gap exit status: $status (0 all optimal, 3 some time limit or failed re-check)"

@@ -1,5 +1,6 @@
 //! Datasets: Fashion-MNIST / MNIST (IDX), CIFAR-10 / CIFAR-100 (binary), Tiny-ImageNet (folder
-//! of JPEGs) and a seeded synthetic generator, split into train / val / test.
+//! of JPEGs), a seeded synthetic generator and point clouds ([`points`]: train = validation
+//! = test = the points), split into train / val / test.
 //!
 //! Shapes and values: [`Dataset::images`] is `(n, c, h, w)` `f32` in `[0, 1]` (byte / 255) and
 //! [`Dataset::labels`] is `(n,)` `i64` in `0..num_classes`. Normalization is *not* applied to the
@@ -28,6 +29,7 @@ use tch::{Device, Kind, Tensor};
 pub mod augment;
 pub mod cifar;
 pub mod idx;
+pub mod points;
 pub mod rng;
 pub mod synthetic;
 pub mod tiny_imagenet;
@@ -185,6 +187,18 @@ pub enum DataError {
         /// What it should hold.
         expected: String,
     },
+    /// A points file holds examples that are not points (`inputs` must be `[n, d]` or
+    /// `[n, d, 1, 1]`).
+    #[error("{}: examples are {shape:?} (expected points: inputs [n, d] or [n, d, 1, 1])", path.display())]
+    PointsShape {
+        /// The file.
+        path: PathBuf,
+        /// One example's shape found.
+        shape: Vec<usize>,
+    },
+    /// A points (test-set) file cannot be read or is malformed; the error names the file.
+    #[error(transparent)]
+    Samples(snl_theory::Error),
     /// A [`DataSpec`] or [`SyntheticConfig`] field is out of range.
     #[error("invalid data spec: {field} = {value} (expected {expected})")]
     InvalidSpec {
@@ -225,6 +239,10 @@ pub enum Source {
     /// A seeded synthetic set ([`SyntheticConfig`]) for tests and smoke runs.
     #[value(name = "synthetic")]
     Synthetic,
+    /// Labelled points `[n, d]` from one file (`--data-dir FILE`, [`points`]), each a
+    /// `(d, 1, 1)` input; train = validation = test = the points.
+    #[value(name = "points")]
+    Points,
 }
 
 impl Source {
@@ -238,6 +256,7 @@ impl Source {
             Source::Cifar100Coarse => "cifar100-coarse",
             Source::TinyImagenet => "tiny-imagenet",
             Source::Synthetic => "synthetic",
+            Source::Points => "points",
         }
     }
 
@@ -252,11 +271,13 @@ impl Source {
             Source::Cifar100 | Source::Cifar100Coarse => "data/cifar-100-binary",
             Source::TinyImagenet => "data/tiny-imagenet-200",
             Source::Synthetic => ".",
+            Source::Points => "points.safetensors",
         })
     }
 
     /// The published per-channel `(mean, std)` of the training set; `None` for
-    /// [`Source::Synthetic`], whose statistics are computed from its train split.
+    /// [`Source::Synthetic`] and [`Source::Points`], whose statistics are computed from
+    /// their train split.
     pub fn mean_std(self) -> Option<(Vec<f32>, Vec<f32>)> {
         let (m, s): (&[f32], &[f32]) = match self {
             Source::FashionMnist => (&[0.2860], &[0.3530]),
@@ -266,7 +287,7 @@ impl Source {
                 (&[0.5071, 0.4867, 0.4408], &[0.2675, 0.2565, 0.2761])
             }
             Source::TinyImagenet => (&[0.4802, 0.4481, 0.3975], &[0.2770, 0.2691, 0.2821]),
-            Source::Synthetic => return None,
+            Source::Synthetic | Source::Points => return None,
         };
         Some((m.to_vec(), s.to_vec()))
     }
@@ -292,7 +313,7 @@ impl std::fmt::Display for Source {
 pub struct DataSpec {
     /// The dataset.
     pub source: Source,
-    /// Its folder; `None` means [`Source::default_dir`].
+    /// Its folder (for [`Source::Points`]: the file); `None` means [`Source::default_dir`].
     pub dir: Option<PathBuf>,
     /// Fraction of the (limited) training examples moved to the validation split, in `[0, 1)`.
     pub val_fraction: f64,
@@ -702,6 +723,8 @@ pub fn load(spec: &DataSpec) -> Result<Splits> {
             let (full, test) = synthetic::generate(&spec.synthetic)?;
             (full.select(&train_order(full.len(), spec)), test)
         }
+        // train = validation = test = the points: no split
+        Source::Points => return points::load_splits(spec),
     };
     let test = match spec.limit_test {
         Some(n) => test.take(n),
@@ -1039,13 +1062,14 @@ mod tests {
             ("cifar100-coarse", Source::Cifar100Coarse),
             ("tiny-imagenet", Source::TinyImagenet),
             ("synthetic", Source::Synthetic),
+            ("points", Source::Points),
         ] {
             assert_eq!(Source::from_str(name, false).unwrap(), src);
             assert_eq!(src.to_string(), name);
             let (m, s) = src.mean_std().unwrap_or((vec![0.0; 3], vec![1.0; 3]));
             assert_eq!(m.len(), s.len());
         }
-        assert_eq!(Source::value_variants().len(), 7);
+        assert_eq!(Source::value_variants().len(), 8);
     }
 
     #[test]

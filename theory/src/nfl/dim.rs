@@ -40,6 +40,29 @@ pub struct Points {
     pub y: Vec<i8>,
 }
 
+impl Points {
+    /// The points as the contents of a test-set file (`docs/inputs-format.md`), so that
+    /// `snl --data points` trains on exactly these points: inputs `[n, d, 1, 1]` (the f64
+    /// values as they are; the `(d, 1, 1)` input of an snl MLP, so `snl-verify robust`
+    /// evaluates a trained model on the same file), label 1 for `y = +1` and 0 for
+    /// `y = −1`, no normalization, and `name` as the `data` info.
+    pub fn to_samples(&self, name: &str) -> crate::samples::Samples {
+        let info = [
+            ("data".to_string(), name.to_string()),
+            ("labels".to_string(), "1: y = +1, 0: y = -1".to_string()),
+        ];
+        crate::samples::Samples {
+            shape: vec![self.x.first().map_or(0, Vec::len), 1, 1],
+            inputs: self.x.iter().flatten().copied().collect(),
+            labels: self.y.iter().map(|&y| usize::from(y > 0)).collect(),
+            mean: None,
+            std: None,
+            pixel_range: None,
+            info: info.into_iter().collect(),
+        }
+    }
+}
+
 /// The network `a + b·x + Σ σ_j relu(v_j·x + γ_j)` in exact rationals.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DimWitness {
@@ -374,5 +397,20 @@ mod tests {
             assert!((5..=15).contains(&pos), "{pos}");
         }
         assert_eq!(moons(10, 3), moons(10, 3));
+    }
+
+    #[test]
+    fn points_round_trip_through_a_samples_file() {
+        let p = rings(6, 2);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("rings.safetensors");
+        p.to_samples("rings").save(&path).unwrap();
+        let s = crate::samples::Samples::load(&path).unwrap();
+        assert_eq!((s.shape.clone(), s.len()), (vec![2, 1, 1], 6));
+        for (i, (x, &y)) in p.x.iter().zip(&p.y).enumerate() {
+            assert_eq!(s.input(i), x.as_slice(), "exact f64 values");
+            assert_eq!(s.labels[i], usize::from(y > 0));
+        }
+        assert_eq!(s.info["data"], "rings");
     }
 }

@@ -75,6 +75,11 @@ pub struct TheoremCommand {
     /// projected on their first two principal components.
     #[arg(long)]
     pub gap_inputs: Option<PathBuf>,
+    /// With `--gap`: write each data set's points to `DIR/<name>.safetensors` (a test-set
+    /// file, `docs/inputs-format.md`: inputs `[n, 2, 1, 1]`, label 1 for `y = +1`) and stop
+    /// without solving, for `snl train --data points --data-dir DIR/<name>.safetensors`.
+    #[arg(long, value_name = "DIR", requires = "gap")]
+    pub gap_dump: Option<PathBuf>,
     /// Testing only: answer every direct query with this word (`sat`, `unsat`, `unknown`)
     /// instead of running z3, to exercise the contradiction check.
     #[arg(long, hide = true)]
@@ -542,6 +547,17 @@ fn run_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|g| Ok((g.clone(), gap_points(cmd, g)?)))
         .collect::<anyhow::Result<_>>()?;
+    if let Some(dir) = &cmd.gap_dump {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, p) in &sets {
+            let path = dir.join(format!("{name}.safetensors"));
+            p.to_samples(name)
+                .save(&path)
+                .with_context(|| format!("cannot write the {name} points"))?;
+            println!("{}", path.display());
+        }
+        return Ok(ExitStatus::Success);
+    }
     let mut rows = Vec::new();
     let mut err = std::io::stderr().lock();
     for (name, p) in &sets {
@@ -783,6 +799,7 @@ mod tests {
             gap_n: 24,
             gap_max_b: 4,
             gap_inputs: None,
+            gap_dump: None,
         }
     }
 
