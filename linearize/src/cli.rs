@@ -174,7 +174,8 @@ pub struct RunArgs {
     pub seed: u64,
 }
 
-/// Parses a comma-separated list of budgets: counts (≥ 1) or fractions (in (0, 1)).
+/// Parses a comma-separated list of budgets: counts (≥ 0; 0 linearizes every ReLU) or
+/// fractions (in (0, 1)).
 pub fn parse_budgets(s: &str) -> Result<Vec<crate::snl::Budget>, String> {
     s.split(',')
         .map(|p| {
@@ -182,13 +183,13 @@ pub fn parse_budgets(s: &str) -> Result<Vec<crate::snl::Budget>, String> {
                 .trim()
                 .parse()
                 .map_err(|_| format!("'{p}' is not a number"))?;
-            if v >= 1.0 && v.fract() == 0.0 {
+            if v >= 0.0 && v.fract() == 0.0 {
                 Ok(crate::snl::Budget::Count(v as i64))
             } else if v > 0.0 && v < 1.0 {
                 Ok(crate::snl::Budget::Fraction(v))
             } else {
                 Err(format!(
-                    "'{p}' is neither a ReLU count (a whole number ≥ 1) nor a fraction in (0, 1)"
+                    "'{p}' is neither a ReLU count (a whole number ≥ 0) nor a fraction in (0, 1)"
                 ))
             }
         })

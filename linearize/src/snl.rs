@@ -192,8 +192,8 @@ pub enum Budget {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[non_exhaustive]
 pub enum BudgetError {
-    /// Not in `(0, total)`.
-    #[error("budget {budget} must be > 0 and < the network's {total} ReLUs")]
+    /// Not in `[0, total)` (a count) or rounds to no ReLU (a fraction).
+    #[error("budget {budget} must be a count in 0..{total} or a fraction keeping at least one of the network's {total} ReLUs")]
     OutOfRange {
         /// The budget as given.
         budget: String,
@@ -205,14 +205,18 @@ pub enum BudgetError {
 impl Budget {
     /// The absolute budget for a network of `total` ReLUs.
     pub fn resolve(self, total: i64) -> Result<i64, BudgetError> {
-        let (b, shown) = match self {
-            Budget::Count(n) => (n, n.to_string()),
-            Budget::Fraction(f) if f.is_finite() => {
-                ((f * total as f64).floor() as i64, format!("{f} (fraction)"))
-            }
-            Budget::Fraction(f) => (0, format!("{f} (fraction)")),
+        // a count of 0 linearizes every ReLU (the theorem's B = 0 row); a fraction that
+        // rounds to no ReLU is refused: it is almost certainly a typo
+        let (b, shown, min) = match self {
+            Budget::Count(n) => (n, n.to_string(), 0),
+            Budget::Fraction(f) if f.is_finite() => (
+                (f * total as f64).floor() as i64,
+                format!("{f} (fraction)"),
+                1,
+            ),
+            Budget::Fraction(f) => (-1, format!("{f} (fraction)"), 1),
         };
-        if b <= 0 || b >= total {
+        if b < min || b >= total {
             return Err(BudgetError::OutOfRange {
                 budget: shown,
                 total,
@@ -306,7 +310,9 @@ mod tests {
     fn budgets() {
         assert_eq!(Budget::Count(10).resolve(100), Ok(10));
         assert_eq!(Budget::Fraction(0.1).resolve(18944), Ok(1894));
-        assert!(Budget::Count(0).resolve(100).is_err());
+        assert_eq!(Budget::Count(0).resolve(100), Ok(0));
+        assert!(Budget::Count(-1).resolve(100).is_err());
+        assert!(Budget::Fraction(0.001).resolve(100).is_err());
         assert!(Budget::Count(100).resolve(100).is_err());
         assert!(Budget::Fraction(1.5).resolve(100).is_err());
         assert!(Budget::Fraction(f64::NAN).resolve(100).is_err());

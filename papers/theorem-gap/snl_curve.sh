@@ -6,7 +6,7 @@
 # The task is fitting the points: `snl --data points` trains, selects (validation) and
 # tests on the same n points. Runs go to runs/theorem-gap/snl/ (ignored).
 # INPUTS: as for run.sh (the Fashion-MNIST test examples for `fmnist`).
-# B = 0 is not run: `snl linearize` takes budgets 1 <= B < H (Budget::resolve).
+# B = 0 (`--budget 0`) linearizes every hidden unit: the affine row of the curve.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 INPUTS=${INPUTS:-runs/verify-budget/test.safetensors}
@@ -29,7 +29,7 @@ for d in $SETS; do
     $SNL train "${pts[@]}" --seed "$s" --arch mlp --hidden "$HIDDEN" --epochs 400 --batch 16 \
       --lr 0.1 --weight-decay 0 --cosine --out "$OUT/$d/s$s/pretrain" --output-format json \
       > "$OUT/$d/s$s/pretrain.json" 2> "$OUT/$d/s$s/pretrain.log"
-    for b in 1 2 3; do
+    for b in 0 1 2 3; do
       # SNL: masks and weights under CE + KD + λ‖c‖₁ (budget-aware λ) down to B kept
       # ReLUs, binarize, fine-tune with KD; the status is 1 when B was not reached
       st=0
@@ -64,7 +64,7 @@ for d in sets:
     n = points(d)
     for s in seeds:
         pre = json.load(open(f"{out}/{d}/s{s}/pretrain.json"))
-        for b in (1, 2, 3):
+        for b in (0, 1, 2, 3):
             path = f"{out}/{d}/s{s}/b{b}.json"
             text = open(path).read() if os.path.exists(path) else ""
             if not text.strip():

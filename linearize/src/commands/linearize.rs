@@ -21,7 +21,7 @@ pub struct LinearizeCommand {
     /// Device and seed.
     #[command(flatten)]
     pub run: RunArgs,
-    /// ReLU budget: keep at most this many ReLUs.
+    /// ReLU budget: keep at most this many ReLUs (0 linearizes every ReLU).
     #[arg(long, required_unless_present_any = ["budget_fraction", "budgets"], conflicts_with_all = ["budget_fraction", "budgets"])]
     pub budget: Option<i64>,
     /// ReLU budget as a fraction of all ReLUs (0 < F < 1).
