@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 threads=${THREADS:-$(nproc)}
 reps=${REPS:-3}
 batches=${BATCHES:-}
-formulas=neg-relu,prelu,addcmul,official
+formulas=prelu,neg-relu,addcmul,official
 cache=${SNL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snl}
 py=${TORCH_PYTHON:-}
 if [ -z "$py" ]; then
@@ -46,7 +46,7 @@ med = lambda v: sorted(v)[len(v) // 2]
 snl = {f: med([o["formulas"][f] for o in ours]) for f in ours[0]["formulas"]}
 snl["plain"] = med([o["plain_s"] for o in ours])
 torch = {r: med([t["rows"][r] for t in ref]) for r in ref[0]["rows"]}
-default = ours[0]["formula"]  # the formula snl trains with
+default = ours[0]["default_formula"]  # the formula snl trains with
 o = ours[0]
 print(f"Fashion-MNIST CNN, one linearization epoch: {o['batches']} batches of {o['batch']}, {o['threads']} threads, "
       f"median of {n} (torch {ref[0]['torch']}); load average {load0} before, {load1} after")

@@ -169,7 +169,8 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
             serde_json::to_string(&json!({
                 "model": "cnn", "data": splits.name, "batch": c.batch, "batches": batches,
                 "threads": threads, "device": format!("{device:?}"),
-                "formula": name(&c.formulas[0]), "masked_s": m, "plain_s": p,
+                "formula": name(&c.formulas[0]),
+                "default_formula": name(&MaskFormula::default()), "masked_s": m, "plain_s": p,
                 "masked_over_plain": m / p, "formulas": per_formula,
             }))?
         ),
