@@ -3,6 +3,10 @@
 //!
 //! Written as `y = x + c ⊙ relu(−x)` (the same value: `relu(x) − x = relu(−x)`), so
 //! `∂y/∂c = g ⊙ (relu(x) − x)` and `∂y/∂x = g ⊙ (1 − c·1[x < 0])`.
+//!
+//! [`MaskFormula`] lists spellings of this one function that differ only in libtorch kernels
+//! (and last-bit rounding); training uses the default, the others are for tests and
+//! `snl bench` (papers/bench has the timings that chose it).
 use tch::{nn, Kind, Tensor};
 
 /// Name of the mask variable inside a ReLU layer's VarStore path: the variable of layer
@@ -44,6 +48,38 @@ pub enum MaskGranularity {
     Channel,
 }
 
+/// How [`MaskedRelu::forward`] spells `c ⊙ relu(x) + (1 − c) ⊙ x`: the same function, other
+/// kernels (the values may differ in the last bit: `(1 − c)·x` vs `x − c·x`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MaskFormula {
+    /// `c·relu(x) + (1 − c)·x`, as the official SNL code writes it: five batch-sized
+    /// kernels forward. The slow, obviously correct reference.
+    Official,
+    /// `addcmul(x, −c, min(x, 0))`: two batch-sized kernels forward, five backward.
+    Addcmul,
+    /// `_prelu_kernel(x, 1 − c)`: one batch-sized kernel forward, one (two outputs, not
+    /// vectorized on CPU) plus a batch reduction backward. The fastest of the four in
+    /// `snl bench` (papers/bench/README.md).
+    #[default]
+    Prelu,
+    /// `x + c·relu(−x)` with plain `mul` and `add` (no `addcmul`, whose backward multiplies
+    /// by its scalar once more per input): four batch-sized kernels forward, six backward,
+    /// all vectorized. At the kink `x = 0` its `∂y/∂x` is 1 (the others': `1 − c`).
+    NegRelu,
+}
+
+impl MaskFormula {
+    /// `c·relu(x) + (1 − c)·x` for a `c` that broadcasts over `x`.
+    pub fn apply(self, x: &Tensor, c: &Tensor) -> Tensor {
+        match self {
+            MaskFormula::Official => c * x.relu() + (1.0 - c) * x,
+            MaskFormula::Addcmul => x.addcmul(&c.neg(), &x.clamp_max(0.0)),
+            MaskFormula::Prelu => x.internal_prelu_kernel(&c.rsub_scalar(1.0)),
+            MaskFormula::NegRelu => x + c * x.neg().relu(),
+        }
+    }
+}
+
 /// A masked ReLU layer.
 #[derive(Debug)]
 pub struct MaskedRelu {
@@ -56,6 +92,8 @@ pub struct MaskedRelu {
     /// Straight-through forward: `Some(ε)` evaluates the layer with the binary mask
     /// `1[c > ε]` while the gradient reaches `c` as if it were soft (`∂y/∂c` unchanged).
     pub straight_through: Option<f64>,
+    /// How the forward is computed (default [`MaskFormula::Prelu`]).
+    pub formula: MaskFormula,
 }
 
 impl MaskedRelu {
@@ -75,20 +113,20 @@ impl MaskedRelu {
             shape: shape.to_vec(),
             granularity,
             straight_through: None,
+            formula: MaskFormula::default(),
         }
     }
 
-    /// `x − c ⊙ min(x, 0)` (= `x + c ⊙ relu(−x)`), as one `addcmul` on a clamp: two
-    /// batch-sized kernels instead of the textbook formula's five.
+    /// `c ⊙ relu(x) + (1 − c) ⊙ x`, computed as [`MaskedRelu::formula`] says.
     /// With [`MaskedRelu::straight_through`] `Some(ε)`, `c` is replaced by
     /// `c + (1[c > ε] − c).detach()`: the value of the binary mask, the gradient of `c`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         match self.straight_through {
-            None => x.addcmul(&self.c.neg(), &x.clamp_max(0.0)),
+            None => self.formula.apply(x, &self.c),
             Some(eps) => {
                 let hard = self.c.gt(eps).to_kind(self.c.kind());
                 let c = &self.c + (hard - &self.c).detach();
-                x.addcmul(&c.neg(), &x.clamp_max(0.0))
+                self.formula.apply(x, &c)
             }
         }
     }
@@ -172,7 +210,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// ∂L/∂c = Σ_batch g ⊙ (relu(x) − x) and ∂L/∂x = g ⊙ (c·1[x>0] + (1 − c)) for
-        /// L = Σ g ⊙ y, against the closed form and central finite differences (f64).
+        /// L = Σ g ⊙ y, against the closed form and central finite differences (f64), for
+        /// every [`MaskFormula`].
         #[test]
         fn gradients_match_closed_form_and_finite_differences(
             xs in proptest::collection::vec(-3.0f64..3.0, 8),
@@ -181,33 +220,84 @@ mod tests {
         ) {
             tch::set_num_threads(1);
             prop_assume!(xs.iter().all(|x| x.abs() > 1e-3)); // away from the kink
-            let x = Tensor::from_slice(&xs).view([2, 4]).set_requires_grad(true);
-            let c = Tensor::from_slice(&cs).view([1, 4]).set_requires_grad(true);
-            let g = Tensor::from_slice(&gs).view([2, 4]);
-            // the layer's own forward, on f64 tensors
-            let f = |x: &Tensor, c: &Tensor| {
-                let m = MaskedRelu { c: c.shallow_clone(), shape: vec![4], granularity: MaskGranularity::Pixel, straight_through: None };
-                m.forward(x) * &g
-            };
-            f(&x, &c).sum(Kind::Double).backward();
-            let gc: Vec<f64> = Vec::try_from(&c.grad().flatten(0, -1)).unwrap();
-            let gx: Vec<f64> = Vec::try_from(&x.grad().flatten(0, -1)).unwrap();
-            for j in 0..4 {
-                let closed: f64 = (0..2).map(|b| gs[b * 4 + j] * (xs[b * 4 + j].max(0.0) - xs[b * 4 + j])).sum();
-                prop_assert!((gc[j] - closed).abs() < 1e-9, "dc {} vs {}", gc[j], closed);
-                let h = 1e-6;
-                let (mut cp, mut cm) = (cs.clone(), cs.clone());
-                cp[j] += h;
-                cm[j] -= h;
-                let xt = Tensor::from_slice(&xs).view([2, 4]);
-                let lp = f(&xt, &Tensor::from_slice(&cp).view([1, 4])).sum(Kind::Double).double_value(&[]);
-                let lm = f(&xt, &Tensor::from_slice(&cm).view([1, 4])).sum(Kind::Double).double_value(&[]);
-                prop_assert!((gc[j] - (lp - lm) / (2.0 * h)).abs() < 1e-6);
+            for formula in [MaskFormula::Official, MaskFormula::Addcmul, MaskFormula::Prelu, MaskFormula::NegRelu] {
+                let x = Tensor::from_slice(&xs).view([2, 4]).set_requires_grad(true);
+                let c = Tensor::from_slice(&cs).view([1, 4]).set_requires_grad(true);
+                let g = Tensor::from_slice(&gs).view([2, 4]);
+                // the layer's own forward, on f64 tensors
+                let f = |x: &Tensor, c: &Tensor| {
+                    let m = MaskedRelu {
+                        c: c.shallow_clone(),
+                        shape: vec![4],
+                        granularity: MaskGranularity::Pixel,
+                        straight_through: None,
+                        formula,
+                    };
+                    m.forward(x) * &g
+                };
+                f(&x, &c).sum(Kind::Double).backward();
+                let gc: Vec<f64> = Vec::try_from(&c.grad().flatten(0, -1)).unwrap();
+                let gx: Vec<f64> = Vec::try_from(&x.grad().flatten(0, -1)).unwrap();
+                for j in 0..4 {
+                    let closed: f64 = (0..2).map(|b| gs[b * 4 + j] * (xs[b * 4 + j].max(0.0) - xs[b * 4 + j])).sum();
+                    prop_assert!((gc[j] - closed).abs() < 1e-9, "{:?} dc {} vs {}", formula, gc[j], closed);
+                    let h = 1e-6;
+                    let (mut cp, mut cm) = (cs.clone(), cs.clone());
+                    cp[j] += h;
+                    cm[j] -= h;
+                    let xt = Tensor::from_slice(&xs).view([2, 4]);
+                    let lp = f(&xt, &Tensor::from_slice(&cp).view([1, 4])).sum(Kind::Double).double_value(&[]);
+                    let lm = f(&xt, &Tensor::from_slice(&cm).view([1, 4])).sum(Kind::Double).double_value(&[]);
+                    prop_assert!((gc[j] - (lp - lm) / (2.0 * h)).abs() < 1e-6);
+                }
+                for i in 0..8 {
+                    let cj = cs[i % 4];
+                    let closed = gs[i] * if xs[i] > 0.0 { 1.0 } else { 1.0 - cj };
+                    prop_assert!((gx[i] - closed).abs() < 1e-9, "{:?} dx {} vs {}", formula, gx[i], closed);
+                }
             }
-            for i in 0..8 {
-                let cj = cs[i % 4];
-                let closed = gs[i] * if xs[i] > 0.0 { 1.0 } else { 1.0 - cj };
-                prop_assert!((gx[i] - closed).abs() < 1e-9, "dx {} vs {}", gx[i], closed);
+        }
+
+        /// The fast formulas give the official formula's output and both gradients
+        /// (input and mask), for pixel and channel masks on `[N, C, H, W]` activations,
+        /// zeros (the kink) included (except `NegRelu`'s `∂y/∂x` there): f64 within `Close`,
+        /// f32 within `Approximate`.
+        #[test]
+        fn formulas_agree_with_the_official_one(
+            xs in proptest::collection::vec(prop_oneof![Just(0.0f64), -3.0f64..3.0], 2 * 3 * 2 * 2),
+            cs in proptest::collection::vec(-0.5f64..1.5, 3 * 2 * 2),
+            gs in proptest::collection::vec(-2.0f64..2.0, 2 * 3 * 2 * 2),
+            channel in any::<bool>(),
+            double in any::<bool>(),
+        ) {
+            use snl_theory::tolerance::{compare, Tolerance};
+            tch::set_num_threads(1);
+            let (kind, tol) = if double { (Kind::Double, Tolerance::Close) } else { (Kind::Float, Tolerance::Approximate) };
+            let cshape: &[i64] = if channel { &[1, 3, 1, 1] } else { &[1, 3, 2, 2] };
+            let cn = cshape.iter().product::<i64>() as usize;
+            let run = |formula: MaskFormula| {
+                let x = Tensor::from_slice(&xs).view([2, 3, 2, 2]).to_kind(kind).set_requires_grad(true);
+                let c = Tensor::from_slice(&cs[..cn]).view(cshape).to_kind(kind).set_requires_grad(true);
+                let g = Tensor::from_slice(&gs).view([2, 3, 2, 2]).to_kind(kind);
+                let y = formula.apply(&x, &c);
+                (&y * g).sum(Kind::Double).backward();
+                let v = |t: &Tensor| Vec::<f64>::try_from(&t.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+                (v(&y.detach()), v(&x.grad()), v(&c.grad()))
+            };
+            let (y0, gx0, gc0) = run(MaskFormula::Official);
+            for formula in [MaskFormula::Addcmul, MaskFormula::Prelu, MaskFormula::NegRelu] {
+                let (y, mut gx, gc) = run(formula);
+                if formula == MaskFormula::NegRelu {
+                    // its subgradient at the kink x = 0 is 1, the others' 1 − c
+                    for (i, _) in xs.iter().enumerate().filter(|(_, &x)| x == 0.0) {
+                        gx[i] = gx0[i];
+                    }
+                }
+                for (what, got, want) in [("y", &y, &y0), ("dx", &gx, &gx0), ("dc", &gc, &gc0)] {
+                    if let Some(why) = compare(got, want, tol) {
+                        prop_assert!(false, "{:?} {}: {}", formula, what, why);
+                    }
+                }
             }
         }
 

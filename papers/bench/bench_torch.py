@@ -1,7 +1,14 @@
 """PyTorch reference for `snl bench`: one linearization epoch of the Fashion-MNIST CNN
-(Adam on weights and masks, CE + KD(T=4) from a frozen teacher + lambda*||c||_1, batch 128),
-with SNL's masked ReLU written as the official code wrote it, c*relu(x) + (1-c)*x, and with
-plain ReLUs. Prints one JSON line: {"masked_s": ..., "plain_s": ...}."""
+(Adam on weights and masks, CE + KD(T=4) from a frozen plain-ReLU teacher run on every batch
++ lambda*||c||_1, batch 128), one timed epoch per row:
+
+  official      c*relu(x) + (1-c)*x as the official SNL code writes it, torch.optim.Adam defaults
+  <formula>     the masked ReLU spelled as snl's MaskFormula <formula> (neg-relu, prelu,
+                addcmul), Adam(fused=True)
+  plain         plain ReLUs (no masks, no L1), Adam(fused=True)
+  plain-default plain ReLUs, torch.optim.Adam defaults
+
+Prints one JSON line: {"rows": {row: seconds}, ...}."""
 import argparse
 import gzip
 import json
@@ -25,16 +32,33 @@ def idx(path):
     return torch.frombuffer(bytearray(data[8:]), dtype=torch.uint8).long()
 
 
+FORMULAS = {
+    "official": lambda x, c: c * F.relu(x) + (1 - c) * x,
+    "neg-relu": lambda x, c: x + c * F.relu(-x),
+    "prelu": lambda x, c: torch._prelu_kernel(x, 1 - c),
+    "addcmul": lambda x, c: x.addcmul(-c, x.clamp_max(0)),
+}
+# row -> (masked-ReLU formula or None for plain ReLU, Adam keyword arguments)
+ROWS = {
+    "official": ("official", {}),
+    "neg-relu": ("neg-relu", {"fused": True}),
+    "prelu": ("prelu", {"fused": True}),
+    "addcmul": ("addcmul", {"fused": True}),
+    "plain": (None, {"fused": True}),
+    "plain-default": (None, {}),
+}
+
+
 class MaskedReLU(nn.Module):
     def __init__(self, shape):
         super().__init__()
         self.c = nn.Parameter(torch.ones(1, *shape))
-        self.plain = False
+        self.formula = None  # None: plain ReLU
 
     def forward(self, x):
-        if self.plain:
+        if self.formula is None:
             return F.relu(x)
-        return self.c * F.relu(x) + (1 - self.c) * x
+        return FORMULAS[self.formula](x, self.c)
 
 
 class CNN(nn.Module):
@@ -61,11 +85,14 @@ def kd(s, t, temp=4.0):
     return F.kl_div(F.log_softmax(s / temp, 1), F.softmax(t / temp, 1), reduction="batchmean") * temp * temp
 
 
-def epoch(net, teacher, masked, x, y, batch, batches, seed):
+def epoch(net, teacher, formula, adam, x, y, batch, batches, seed):
+    masked = formula is not None
     for m in net.masks():
-        m.plain = not masked
+        m.formula = formula
+    for m in teacher.masks():
+        m.formula = None  # a plain-ReLU teacher, as snl's
     params = [p for n, p in net.named_parameters() if masked or not n.endswith(".c")]
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam(params, lr=1e-3, **adam)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=g)
 
@@ -98,6 +125,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to time")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -105,14 +133,16 @@ def main():
     y = idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz"))
     keep = len(x) - round(a.val_fraction * len(x))  # the same train-split size as snl
     x, y = x[:keep], y[:keep]
-    masked, plain = [], []
+    rows = a.rows.split(",")
+    times = {r: [] for r in rows}
     for _ in range(a.epochs):
-        for is_masked, out in ((True, masked), (False, plain)):
+        for r in rows:
+            formula, adam = ROWS[r]
             torch.manual_seed(0)  # every timed epoch starts from the same fresh nets
             net, teacher = CNN().train(), CNN().eval()
-            out.append(epoch(net, teacher, is_masked, x, y, a.batch, a.batches, 0))
+            times[r].append(epoch(net, teacher, formula, adam, x, y, a.batch, a.batches, 0))
     med = lambda v: sorted(v)[len(v) // 2]
-    print(json.dumps({"masked_s": med(masked), "plain_s": med(plain), "threads": torch.get_num_threads(),
+    print(json.dumps({"rows": {r: med(v) for r, v in times.items()}, "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))
 
 
