@@ -55,12 +55,14 @@ pub enum MaskFormula {
     /// `c·relu(x) + (1 − c)·x`, as the official SNL code writes it: five batch-sized
     /// kernels forward. The slow, obviously correct reference.
     Official,
-    /// `addcmul(x, −c, min(x, 0))`: two batch-sized kernels forward, five backward.
+    /// `addcmul(x, −c, min(x, 0))`: two batch-sized kernels forward, five backward. The
+    /// default: the formula every published number of this repository was trained with;
+    /// the four spellings time within a few percent of each other in `snl bench`
+    /// (papers/bench/README.md), none clearly ahead on this machine.
+    #[default]
     Addcmul,
     /// `_prelu_kernel(x, 1 − c)`: one batch-sized kernel forward, one (two outputs, not
-    /// vectorized on CPU) plus a batch reduction backward. The fastest of the four in
-    /// `snl bench` (papers/bench/README.md).
-    #[default]
+    /// vectorized on CPU) plus a batch reduction backward.
     Prelu,
     /// `x + c·relu(−x)` with plain `mul` and `add` (no `addcmul`, whose backward multiplies
     /// by its scalar once more per input): four batch-sized kernels forward, six backward,
@@ -92,7 +94,7 @@ pub struct MaskedRelu {
     /// Straight-through forward: `Some(ε)` evaluates the layer with the binary mask
     /// `1[c > ε]` while the gradient reaches `c` as if it were soft (`∂y/∂c` unchanged).
     pub straight_through: Option<f64>,
-    /// How the forward is computed (default [`MaskFormula::Prelu`]).
+    /// How the forward is computed (default [`MaskFormula::Addcmul`]).
     pub formula: MaskFormula,
 }
 

@@ -8,10 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 INPUTS=${INPUTS:-runs/verify-budget/test.safetensors}
+TIMEOUT=${TIMEOUT:-30}   # CBC time limit per (data, B), seconds
 cargo build -q -p snl-verify
 status=0
 ./target/debug/snl-verify theorem --gap moons,rings,fmnist,checkerboard --gap-n 16 \
-  --gap-max-b 3 --timeout 30 --gap-inputs "$INPUTS" --output-format json \
+  --gap-max-b 3 --timeout "$TIMEOUT" --gap-inputs "$INPUTS" --output-format json \
   > papers/theorem-gap/certified.json || status=$?
 python3 - <<'PY'
 import json
