@@ -106,7 +106,7 @@ pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
                 .filter(|l| l.form == snl_theory::onnx::ReluForm::Vanished)
                 .count();
             println!(
-                "onnx {:?}: {} nodes, Relu on {} elements, {} of {} ReLU layers vanished, \
+                "onnx {}: {} nodes, Relu on {} elements, {} of {} ReLU layers vanished, \
                  {} batch norms and {} dense layers folded; input {:?}, output {:?}",
                 s.encoding,
                 s.onnx_nodes,

@@ -63,6 +63,16 @@ pub enum Encoding {
     Masked,
 }
 
+impl std::fmt::Display for Encoding {
+    /// The flag's spelling: `gathered` or `masked`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Gathered => "gathered",
+            Encoding::Masked => "masked",
+        })
+    }
+}
+
 /// How one ReLU layer of the model file was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -408,11 +408,11 @@ pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
     }
     writeln!(
         out,
-        "model {}: {} of {} ReLUs kept, {:?} encoding, {}, RTT {} ms, {} Mbit/s",
+        "model {}: {} of {} ReLUs kept, {} encoding, {}, RTT {} ms, {} Mbit/s",
         r.model.display(),
         r.relu_kept,
         r.relu_total,
-        cmd.encoding,
+        Encoding::from(cmd.encoding),
         if r.fold { "folded" } else { "not folded" },
         r.rtt_ms,
         r.bandwidth_mbps

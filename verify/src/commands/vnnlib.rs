@@ -213,7 +213,12 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
                 r.outputs
             )?;
             if let Some(o) = &r.onnx {
-                writeln!(out, "wrote {} ({:?} encoding)", o.display(), cmd.encoding)?;
+                writeln!(
+                    out,
+                    "wrote {} ({} encoding)",
+                    o.display(),
+                    Encoding::from(cmd.encoding)
+                )?;
             }
             writeln!(
                 out,
