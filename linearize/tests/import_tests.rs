@@ -9,6 +9,9 @@
 //! `SNL_ONNX_PYTHON` names another interpreter. A missing venv fails these tests.
 //!
 //! See: issue 10, item 5 (PyTorch import).
+mod common;
+use common::snl;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -137,20 +140,6 @@ fn write_state_dict(dir: &Path, spec: &serde_json::Value, out: &Path) {
         "gen.py failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-/// Runs the `snl` binary with `args`; returns (exit code, stdout, stderr).
-fn snl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_snl"))
-        .args(args)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Functional libtorch forward written from the PyTorch key names.

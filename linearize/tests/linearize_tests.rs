@@ -1,4 +1,7 @@
 //! End-to-end properties of the linearizer against the IR's f64 reference.
+mod common;
+use common::snl;
+
 use proptest::prelude::*;
 use snl_linearize::arch::{Arch, ArchConfig, ReluConvention};
 use snl_linearize::data::{self, DataSpec, Source, SyntheticConfig};
@@ -292,20 +295,6 @@ fn divergence_stops_with_a_typed_error_and_keeps_the_last_good_checkpoint() {
             assert!(v.iter().all(|x| x.is_finite()));
         }
     }
-}
-
-/// Runs the `snl` binary with `args`; returns (exit code, stdout, stderr).
-fn snl(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snl"))
-        .args(args)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -1,23 +1,12 @@
 //! `snl --data points` end to end: the points of `snl-verify theorem --gap` (issue 11,
 //! item 2, the SNL half of papers/theorem-gap) trained, linearized to a budget and
 //! fine-tuned through the CLI.
+mod common;
+use common::snl;
+
 use std::path::Path;
 
 use snl_theory::nfl::dim;
-
-/// Runs the `snl` binary with `args`; returns (exit code, stdout, stderr).
-fn snl(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snl"))
-        .args(args)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -297,6 +297,28 @@ mod tests {
     }
 
     /// conv → relu → avg-pool → flatten → dense → relu → dense on `[0.5, 1]^{1×4×4}`:
+    /// conv3×3 (1 → 2 channels, padding 1) on `[1, 4, 4]` → 32 kept ReLUs → 2×2 average
+    /// pooling → flatten: the conv-read-by-a-pooling shape that only a scale node can zero.
+    fn conv_relu_pool(weight: Vec<f64>, bias: [f64; 2]) -> Network {
+        let mut net = Network::new(vec![1, 4, 4]);
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight,
+            bias: bias.to_vec(),
+        }));
+        net.push(Layer::Relu(ReluMask::all_kept(32)));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        net.push(Layer::Flatten);
+        net
+    }
+
     /// channel 0 of the conv has positive weights and bias (pre-activation ≥ 0.1 > 0 on
     /// `D`: stable active), channel 1 negative ones (≤ −0.1: stable inactive, and only a
     /// scale node can zero a single position of a conv output read by a pooling). Every
@@ -305,27 +327,17 @@ mod tests {
     /// See: issue 11, item 3 (certified free linearization).
     #[test]
     fn an_all_stable_cnn_with_avg_pool_loses_every_kept_relu() {
-        let mut net = Network::new(vec![1, 4, 4]);
-        let mut weight = vec![0.0; 18];
-        for (j, w) in weight.iter_mut().enumerate() {
-            let m = 0.05 + 0.01 * (j % 9) as f64;
-            *w = if j < 9 { m } else { -m };
-        }
-        net.push(Layer::Conv2d(Conv2d {
-            in_channels: 1,
-            out_channels: 2,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-            weight,
-            bias: vec![0.1, -0.1],
-        }));
-        net.push(Layer::Relu(ReluMask::all_kept(32)));
-        net.push(Layer::AvgPool2d(AvgPool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }));
-        net.push(Layer::Flatten);
+        let weight = (0..18)
+            .map(|j| {
+                let m = 0.05 + 0.01 * (j % 9) as f64;
+                if j < 9 {
+                    m
+                } else {
+                    -m
+                }
+            })
+            .collect();
+        let mut net = conv_relu_pool(weight, [0.1, -0.1]);
         // the pooled channel-0 values are ≥ 0.1; rows 0 and 1 stay positive, row 2 negative
         net.push(Layer::Dense(Affine::new(
             DMatrix::from_fn(3, 8, |r, c| match r {
@@ -389,22 +401,8 @@ mod tests {
     /// contain the original's outputs on `D`.
     #[test]
     fn a_partly_stable_cnn_keeps_its_unstable_units_and_bounds_stay_sound() {
-        let mut net = Network::new(vec![1, 4, 4]);
-        net.push(Layer::Conv2d(Conv2d {
-            in_channels: 1,
-            out_channels: 2,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-            weight: (0..18).map(|j| ((j * 7 % 11) as f64 - 5.0) / 9.0).collect(),
-            bias: vec![0.05, -0.3],
-        }));
-        net.push(Layer::Relu(ReluMask::all_kept(32)));
-        net.push(Layer::AvgPool2d(AvgPool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-        }));
-        net.push(Layer::Flatten);
+        let weight = (0..18).map(|j| ((j * 7 % 11) as f64 - 5.0) / 9.0).collect();
+        let mut net = conv_relu_pool(weight, [0.05, -0.3]);
         net.push(Layer::Dense(Affine::new(
             DMatrix::from_fn(2, 8, |r, c| ((r * 8 + c) as f64 * 0.9).sin()),
             DVector::from_vec(vec![0.1, -0.1]),

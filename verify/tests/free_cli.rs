@@ -12,6 +12,23 @@ fn bin() -> Command {
     c
 }
 
+/// Runs `cmd`, expects exit status 0 (stderr shown otherwise) and returns its stdout.
+fn ok(cmd: &mut Command) -> Vec<u8> {
+    let o = cmd.output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// [`ok`] on a command with `--output-format json`: its parsed stdout.
+fn ok_json(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_slice(&ok(cmd)).unwrap()
+}
+
 /// relu(x + y), relu(−x), relu(x − y) then a dense head: on [1, 2]² the first two units are
 /// stable (active, inactive), the third straddles 0.
 fn model(dir: &std::path::Path) -> std::path::PathBuf {
@@ -35,27 +52,20 @@ fn free_writes_an_equal_smaller_model() {
     let dir = tempfile::tempdir().unwrap();
     let m = model(dir.path());
     let out = dir.path().join("m2.safetensors");
-    let o = bin()
-        .args([
-            "free",
-            "--input-box",
-            "1:2",
-            "--output-format",
-            "json",
-            "--model",
-        ])
-        .arg(&m)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let v = ok_json(
+        &mut bin()
+            .args([
+                "free",
+                "--input-box",
+                "1:2",
+                "--output-format",
+                "json",
+                "--model",
+            ])
+            .arg(&m)
+            .arg("--out")
+            .arg(&out),
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["kept_before"], 3);
     assert_eq!(v["kept_after"], 1);
     assert_eq!(v["saved"], 2);
@@ -101,22 +111,15 @@ fn free_writes_an_equal_smaller_model() {
     )
     .unwrap();
     let all = dir.path().join("m3.safetensors");
-    let o = bin()
-        .args(["free", "--output-format", "json", "--input-box"])
-        .arg(dir.path().join("box.json"))
-        .arg("--model")
-        .arg(&m)
-        .arg("--out")
-        .arg(&all)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let v = ok_json(
+        &mut bin()
+            .args(["free", "--output-format", "json", "--input-box"])
+            .arg(dir.path().join("box.json"))
+            .arg("--model")
+            .arg(&m)
+            .arg("--out")
+            .arg(&all),
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         (v["kept_before"].as_u64(), v["kept_after"].as_u64()),
         (Some(3), Some(0))
@@ -189,48 +192,28 @@ fn free_on_a_cnn_with_avg_pool_removes_every_kept_relu() {
     let m = dir.path().join("cnn.safetensors");
     snl_theory::save(&net, &m).unwrap();
     let out = dir.path().join("cnn-free.safetensors");
-    let o = bin()
-        .args(["free", "--input-box", "0.5:1", "--output-format", "json"])
-        .arg("--model")
-        .arg(&m)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let v = ok_json(
+        &mut bin()
+            .args(["free", "--input-box", "0.5:1", "--output-format", "json"])
+            .arg("--model")
+            .arg(&m)
+            .arg("--out")
+            .arg(&out),
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         (v["kept_before"].as_u64(), v["kept_after"].as_u64()),
         (Some(32), Some(0))
     );
     assert_eq!(v["layers"][0]["zeroed_by_scale"], 16);
     assert_eq!(v["scale_nodes"], 1);
-    let o = bin().arg("info").arg("--model").arg(&out).output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let stdout = ok(&mut bin().arg("info").arg("--model").arg(&out));
+    assert!(String::from_utf8_lossy(&stdout).contains("scale"));
+    let b = ok_json(
+        &mut bin()
+            .args(["bound", "--input-box", "0.5:1", "--output-format", "json"])
+            .arg("--model")
+            .arg(&out),
     );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("scale"));
-    let o = bin()
-        .args(["bound", "--input-box", "0.5:1", "--output-format", "json"])
-        .arg("--model")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let d = InputBox::uniform(16, 0.5, 1.0).unwrap();
     for x in samples(&d, 200, 5) {
         for (i, y) in net.forward(&x).unwrap().iter().enumerate() {
