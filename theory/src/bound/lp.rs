@@ -230,6 +230,7 @@ impl Job {
         if let Some(t) = limit.filter(|_| self.exact) {
             // whole seconds, rounded up: the caller's wait is the real limit
             model = model.with_time_limit(t.as_secs_f64());
+            model.set_parameter("timeMode", "elapsed");
         }
         for c in self.constraints {
             model.add_constraint(c);

@@ -204,6 +204,9 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
         .with_time_limit(time_limit_s);
     model.set_parameter("log", "0");
     model.set_parameter("slog", "0");
+    // the time limit is wall-clock (CBC counts CPU seconds by default: a loaded machine
+    // would stretch it)
+    model.set_parameter("timeMode", "elapsed");
     model.set_parameter("threads", "1");
     for k in cons {
         model.add_constraint(k);

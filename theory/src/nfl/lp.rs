@@ -168,6 +168,9 @@ pub fn max_classified(n: usize, pieces: usize, time_limit_s: f64) -> LpCeiling {
         .with_time_limit(time_limit_s);
     model.set_parameter("log", "0");
     model.set_parameter("slog", "0");
+    // the time limit is wall-clock (CBC counts CPU seconds by default: a loaded machine
+    // would stretch it)
+    model.set_parameter("timeMode", "elapsed");
     for c in enc.constraints {
         model.add_constraint(c);
     }
@@ -229,6 +232,9 @@ pub fn query(n: usize, pieces: usize, k: usize, time_limit_s: f64) -> Decision<C
         .with_time_limit(time_limit_s);
     model.set_parameter("log", "0");
     model.set_parameter("slog", "0");
+    // the time limit is wall-clock (CBC counts CPU seconds by default: a loaded machine
+    // would stretch it)
+    model.set_parameter("timeMode", "elapsed");
     for c in enc.constraints {
         model.add_constraint(c);
     }
