@@ -53,7 +53,7 @@ fn free_writes_an_equal_smaller_model() {
     let m = model(dir.path());
     let out = dir.path().join("m2.safetensors");
     let v = ok_json(
-        &mut bin()
+        bin()
             .args([
                 "free",
                 "--input-box",
@@ -112,7 +112,7 @@ fn free_writes_an_equal_smaller_model() {
     .unwrap();
     let all = dir.path().join("m3.safetensors");
     let v = ok_json(
-        &mut bin()
+        bin()
             .args(["free", "--output-format", "json", "--input-box"])
             .arg(dir.path().join("box.json"))
             .arg("--model")
@@ -193,7 +193,7 @@ fn free_on_a_cnn_with_avg_pool_removes_every_kept_relu() {
     snl_theory::save(&net, &m).unwrap();
     let out = dir.path().join("cnn-free.safetensors");
     let v = ok_json(
-        &mut bin()
+        bin()
             .args(["free", "--input-box", "0.5:1", "--output-format", "json"])
             .arg("--model")
             .arg(&m)
@@ -206,10 +206,10 @@ fn free_on_a_cnn_with_avg_pool_removes_every_kept_relu() {
     );
     assert_eq!(v["layers"][0]["zeroed_by_scale"], 16);
     assert_eq!(v["scale_nodes"], 1);
-    let stdout = ok(&mut bin().arg("info").arg("--model").arg(&out));
+    let stdout = ok(bin().arg("info").arg("--model").arg(&out));
     assert!(String::from_utf8_lossy(&stdout).contains("scale"));
     let b = ok_json(
-        &mut bin()
+        bin()
             .args(["bound", "--input-box", "0.5:1", "--output-format", "json"])
             .arg("--model")
             .arg(&out),
