@@ -172,8 +172,6 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
     if n > 0 {
         names[n] = "output".into();
     }
-    let mut layers = Vec::new();
-    let mut relu_nodes_done = std::collections::BTreeSet::new();
     for (k, node) in simple.nodes.iter().enumerate() {
         let x = names[node.inputs[0]].clone();
         let y = names[k + 1].clone();
@@ -238,48 +236,14 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
                 let f = g.float_const(&format!("n{k}.factor"), s, factor);
                 g.node("Mul", &[&x, &f], &y, vec![]);
             }
-            Layer::Relu(m) => {
-                let total = m.len();
-                let kept = m.kept();
-                let (form, elements) = if kept == total {
-                    g.node("Relu", &[&x], &y, vec![]);
-                    (ReluForm::Plain, total)
-                } else {
-                    match encoding {
-                        Encoding::Gathered => {
-                            gathered(&mut g, k, &x, &y, s, m);
-                            (ReluForm::Gathered, kept)
-                        }
-                        Encoding::Masked => {
-                            masked(&mut g, k, &x, &y, s, m);
-                            (ReluForm::Masked, total)
-                        }
-                    }
-                };
-                relu_nodes_done.insert(origin[k]);
-                layers.push(ReluLayerExport {
-                    node: origin[k],
-                    total,
-                    kept,
-                    form,
-                    relu_elements: elements,
-                });
-            }
+            Layer::Relu(m) => match relu_form(m, encoding).0 {
+                ReluForm::Gathered => gathered(&mut g, k, &x, &y, s, m),
+                ReluForm::Masked => masked(&mut g, k, &x, &y, s, m),
+                _ => g.node("Relu", &[&x], &y, vec![]),
+            },
         }
     }
-    // layers with no kept unit that the gathered encoding removed
-    for l in &counts.layers {
-        if !relu_nodes_done.contains(&l.node) {
-            layers.push(ReluLayerExport {
-                node: l.node,
-                total: l.total,
-                kept: l.kept,
-                form: ReluForm::Vanished,
-                relu_elements: 0,
-            });
-        }
-    }
-    layers.sort_by_key(|l| l.node);
+    let layers = relu_layers(&simple, &origin, &counts, encoding);
     let batched = |s: &[usize]| {
         let mut b = vec![1usize];
         b.extend_from_slice(s);
@@ -300,13 +264,8 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
         producer_name: "snl".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!(
-            "snl export, {} encoding: {} of {} ReLUs kept",
-            match encoding {
-                Encoding::Gathered => "gathered",
-                Encoding::Masked => "masked",
-            },
-            counts.kept,
-            counts.total
+            "snl export, {encoding} encoding: {} of {} ReLUs kept",
+            counts.kept, counts.total
         ),
         graph: Some(graph),
         opset_import: vec![OperatorSetIdProto {
@@ -334,9 +293,68 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
 /// read and dense layers into the dense layer they read (when `fold`), ReLU layers without
 /// a kept unit removed (gathered encoding). Cost models read the deployed layers from it
 /// (`snl-verify cost`), so they price the graph a runtime actually executes.
-pub fn deployed(net: &Network, encoding: Encoding, fold: bool) -> Result<(Network, Vec<usize>)> {
+/// Also returns the ReLU layers of the model file as the export writes them (its
+/// [`ExportSummary::layers`]), without building the ONNX model.
+pub fn deployed(
+    net: &Network,
+    encoding: Encoding,
+    fold: bool,
+) -> Result<(Network, Vec<usize>, Vec<ReluLayerExport>)> {
+    let counts = net.relu_counts()?;
     let (simple, origin, _, _) = simplify(net, encoding, fold)?;
-    Ok((simple, origin))
+    let layers = relu_layers(&simple, &origin, &counts, encoding);
+    Ok((simple, origin, layers))
+}
+
+/// How a ReLU layer with mask `m` is written, and the elements its `Relu` compares.
+fn relu_form(m: &crate::ReluMask, encoding: Encoding) -> (ReluForm, usize) {
+    let (total, kept) = (m.len(), m.kept());
+    match encoding {
+        _ if kept == total => (ReluForm::Plain, total),
+        Encoding::Gathered => (ReluForm::Gathered, kept),
+        Encoding::Masked => (ReluForm::Masked, total),
+    }
+}
+
+/// Every ReLU layer of the model file (`counts`), in node order, as the graph of the
+/// simplified network `simple` (nodes from `origin`) writes it; the layers `simplify`
+/// removed (no kept unit, gathered encoding) are [`ReluForm::Vanished`].
+fn relu_layers(
+    simple: &Network,
+    origin: &[usize],
+    counts: &crate::ReluCounts,
+    encoding: Encoding,
+) -> Vec<ReluLayerExport> {
+    let mut layers: Vec<ReluLayerExport> = simple
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, node)| match &node.layer {
+            Layer::Relu(m) => {
+                let (form, relu_elements) = relu_form(m, encoding);
+                Some(ReluLayerExport {
+                    node: origin[k],
+                    total: m.len(),
+                    kept: m.kept(),
+                    form,
+                    relu_elements,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let written: std::collections::BTreeSet<usize> = layers.iter().map(|l| l.node).collect();
+    for l in counts.layers.iter().filter(|l| !written.contains(&l.node)) {
+        layers.push(ReluLayerExport {
+            node: l.node,
+            total: l.total,
+            kept: l.kept,
+            form: ReluForm::Vanished,
+            relu_elements: 0,
+        });
+    }
+    layers.sort_by_key(|l| l.node);
+    layers
 }
 
 /// The gathered form of a partially linearized ReLU (see the module docs).

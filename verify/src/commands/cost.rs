@@ -173,7 +173,7 @@ pub fn graph_layers(
     encoding: Encoding,
     fold: bool,
 ) -> snl_theory::Result<Vec<GraphLayer>> {
-    let (simple, origin) = onnx::deployed(net, encoding, fold)?;
+    let (simple, origin, relu_layers) = onnx::deployed(net, encoding, fold)?;
     let shapes = simple.shapes()?;
     let mut rows = Vec::new();
     for (k, node) in simple.nodes.iter().enumerate() {
@@ -193,8 +193,7 @@ pub fn graph_layers(
         });
     }
     // the ReLU layers exactly as the exporter writes them (plain, gathered, masked, vanished)
-    let summary = onnx::export_with(net, encoding, fold)?.summary;
-    for l in &summary.layers {
+    for l in &relu_layers {
         rows.push(GraphLayer {
             node: l.node,
             kind: Kind::Relu,
