@@ -208,7 +208,7 @@ pub fn finetune_file(
         (val(&start), accuracy(&start, &splits.test, device))
     };
     state.binarized_val = binarized_val;
-    let best = finetune(
+    finetune_and_save(
         net,
         teacher,
         run,
@@ -218,14 +218,38 @@ pub fn finetune_file(
         &mut state,
         named.as_ref(),
         device,
-    )?;
+        "mask fine-tuned",
+        budget,
+        binarized_test,
+    )
+}
+
+/// [`finetune`], then the best epoch's model written to `run.model()` (with `stage`, its
+/// test accuracy, `budget` and the data record) and reported as that budget's result; the
+/// soft and binarized validation accuracies are `state`'s.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_and_save(
+    net: SnlNet,
+    teacher: &Teacher,
+    run: &RunDir,
+    arch: &ArchConfig,
+    ft: &SgdConfig,
+    splits: &Splits,
+    state: &mut RunState,
+    resumed: Option<&HashMap<String, Tensor>>,
+    device: Device,
+    stage: &str,
+    budget: i64,
+    binarized_test: f64,
+) -> Result<BudgetResult> {
+    let best = finetune(net, teacher, run, arch, ft, splits, state, resumed, device)?;
     let final_test = accuracy(&best, &splits.test, device);
     save_model(
         &best,
-        &arch,
+        arch,
         BINARY_THRESHOLD,
         &[
-            ("stage", "mask fine-tuned".into()),
+            ("stage", stage.into()),
             ("test_accuracy", format!("{final_test:.4}")),
             ("relu_budget", budget.to_string()),
             (
@@ -240,9 +264,9 @@ pub fn finetune_file(
         kept: best.kept_relus(BINARY_THRESHOLD),
         total: best.total_relus(),
         layers: best.relu_layers(BINARY_THRESHOLD),
-        soft_val,
-        binarized_val,
-        binarization_gap: gap_points(soft_val, binarized_val),
+        soft_val: state.soft_val,
+        binarized_val: state.binarized_val,
+        binarization_gap: gap_points(state.soft_val, state.binarized_val),
         binarized_test,
         best_val: state.best_val,
         final_test,

@@ -13,7 +13,7 @@ use tch::{Device, Tensor};
 use super::epoch::{train_epoch, Epoch, Teacher};
 use super::run::{log_epoch, restore_optimizer};
 use super::{
-    accuracy, finetune, finetune_file, gap_points, load_vars, read_checkpoint, save_model,
+    accuracy, finetune_and_save, finetune_file, gap_points, load_vars, read_checkpoint, save_model,
     BudgetResult, EpochLog, ModelFile, Phase, Result, RunDir, RunState, SgdConfig, TrainError,
     BINARY_THRESHOLD, DATA_KEY,
 };
@@ -234,7 +234,7 @@ pub fn linearize(
         pct(state.binarized_val),
         100.0 * binarized_test
     );
-    let best = finetune(
+    let this = finetune_and_save(
         net,
         &teacher,
         run,
@@ -244,41 +244,19 @@ pub fn linearize(
         &mut state,
         named.as_ref(),
         device,
-    )?;
-    let final_test = accuracy(&best, &splits.test, device);
-    save_model(
-        &best,
-        &arch,
-        BINARY_THRESHOLD,
-        &[
-            ("stage", "linearized + fine-tuned".into()),
-            ("test_accuracy", format!("{final_test:.4}")),
-            ("relu_budget", cfg.budget.to_string()),
-            (DATA_KEY, data_json),
-        ],
-        &run.model(),
+        "linearized + fine-tuned",
+        cfg.budget,
+        binarized_test,
     )?;
     state.phase = Phase::Done;
-    let this = BudgetResult {
-        budget: cfg.budget,
-        kept: best.kept_relus(BINARY_THRESHOLD),
-        total,
-        layers: best.relu_layers(BINARY_THRESHOLD),
-        soft_val: state.soft_val,
-        binarized_val: state.binarized_val,
-        binarization_gap: gap_points(state.soft_val, state.binarized_val),
-        binarized_test,
-        best_val: state.best_val,
-        final_test,
-        model: run.model(),
-    };
     let mut budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
+    let (kept, layers, final_test) = (this.kept, this.layers.clone(), this.final_test);
     budgets.push(this);
     Ok(LinearizeOutcome {
         budget_reached: true,
-        kept: best.kept_relus(BINARY_THRESHOLD),
+        kept,
         total,
-        layers: best.relu_layers(BINARY_THRESHOLD),
+        layers,
         teacher_test,
         soft_val: state.soft_val,
         binarized_val: state.binarized_val,

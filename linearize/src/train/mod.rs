@@ -25,7 +25,7 @@ pub mod run;
 
 pub use crate::masked::BINARY_THRESHOLD;
 pub use epoch::Teacher;
-pub use finetune::{finetune, finetune_file, gap_points, BudgetResult};
+pub use finetune::{finetune, finetune_and_save, finetune_file, gap_points, BudgetResult};
 pub use linearize::{linearize, LinearizeConfig, LinearizeOutcome};
 pub use model_file::{load_model, save_model, ModelFile, ARCH_KEY, DATA_KEY};
 pub use pretrain::{pretrain, SgdConfig};
