@@ -506,7 +506,7 @@ fn bound_domain(
     if lower.iter().all(|&l| l > 0.0) {
         return Ok(DomainOutcome::Proved);
     }
-    if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+    if let Some(c) = try_argmins(net, &pass, &lower, class, deadline)? {
         return Ok(DomainOutcome::Refuted(c));
     }
     Ok(DomainOutcome::Open { lower, pass, relax })
@@ -518,8 +518,13 @@ fn try_argmins(
     b: &Backward,
     lower: &[f64],
     class: usize,
+    deadline: Option<Instant>,
 ) -> Result<Option<Counterexample>> {
     for (r, x) in b.argmin.iter().enumerate() {
+        // one f64 forward of the network per candidate: the deadline is checked before each
+        if past(deadline) {
+            break;
+        }
         if lower[r] <= 0.0 {
             if let Some(c) = argmax_violation(net, x, class)? {
                 return Ok(Some(c));
@@ -585,7 +590,7 @@ pub fn verify_argmax(
     if lower.iter().all(|&l| l > 0.0) {
         return Ok(report(Verdict::Proved, lower, "crown", stats, 0, 0));
     }
-    if let Some(c) = try_argmins(net, &b, &lower, class)? {
+    if let Some(c) = try_argmins(net, &b, &lower, class, opts.deadline)? {
         return Ok(report(Verdict::Refuted(c), lower, "crown", stats, 0, 0));
     }
     // the full attack, now that CROWN could not prove it
@@ -620,7 +625,7 @@ pub fn verify_argmax(
     if lower.iter().all(|&l| l > 0.0) {
         return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
     }
-    if let Some(c) = try_argmins(net, &pass, &lower, class)? {
+    if let Some(c) = try_argmins(net, &pass, &lower, class, opts.deadline)? {
         return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
     }
     if opts.level == Level::Alpha || past(opts.deadline) {
@@ -884,7 +889,7 @@ fn input_bab(
             let mut b = a.lower_bounds(&d.rows, d.m, &Relaxation::default(), true);
             stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
             if b.lower.iter().any(|&x| x <= 0.0) && !past(opts.deadline) {
-                if let Some(c) = try_argmins(net, &b, &b.lower, class)? {
+                if let Some(c) = try_argmins(net, &b, &b.lower, class, opts.deadline)? {
                     return Ok(report(
                         Verdict::Refuted(c),
                         stats,
@@ -905,7 +910,7 @@ fn input_bab(
             if b.lower.iter().all(|&x| x > 0.0) {
                 continue;
             }
-            if let Some(c) = try_argmins(net, &b, &b.lower, class)? {
+            if let Some(c) = try_argmins(net, &b, &b.lower, class, opts.deadline)? {
                 return Ok(report(
                     Verdict::Refuted(c),
                     stats,
