@@ -237,4 +237,74 @@ mod tests {
             y.sum(tch::Kind::Float).backward();
         }
     }
+
+    /// The fused kernels change rounding only: same logits and gradients (weights and masks)
+    /// as the reference kernels on the CNN (ReLU + pool fused, channel and pixel masks,
+    /// straight-through, plain ReLUs) and a small ResNet (BN before each ReLU, no pool).
+    #[test]
+    fn fused_kernels_give_the_reference_logits_and_gradients() {
+        use crate::fused::Kernels;
+        use tch::{Kind, Tensor};
+        tch::set_num_threads(1);
+        // one network and one draw of everything random per case (other tests share the
+        // global generator), evaluated with both kernels
+        let run = |arch: Arch, shape: &[i64], gran, st: Option<f64>, plain: bool| {
+            let mut c = cfg(arch, shape, ReluConvention::Paper);
+            c.granularity = gran;
+            if arch != Arch::Cnn {
+                c.width = 0.0625;
+            }
+            let mut net = c.build(Device::Cpu);
+            net.plain_relu = plain;
+            tch::no_grad(|| {
+                for m in net.relus_mut() {
+                    // masks spread over [−0.2, 1.2): some 0, some 1, some between
+                    let r = Tensor::rand(m.c.size(), (Kind::Float, Device::Cpu)) * 1.4 - 0.2;
+                    m.c.copy_(&r);
+                }
+            });
+            for m in net.relus_mut() {
+                m.straight_through = st;
+            }
+            let mut dims = vec![4];
+            dims.extend(shape);
+            let x = Tensor::rand(dims, (Kind::Float, Device::Cpu));
+            let w = Tensor::randn([4, 10], (Kind::Float, Device::Cpu));
+            let (mut ps, masks) = net.weights_and_masks();
+            if !plain {
+                ps.extend(masks);
+            }
+            [Kernels::Reference, Kernels::Fused].map(|k| {
+                net.kernels = k;
+                let y = net.forward_t(&x, true);
+                let loss = (&y * &w).sum(Kind::Float);
+                (y, Tensor::run_backward(&[loss], &ps, false, false))
+            })
+        };
+        use MaskGranularity::{Channel, Pixel};
+        let cases = [
+            (Arch::Cnn, &[1i64, 28, 28][..], Pixel, None, false),
+            (Arch::Cnn, &[1, 28, 28], Channel, None, false),
+            (Arch::Cnn, &[1, 28, 28], Pixel, Some(0.3), false),
+            (Arch::Cnn, &[1, 28, 28], Pixel, None, true),
+            (Arch::Resnet18, &[3, 8, 8], Pixel, None, false),
+        ];
+        for (arch, shape, gran, st, plain) in cases {
+            let [(yr, gr), (yf, gf)] = run(arch, shape, gran, st, plain);
+            let case = format!("{arch:?} {gran:?} st={st:?} plain={plain}");
+            let close = |a: &Tensor, b: &Tensor, what: &str| {
+                let err = (a - b).abs().max().double_value(&[]);
+                let scale = b.abs().max().double_value(&[]).max(1e-3);
+                assert!(
+                    err <= 1e-4 * scale,
+                    "{case} {what}: error {err}, scale {scale}"
+                );
+            };
+            close(&yf, &yr, "logits");
+            assert_eq!(gf.len(), gr.len());
+            for (i, (a, b)) in gf.iter().zip(&gr).enumerate() {
+                close(a, b, &format!("gradient {i}"));
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::commands;
 use crate::data::{self, DataSpec, Source, Splits};
 use crate::device::DeviceArg;
+use crate::fused::Kernels;
 
 /// Exit statuses of `snl`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +173,20 @@ pub struct RunArgs {
     /// Seed of weights, data split, batch order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// `reference`: libtorch's kernels, with which every published number here was
+    /// trained; `fused`: snl's fused CPU kernels (masked ReLU + 2×2 pool in one pass each
+    /// way, ATen's fused Adam), the same functions with other rounding, faster
+    /// (papers/bench). On CUDA the masked ReLU keeps the reference kernels.
+    #[arg(long, value_enum, default_value_t)]
+    pub kernels: Kernels,
+}
+
+impl RunArgs {
+    /// The device, after making [`RunArgs::kernels`] the process's kernels.
+    pub fn setup(&self) -> Result<tch::Device, crate::device::DeviceError> {
+        Kernels::set_current(self.kernels);
+        self.device.resolve()
+    }
 }
 
 /// Parses a comma-separated list of budgets: counts (≥ 0; 0 linearizes every ReLU) or

@@ -10,6 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use snl_theory::{self as ir, Layer, ReluMask};
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
 
+use crate::fused::{self, Kernels};
 use crate::masked::{is_mask_var, MaskGranularity, MaskedRelu};
 
 /// One libtorch operation.
@@ -77,6 +78,8 @@ pub struct SnlNet {
     pub shapes: Vec<Vec<i64>>,
     /// Evaluate every ReLU as a plain `relu(x)`, ignoring the masks (benchmarks).
     pub plain_relu: bool,
+    /// Reference or fused kernels for the ReLUs (and a 2×2 average pool right after one).
+    pub kernels: Kernels,
     last_use: Vec<usize>,
 }
 
@@ -241,6 +244,7 @@ impl Builder {
             nodes: self.nodes,
             shapes: self.shapes,
             plain_relu: false,
+            kernels: Kernels::current(),
             last_use,
         }
     }
@@ -258,6 +262,9 @@ fn to_f64(t: &Tensor) -> Vec<f64> {
 impl SnlNet {
     /// Forward pass on a batch `[N, …]`; `train` selects batch-norm batch statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let fused = self.kernels == Kernels::Fused;
+        // an average pool already applied by the fused ReLU before it
+        let mut pooled: Option<usize> = None;
         let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.nodes.len() + 1);
         values.push(Some(x.shallow_clone()));
         for (k, node) in self.nodes.iter().enumerate() {
@@ -267,9 +274,18 @@ impl SnlNet {
                 Op::Conv { conv, .. } => conv.forward_t(a, train),
                 Op::Linear(l) => l.forward_t(a, train),
                 Op::BatchNorm { bn, .. } => bn.forward_t(a, train),
+                Op::Relu(m) if fused && fused::fusable(a, false) => {
+                    let pool = self.pool_follows(k) && fused::fusable(a, true);
+                    if pool {
+                        pooled = Some(k + 1);
+                    }
+                    let c = (!self.plain_relu).then(|| m.effective_c());
+                    fused::masked_relu(a, c.as_ref(), pool).expect("fused ReLU on a fusable value")
+                }
                 Op::Relu(_) if self.plain_relu => a.relu(),
                 Op::Relu(m) => m.forward(a),
                 Op::Add => a + values[node.inputs[1]].as_ref().expect("live value"),
+                Op::AvgPool { .. } if pooled == Some(k) => a.shallow_clone(),
                 Op::AvgPool { kernel, stride } => {
                     a.avg_pool2d(*kernel, *stride, [0, 0], false, true, None)
                 }
@@ -283,6 +299,22 @@ impl SnlNet {
             values.push(Some(y));
         }
         values.pop().flatten().expect("output")
+    }
+
+    /// Whether node `k + 1` is a 2×2 stride-2 average pool and the only reader of node `k`'s
+    /// value, so that the fused kernels can apply it with node `k`'s ReLU.
+    fn pool_follows(&self, k: usize) -> bool {
+        let Some(next) = self.nodes.get(k + 1) else {
+            return false;
+        };
+        matches!(
+            next.op,
+            Op::AvgPool {
+                kernel: [2, 2],
+                stride: [2, 2]
+            }
+        ) && next.inputs == [k + 1]
+            && self.last_use[k + 1] == k + 1
     }
 
     /// The masked ReLU layers, in node order.

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod fused;
 pub mod graph;
 pub mod import;
 pub mod masked;

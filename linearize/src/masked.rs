@@ -123,12 +123,17 @@ impl MaskedRelu {
     /// With [`MaskedRelu::straight_through`] `Some(ε)`, `c` is replaced by
     /// `c + (1[c > ε] − c).detach()`: the value of the binary mask, the gradient of `c`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.formula.apply(x, &self.effective_c())
+    }
+
+    /// The mask the forward applies: `c`, or under [`MaskedRelu::straight_through`] the
+    /// binary mask with `c`'s gradient.
+    pub fn effective_c(&self) -> Tensor {
         match self.straight_through {
-            None => self.formula.apply(x, &self.c),
+            None => self.c.shallow_clone(),
             Some(eps) => {
                 let hard = self.c.gt(eps).to_kind(self.c.kind());
-                let c = &self.c + (hard - &self.c).detach();
-                self.formula.apply(x, &c)
+                &self.c + (hard - &self.c).detach()
             }
         }
     }

@@ -5,6 +5,8 @@
 //! Adam: `m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`.
 use tch::Tensor;
 
+use crate::fused::{self, Kernels};
+
 /// The optimizer kind and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OptimKind {
@@ -51,6 +53,9 @@ pub struct Optimizer {
     v: Vec<Tensor>,
     /// Steps taken.
     pub step: i64,
+    /// Reference (tensor ops) or fused (ATen's `_fused_adam_`, CPU) Adam updates; SGD and
+    /// parameters off the CPU always take the reference updates.
+    pub kernels: Kernels,
 }
 
 impl Optimizer {
@@ -68,6 +73,7 @@ impl Optimizer {
             m,
             v,
             step: 0,
+            kernels: Kernels::current(),
         }
     }
 
@@ -108,6 +114,9 @@ impl Optimizer {
     /// One update with learning rate `lr`; parameters without a gradient are skipped.
     pub fn step(&mut self, lr: f64) {
         self.step += 1;
+        if self.fused_adam_step(lr) {
+            return;
+        }
         let t = self.step as i32;
         tch::no_grad(|| {
             for i in 0..self.params.len() {
@@ -161,6 +170,52 @@ impl Optimizer {
                 }
             }
         });
+    }
+
+    /// Adam's update through [`fused::fused_adam`] when the kernels are fused and every
+    /// parameter is a CPU float tensor; `false` (nothing done) otherwise.
+    fn fused_adam_step(&mut self, lr: f64) -> bool {
+        let OptimKind::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.kind
+        else {
+            return false;
+        };
+        let cpu_float = |p: &Tensor| {
+            p.device() == tch::Device::Cpu
+                && matches!(p.kind(), tch::Kind::Float | tch::Kind::Double)
+        };
+        if self.kernels != Kernels::Fused || !self.params.iter().all(cpu_float) {
+            return false;
+        }
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
+        let live: Vec<usize> = (0..grads.len()).filter(|&i| grads[i].defined()).collect();
+        if live.is_empty() {
+            return true;
+        }
+        fn pick<'a>(ts: &'a [Tensor], live: &[usize]) -> Vec<&'a Tensor> {
+            live.iter().map(|&i| &ts[i]).collect()
+        }
+        let h = fused::AdamStep {
+            step: self.step,
+            lr,
+            beta1,
+            beta2,
+            weight_decay,
+            eps,
+        };
+        fused::fused_adam(
+            &pick(&self.params, &live),
+            &pick(&grads, &live),
+            &pick(&self.m, &live),
+            &pick(&self.v, &live),
+            h,
+        )
+        .expect("fused Adam on CPU float parameters");
+        true
     }
 
     /// The state as named tensors (`prefix.m.i`, `prefix.v.i`, `prefix.step`).
@@ -282,6 +337,53 @@ mod tests {
             (v[0] - 0.9).abs() < 1e-6 && (v[1] - (-1.9)).abs() < 1e-6,
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn fused_adam_follows_the_reference_updates() {
+        // five steps with weight decay and one parameter left without a gradient
+        // the starting values drawn once (parallel tests share the generator)
+        let run = |kernels: Kernels, init: &[Tensor], kind: Kind| {
+            let ps: Vec<Tensor> = init
+                .iter()
+                .map(|t| t.copy().set_requires_grad(true))
+                .collect();
+            let hyper = OptimKind::Adam {
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-6,
+                weight_decay: 0.1,
+            };
+            let mut opt = Optimizer::new(hyper, ps.iter().map(|p| p.shallow_clone()).collect());
+            opt.kernels = kernels;
+            for t in 0..5 {
+                opt.zero_grad();
+                let loss =
+                    (&ps[0] * &ps[0] * &ps[0]).sum(kind) + (&ps[1] * (t as f64)).sin().sum(kind);
+                loss.backward();
+                opt.step(0.05);
+            }
+            ps.iter().map(|p| p.detach().copy()).collect::<Vec<_>>()
+        };
+        for (kind, tol) in [(Kind::Float, 1e-5), (Kind::Double, 1e-12)] {
+            let init = [[4i64, 3].as_slice(), &[5], &[2]]
+                .map(|shape| Tensor::randn(shape, (kind, tch::Device::Cpu)));
+            let (a, b) = (
+                run(Kernels::Reference, &init, kind),
+                run(Kernels::Fused, &init, kind),
+            );
+            for (x, y) in a.iter().zip(&b) {
+                let err = (x - y).abs().max().double_value(&[]);
+                assert!(
+                    err <= tol,
+                    "{kind:?}: fused and reference Adam differ by {err}"
+                );
+            }
+            // the parameter without a gradient did not move
+            assert!(b[2].equal(&init[2]));
+            // and the others did
+            assert!(!b[0].equal(&init[0]) && !b[1].equal(&init[1]));
+        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: one linearization epoch of the Fashion-MNIST CNN in snl and in a PyTorch
 # reference (same model, data, batch size, losses, plain-ReLU teacher and thread count), back
-# to back, REPS times. Every masked-ReLU formula is timed on both sides; prints
-#   snl/PyTorch against the official formula (torch.optim.Adam defaults), and against the
-#   best PyTorch formulation (fastest masked formula with fused Adam)   target <= 0.6
-#   masked/plain for snl and for PyTorch                                 target <= 1.1 (snl)
+# to back, REPS times. snl: every masked-ReLU formula with the reference kernels, and the
+# fused kernels (--kernels fused); PyTorch: every row of bench_torch.py. Prints every row and
+#   snl fused / the best PyTorch masked row (the fastest in that run)    target <= 0.6
+#   masked/plain for snl's fused kernels                                 target <= 1.1
 #   papers/bench/run.sh                 # full epochs, all cores, 3 repetitions
 #   BATCHES=100 REPS=3 THREADS=2 papers/bench/run.sh
 # Needs scripts/setup.sh first. The reference runs under $TORCH_PYTHON when set (any Python
@@ -34,7 +34,7 @@ args=(--threads "$threads"); [ -n "$batches" ] && args+=(--batches "$batches")
 ours=(); theirs=()
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq "$reps"); do
-  ours+=("$(target/release/snl bench "${args[@]}" --formulas "$formulas" --output-format json 2>/dev/null)")
+  ours+=("$(target/release/snl bench "${args[@]}" --formulas "$formulas" --kernels fused --output-format json 2>/dev/null)")
   theirs+=("$("$py" papers/bench/bench_torch.py "${args[@]}" 2>/dev/null)")
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -43,30 +43,34 @@ import json, sys
 n, load0, load1 = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ours = [json.loads(s) for s in sys.argv[4:4 + n]]; ref = [json.loads(s) for s in sys.argv[4 + n:]]
 med = lambda v: sorted(v)[len(v) // 2]
-snl = {f: med([o["formulas"][f] for o in ours]) for f in ours[0]["formulas"]}
-snl["plain"] = med([o["plain_s"] for o in ours])
+snl = {r: med([o["rows"][r] for o in ours]) for r in ours[0]["rows"]}
 torch = {r: med([t["rows"][r] for t in ref]) for r in ref[0]["rows"]}
-default = ours[0]["default_formula"]  # the formula snl trains with
+default = ours[0]["default_formula"]  # the formula the reference kernels train with
 o = ours[0]
 print(f"Fashion-MNIST CNN, one linearization epoch: {o['batches']} batches of {o['batch']}, {o['threads']} threads, "
       f"median of {n} (torch {ref[0]['torch']}); load average {load0} before, {load1} after")
-print(f"{'masked ReLU formula':22}{'snl (s)':>9}{'PyTorch (s)':>13}{'snl/PyTorch':>13}   PyTorch optimizer")
-for f in ["neg-relu", "prelu", "addcmul"]:
-    mark = "  <- snl's default" if f == default else ""
-    print(f"{f:22}{snl[f]:>9.2f}{torch[f]:>13.2f}{snl[f] / torch[f]:>13.3f}   Adam(fused=True){mark}")
-print(f"{'official c*relu+(1-c)x':22}{snl['official']:>9.2f}{torch['official']:>13.2f}"
-      f"{snl['official'] / torch['official']:>13.3f}   Adam()")
-print(f"{'plain ReLU':22}{snl['plain']:>9.2f}{torch['plain']:>13.2f}{snl['plain'] / torch['plain']:>13.3f}   Adam(fused=True)")
-print(f"{'plain ReLU':22}{'':>9}{torch['plain-default']:>13.2f}{snl['plain'] / torch['plain-default']:>13.3f}   Adam()")
-best = min(["neg-relu", "prelu", "addcmul"], key=lambda f: torch[f])
-s = snl[default]
-met = lambda ok: "met" if ok else "NOT met"
-r_off, r_best = s / torch["official"], s / torch[best]
-mp_snl = s / snl["plain"]
 print()
-print(f"snl ({default}) / PyTorch official formula, Adam()        {r_off:6.3f}")
-print(f"snl ({default}) / best PyTorch ({best}, fused Adam){'':>{max(0, 9 - len(best))}}{r_best:6.3f}   target <= 0.6: {met(r_best <= 0.6)}")
-print(f"masked/plain, snl ({default})                          {mp_snl:6.3f}   target <= 1.1: {met(mp_snl <= 1.1)}")
-print(f"masked/plain, PyTorch ({best} / plain, fused Adam){'':>{max(0, 6 - len(best))}}{torch[best] / torch['plain']:6.3f}")
-print(f"masked/plain, PyTorch (official / plain, Adam())        {torch['official'] / torch['plain-default']:6.3f}")
+print(f"{'snl row':28}{'seconds':>9}")
+for r, s in snl.items():
+    kind = "fused kernels" if r.startswith("fused") else "reference kernels"
+    mark = "  <- trains with (default --kernels reference)" if r == default else ""
+    print(f"{r:28}{s:>9.2f}   {kind}{mark}")
+print()
+print(f"{'PyTorch row':28}{'seconds':>9}")
+for r, s in torch.items():
+    print(f"{r:28}{s:>9.2f}")
+masked = {r: s for r, s in torch.items() if not r.startswith("plain")}
+plain = {r: s for r, s in torch.items() if r.startswith("plain")}
+best, best_plain = min(masked, key=masked.get), min(plain, key=plain.get)
+met = lambda ok: "met" if ok else "NOT met"
+f, fp, d, p = snl["fused"], snl["fused-plain"], snl[default], snl["plain"]
+print()
+print(f"best PyTorch masked row: {best} ({masked[best]:.2f} s); best plain row: {best_plain} ({plain[best_plain]:.2f} s)")
+print(f"snl fused / best PyTorch masked            {f / masked[best]:6.3f}   target <= 0.6: {met(f / masked[best] <= 0.6)}")
+print(f"snl reference ({default}) / best PyTorch masked {d / masked[best]:6.3f}")
+print(f"snl fused / PyTorch official formula       {f / torch['official']:6.3f}")
+print(f"snl fused-plain / best PyTorch plain       {fp / plain[best_plain]:6.3f}")
+print(f"masked/plain, snl fused                    {f / fp:6.3f}   target <= 1.1: {met(f / fp <= 1.1)}")
+print(f"masked/plain, snl reference ({default})       {d / p:6.3f}")
+print(f"masked/plain, PyTorch (best masked / best plain) {masked[best] / plain[best_plain]:6.3f}")
 PY

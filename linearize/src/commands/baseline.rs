@@ -55,7 +55,7 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
     if c.saliency_batches == 0 {
         bail!("--saliency-batches must be positive");
     }
-    let device = c.run.device.resolve()?;
+    let device = c.run.setup()?;
     let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
     if file.arch.granularity != MaskGranularity::Pixel {
         bail!("baselines choose single units: the model must have pixel masks (--mask pixel)");

@@ -1,7 +1,8 @@
 //! `snl bench`: times linearization epochs of the Fashion-MNIST CNN (Adam on weights and
 //! masks, CE + KD(T=4) from a frozen plain-ReLU teacher run on every batch + λ‖c‖₁, batch
-//! 128), with SNL's masked ReLU (once per [`MaskFormula`] asked for; the first is the
-//! headline) and with plain ReLUs (no masks, no L1), and prints seconds and their ratio.
+//! 128), with SNL's masked ReLU and with plain ReLUs (no masks, no L1): with the reference
+//! kernels once per [`MaskFormula`] asked for, and with `--kernels fused` also with the fused
+//! kernels (one spelling). Prints seconds and the ratios.
 //! `papers/bench/run.sh` runs it back to back with the PyTorch reference
 //! `papers/bench/bench_torch.py` and prints ours/PyTorch. A benchmark, not a test.
 use std::time::Instant;
@@ -14,6 +15,7 @@ use tch::Device;
 use crate::arch::{Arch, ArchConfig, ReluConvention};
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::data::{self, Splits};
+use crate::fused::Kernels;
 use crate::graph::SnlNet;
 use crate::masked::MaskFormula;
 use crate::optim::{OptimKind, Optimizer};
@@ -25,7 +27,9 @@ pub struct BenchCommand {
     /// Data set (the CNN needs 28×28 inputs).
     #[command(flatten)]
     pub data: DataArgs,
-    /// Device and seed.
+    /// Device, seed and kernels: the reference kernels are always timed (once per
+    /// `--formulas` entry, then plain ReLUs); `--kernels fused` adds a masked and a plain row
+    /// with the fused kernels.
     #[command(flatten)]
     pub run: RunArgs,
     /// Timed epochs per variant (the median is reported); one untimed warm-up batch first.
@@ -68,6 +72,7 @@ fn epoch(
         params.extend(masks);
     }
     let mut opt = Optimizer::new(OptimKind::adam(), params);
+    opt.kernels = net.kernels;
     let limit = c.batches.unwrap_or(usize::MAX);
     let step = |opt: &mut Optimizer, x: &tch::Tensor, y: &tch::Tensor| {
         let logits = net.forward_t(x, true);
@@ -120,25 +125,48 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         bail!("--formulas needs at least one formula");
     }
     let seed = data::epoch_seed(c.run.seed, 0);
-    // one timing list per masked formula, then plain ReLU last
-    let variants: Vec<Option<MaskFormula>> =
-        c.formulas.iter().copied().map(Some).chain([None]).collect();
+    // (row name, masked formula or None for plain ReLUs, kernels): per kernels, the masked
+    // rows, then the plain row
+    let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
+        v().map_or_else(String::new, |v| v.get_name().to_string())
+    };
+    let mut variants: Vec<(String, Option<MaskFormula>, Kernels)> = Vec::new();
+    let kernels: &[Kernels] = match c.run.kernels {
+        Kernels::Reference => &[Kernels::Reference],
+        Kernels::Fused => &[Kernels::Reference, Kernels::Fused],
+    };
+    for &k in kernels {
+        match k {
+            Kernels::Reference => {
+                for &f in &c.formulas {
+                    variants.push((name(&|| f.to_possible_value()), Some(f), k));
+                }
+                variants.push(("plain".into(), None, k));
+            }
+            Kernels::Fused => {
+                variants.push(("fused".into(), Some(MaskFormula::default()), k));
+                variants.push(("fused-plain".into(), None, k));
+            }
+        }
+    }
     let mut times = vec![Vec::new(); variants.len()];
     for _ in 0..c.epochs {
-        for (variant, out) in variants.iter().zip(&mut times) {
+        for ((_, formula, kernels), out) in variants.iter().zip(&mut times) {
             // every timed epoch starts from the same freshly seeded student and teacher
             tch::manual_seed(c.run.seed as i64);
             let mut net = cnn(&splits, device);
             let mut teacher = cnn(&splits, device);
             teacher.plain_relu = true; // as training's `Teacher` does
-            match variant {
+            teacher.kernels = *kernels;
+            net.kernels = *kernels;
+            match formula {
                 Some(f) => net.relus_mut().for_each(|m| m.formula = *f),
                 None => net.plain_relu = true,
             }
             out.push(epoch(
                 &net,
                 &teacher,
-                variant.is_some(),
+                formula.is_some(),
                 &splits,
                 &c,
                 device,
@@ -147,16 +175,20 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         }
     }
     let times: Vec<f64> = times.into_iter().map(median).collect();
-    let (m, p) = (times[0], times[times.len() - 1]);
-    let name = |f: &MaskFormula| {
-        f.to_possible_value()
-            .map_or_else(|| format!("{f:?}"), |v| v.get_name().to_string())
+    // the headline: the first masked row and the plain row of the same kernels
+    let plain_of = |k: Kernels| {
+        variants
+            .iter()
+            .zip(&times)
+            .find(|((_, f, kk), _)| f.is_none() && *kk == k)
+            .map(|(_, &t)| t)
+            .expect("every kernels choice has a plain row")
     };
-    let per_formula: serde_json::Map<String, serde_json::Value> = c
-        .formulas
+    let (m, p) = (times[0], plain_of(variants[0].2));
+    let rows: serde_json::Map<String, serde_json::Value> = variants
         .iter()
         .zip(&times)
-        .map(|(f, s)| (name(f), json!(s)))
+        .map(|((n, _, _), s)| (n.clone(), json!(s)))
         .collect();
     let batches = c
         .batches
@@ -169,9 +201,9 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
             serde_json::to_string(&json!({
                 "model": "cnn", "data": splits.name, "batch": c.batch, "batches": batches,
                 "threads": threads, "device": format!("{device:?}"),
-                "formula": name(&c.formulas[0]),
-                "default_formula": name(&MaskFormula::default()), "masked_s": m, "plain_s": p,
-                "masked_over_plain": m / p, "formulas": per_formula,
+                "headline": variants[0].0,
+                "default_formula": name(&|| MaskFormula::default().to_possible_value()),
+                "masked_s": m, "plain_s": p, "masked_over_plain": m / p, "rows": rows,
             }))?
         ),
         OutputFormat::Text => {
@@ -179,11 +211,11 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
                 "CNN linearization epoch, {} batches of {}, {threads} threads, {device:?}",
                 batches, c.batch
             );
-            for (f, s) in c.formulas.iter().zip(&times) {
-                println!("masked ReLU ({:<8}) {s:>8.2} s", name(f));
+            for ((n, f, _), s) in variants.iter().zip(&times) {
+                let what = if f.is_some() { "masked ReLU" } else { "ReLU" };
+                println!("{what:<12} {n:<12} {s:>8.2} s");
             }
-            println!("plain ReLU            {p:>8.2} s");
-            println!("masked/plain          {:>8.3}", m / p);
+            println!("masked/plain ({})  {:>8.3}", variants[0].0, m / p);
         }
     }
     Ok(ExitStatus::Success)

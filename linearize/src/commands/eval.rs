@@ -42,7 +42,7 @@ pub struct EvalCommand {
 
 /// Runs `eval`.
 pub fn run(c: EvalCommand) -> anyhow::Result<ExitStatus> {
-    let device = c.run.device.resolve()?;
+    let device = c.run.setup()?;
     let file = ModelFile::read(&c.model).context("cannot evaluate the model")?;
     let recorded = file.data_record()?.map(|r| r.split_seed);
     let mut net = file.build(device).context("cannot evaluate the model")?;

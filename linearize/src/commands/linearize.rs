@@ -82,7 +82,7 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
     if c.batch == 0 || c.max_epochs == 0 || c.target_epochs == 0 {
         bail!("--batch, --max-epochs and --target-epochs must be positive");
     }
-    let device = c.run.device.resolve()?;
+    let device = c.run.setup()?;
     // the budget is checked against the file's ReLU count before any data is loaded
     let file = ModelFile::read(&c.model).context("cannot use the pretrained model")?;
     let total = file.ir.relu_counts()?.total as i64;

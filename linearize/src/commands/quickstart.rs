@@ -63,7 +63,7 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
     }
     crate::commands::train::positive("lambda0", c.lambda0)?;
     crate::commands::train::positive("finetune-lr", c.finetune_lr)?;
-    let device = c.run.device.resolve()?;
+    let device = c.run.setup()?;
     let seed = c.run.seed;
     let splits = c.data.load(seed, None)?;
     let arch = ArchConfig::for_data(Arch::Cnn, &splits, ReluConvention::Paper);

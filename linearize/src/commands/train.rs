@@ -94,7 +94,7 @@ pub fn run(c: TrainCommand) -> anyhow::Result<ExitStatus> {
     if c.arch == Arch::Mlp && c.hidden.is_empty() {
         bail!("--arch mlp needs --hidden widths, e.g. --hidden 256,128");
     }
-    let device = c.run.device.resolve()?;
+    let device = c.run.setup()?;
     let splits = c.data.load(c.run.seed, None)?;
     let shape = splits.input_shape();
     let arch = ArchConfig {
