@@ -1013,3 +1013,79 @@ fn sweep_runs_the_grid_and_emits_a_slurm_array() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unknown method 'pruning'"), "{stderr}");
 }
+
+/// `--kernels fused` end to end: pretraining (plain ReLU + pool fused), the mask phase and
+/// fine-tuning (masked ReLU + pool, fused Adam) of the CNN run and give a model that `eval`
+/// reads; with the same seed the reference kernels land on nearly the same teacher (the
+/// kernels differ in rounding only). A bad value is a one-line error. See: issue 9, item 8.
+#[test]
+fn fused_kernels_train_linearize_and_fine_tune_the_cnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = [
+        "--data",
+        "synthetic",
+        "--limit-train",
+        "256",
+        "--limit-test",
+        "128",
+    ];
+    let mut accuracies = Vec::new();
+    for kernels in ["reference", "fused"] {
+        let pre = dir.path().join(format!("pre-{kernels}"));
+        let mut args = vec!["train", "--arch", "cnn", "--width", "0.25", "--epochs", "2"];
+        args.extend(data);
+        args.extend(["--kernels", kernels, "--output-format", "json"]);
+        args.extend(["--out", pre.to_str().unwrap()]);
+        let (code, stdout, stderr) = snl(&args);
+        assert_eq!(code, 0, "train --kernels {kernels}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        accuracies.push(v["test_accuracy"].as_f64().unwrap());
+    }
+    let gap = (accuracies[0] - accuracies[1]).abs();
+    assert!(
+        gap <= 0.05,
+        "reference vs fused pretraining: {accuracies:?}"
+    );
+
+    let lin = dir.path().join("lin");
+    let model = dir.path().join("pre-fused/model.safetensors");
+    let mut args = vec!["linearize", "--model", model.to_str().unwrap()];
+    args.extend(data);
+    args.extend([
+        "--budget-fraction",
+        "0.2",
+        "--lambda0",
+        "1e-2",
+        "--max-epochs",
+        "8",
+    ]);
+    args.extend(["--finetune-epochs", "1", "--kernels", "fused"]);
+    args.extend(["--out", lin.to_str().unwrap()]);
+    let (code, _, stderr) = snl(&args);
+    assert!(
+        code == 0 || code == 1,
+        "linearize --kernels fused: {stderr}"
+    );
+    let lin_model = lin.join("model.safetensors");
+    let (code, stdout, stderr) = snl(&[
+        "eval",
+        "--model",
+        lin_model.to_str().unwrap(),
+        "--data",
+        "synthetic",
+        "--kernels",
+        "fused",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("top-1") && stdout.contains("kept"),
+        "{stdout}"
+    );
+
+    let (code, _, stderr) = snl(&["eval", "--model", "x", "--kernels", "fastest"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("fastest") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
