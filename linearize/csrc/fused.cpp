@@ -118,11 +118,16 @@ inline void forward_row(const T* __restrict x, const T* __restrict c, T cq, T* _
   }
 }
 
+// Accumulator of ∂L/∂c: per activation a sum over the batch (N terms) in T, which
+// vectorizes; per channel a sum over N·H·W terms, in double.
+template <typename T, Mask M>
+using Acc = std::conditional_t<M == Mask::Pixel, T, double>;
+
 // gx for one row, and (masked) the row's contribution to ∂L/∂c: acc[k] (Pixel) or *acc
 // (Group) += relu(−x)·g.
 template <typename T, Mask M>
 inline void backward_row(const T* __restrict x, const T* __restrict c, T cq,
-                         const T* __restrict gy, T* __restrict gx, double* __restrict acc,
+                         const T* __restrict gy, T* __restrict gx, Acc<T, M>* __restrict acc,
                          int64_t len) {
   if constexpr (M == Mask::Plain) {
     for (int64_t k = 0; k < len; ++k) gx[k] = relu_dx(x[k], gy[k]);
@@ -132,7 +137,7 @@ inline void backward_row(const T* __restrict x, const T* __restrict c, T cq,
         gx[k] = masked_dx(x[k], M == Mask::Pixel ? c[k] : cq, gy[k]);
     if (acc != nullptr) {
       if constexpr (M == Mask::Pixel) {
-        for (int64_t k = 0; k < len; ++k) acc[k] += double(masked_dc(x[k], gy[k]));
+        for (int64_t k = 0; k < len; ++k) acc[k] += masked_dc(x[k], gy[k]);
       } else {
         double s = 0;
         for (int64_t k = 0; k < len; ++k) s += double(masked_dc(x[k], gy[k]));
@@ -165,8 +170,8 @@ template <typename T, Mask M>
 void backward_flat(const T* x, const T* c, const T* gy, T* gx, T* gc, const Geometry& g) {
   int64_t grain = std::max<int64_t>(1, GRAIN / std::max<int64_t>(1, g.n * g.r));
   at::parallel_for(0, g.q, grain, [&](int64_t qb, int64_t qe) {
-    std::vector<double> acc(gc != nullptr ? qe - qb : 0, 0.0);
-    double* a = gc != nullptr ? acc.data() : nullptr;
+    std::vector<Acc<T, M>> acc(gc != nullptr ? qe - qb : 0, 0);
+    Acc<T, M>* a = gc != nullptr ? acc.data() : nullptr;
     for (int64_t n = 0; n < g.n; ++n) {
       const int64_t off = n * g.p;
       T* gxr = gx == nullptr ? nullptr : gx + off;
@@ -217,10 +222,10 @@ void backward_pool(const T* x, const T* c, const T* gy, T* gx, T* gc, const Geom
   const int64_t oh = g.h / 2, ow = g.w / 2, hw = g.h * g.w;
   // parallel over channels: each task owns its channel's masks (see backward_flat)
   at::parallel_for(0, g.ch, 1, [&](int64_t b, int64_t e) {
-    std::vector<double> acc(gc != nullptr ? (M == Mask::Pixel ? hw : 1) : 0);
+    std::vector<Acc<T, M>> acc(gc != nullptr ? (M == Mask::Pixel ? hw : 1) : 0);
     std::vector<T> grow(g.w);
     for (int64_t ch = b; ch < e; ++ch) {
-      std::fill(acc.begin(), acc.end(), 0.0);
+      std::fill(acc.begin(), acc.end(), 0);
       const T* cp = M == Mask::Pixel ? c + ch * hw : nullptr;
       const T cq = M == Mask::Group ? c[ch] : T(0);
       for (int64_t n = 0; n < g.n; ++n) {
@@ -232,7 +237,7 @@ void backward_pool(const T* x, const T* c, const T* gy, T* gx, T* gc, const Geom
           // the pool's gradient, spread over the row: ∂L/∂out / 4 at both columns
           const T* gr = gp + (i / 2) * ow;
           for (int64_t j = 0; j < ow; ++j) grow[2 * j] = grow[2 * j + 1] = gr[j] / T(4);
-          double* a = nullptr;
+          Acc<T, M>* a = nullptr;
           if (gc != nullptr) a = M == Mask::Pixel ? acc.data() + i * g.w : acc.data();
           backward_row<T, M>(xp + i * g.w, cp == nullptr ? nullptr : cp + i * g.w, cq,
                              grow.data(), dp == nullptr ? nullptr : dp + i * g.w, a, g.w);
