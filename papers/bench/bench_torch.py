@@ -1,6 +1,6 @@
 """PyTorch reference for `snl bench`: one linearization epoch of the Fashion-MNIST CNN
 (Adam on weights and masks, CE + KD(T=4) from a frozen plain-ReLU teacher run on every batch
-+ lambda*||c||_1, batch 128), one timed epoch per row:
++ lambda*||c||_1, batch 128), one timed epoch per row. Base rows:
 
   official      c*relu(x) + (1-c)*x as the official SNL code writes it, torch.optim.Adam defaults
   <formula>     the masked ReLU spelled as snl's MaskFormula <formula> (neg-relu, prelu,
@@ -8,12 +8,28 @@
   plain         plain ReLUs (no masks, no L1), Adam(fused=True)
   plain-default plain ReLUs, torch.optim.Adam defaults
 
-Prints one JSON line: {"rows": {row: seconds}, ...}."""
+and, for every base row R (same formula, same Adam keyword arguments):
+
+  R-cl          channels-last: student and teacher converted with
+                .to(memory_format=torch.channels_last) (conv weights, the 4-d masks c and the
+                mean/std buffers; shapes unchanged, the fc masks [1,F] are untouched), and each
+                input batch made .contiguous(memory_format=torch.channels_last) inside the timed
+                step, before the forward (avg_pool2d is much faster channels-last on CPU)
+  R-compile     torch.compile(dynamic=False) (inductor, CPU) of the function that runs the
+  R-cl-compile  student's and the teacher's forward and the loss, so the student's backward is
+                inductor's too; optimizer.step() stays eager. torch._dynamo.reset() before each
+                such row (the rows share code objects and would hit dynamo's recompile limit)
+
+Every row gets untimed warm-up steps first: one full batch and, when the timed epoch ends with a
+smaller batch (54000 = 421*128 + 112 for a whole epoch), one batch of that size, so compilation
+(both static shapes for the compile rows) happens outside the timed loop; a recompile inside it
+is reported on stderr. Prints one JSON line: {"rows": {row: seconds}, ...}."""
 import argparse
 import gzip
 import json
 import os
 import struct
+import sys
 import time
 
 import torch
@@ -38,8 +54,8 @@ FORMULAS = {
     "prelu": lambda x, c: torch._prelu_kernel(x, 1 - c),
     "addcmul": lambda x, c: x.addcmul(-c, x.clamp_max(0)),
 }
-# row -> (masked-ReLU formula or None for plain ReLU, Adam keyword arguments)
-ROWS = {
+# base row -> (masked-ReLU formula or None for plain ReLU, Adam keyword arguments)
+BASE = {
     "official": ("official", {}),
     "neg-relu": ("neg-relu", {"fused": True}),
     "prelu": ("prelu", {"fused": True}),
@@ -47,6 +63,16 @@ ROWS = {
     "plain": (None, {"fused": True}),
     "plain-default": (None, {}),
 }
+# row -> (formula, Adam kwargs, channels_last, torch.compile): every base row in NCHW and in
+# channels-last (suffix -cl); torch.compile rows (suffix -compile) for the bases in COMPILED.
+COMPILED = list(BASE)
+ROWS = {}
+for _r, (_f, _adam) in BASE.items():
+    ROWS[_r] = (_f, _adam, False, False)
+    ROWS[_r + "-cl"] = (_f, _adam, True, False)
+for _r in COMPILED:
+    ROWS[_r + "-compile"] = (*BASE[_r], False, True)
+    ROWS[_r + "-cl-compile"] = (*BASE[_r], True, True)
 
 
 class MaskedReLU(nn.Module):
@@ -85,36 +111,65 @@ def kd(s, t, temp=4.0):
     return F.kl_div(F.log_softmax(s / temp, 1), F.softmax(t / temp, 1), reduction="batchmean") * temp * temp
 
 
-def epoch(net, teacher, formula, adam, x, y, batch, batches, seed):
+def epoch(net, teacher, row, x, y, batch, batches, seed):
+    formula, adam, cl, compiled = ROWS[row]
     masked = formula is not None
     for m in net.masks():
         m.formula = formula
     for m in teacher.masks():
         m.formula = None  # a plain-ReLU teacher, as snl's
+    if cl:  # weights, 4-d masks c and the mean/std buffers become channels-last (same shapes)
+        net.to(memory_format=torch.channels_last)
+        teacher.to(memory_format=torch.channels_last)
     params = [p for n, p in net.named_parameters() if masked or not n.endswith(".c")]
     opt = torch.optim.Adam(params, lr=1e-3, **adam)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=g)
 
-    def step(idx):
-        xb, yb = x[idx], y[idx]
+    def loss_fn(xb, yb):
         logits = net(xb)
         with torch.no_grad():
             t = teacher(xb)
         loss = F.cross_entropy(logits, yb) + kd(logits, t)
         if masked:
             loss = loss + 1e-5 * sum(m.c.abs().sum() for m in net.masks())
+        return loss
+
+    if compiled:  # forward + loss of student and teacher, and the student's backward, by inductor
+        torch._dynamo.reset()  # fresh caches per row: rows share code objects (recompile limit 8)
+        loss_fn = torch.compile(loss_fn, dynamic=False)
+
+    def step(idx):
+        xb, yb = x[idx], y[idx]
+        if cl:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        loss = loss_fn(xb, yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss.item()
 
-    step(order[:batch])  # warm-up, not timed
+    # Untimed warm-up: one full batch and, when the timed epoch ends with a smaller batch, one
+    # batch of that size too, so neither a compiled row (dynamic=False) recompiles nor an eager
+    # row meets a new batch shape inside the timed loop.
     n = min(batches, (len(x) + batch - 1) // batch)
+    step(order[:batch])
+    tail = len(x) - (n - 1) * batch
+    if tail < batch:
+        step(order[:tail])
+    frames = compiled_frames()
     t0 = time.perf_counter()
     for b in range(n):
         step(order[b * batch:(b + 1) * batch])
-    return time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    if compiled_frames() != frames:
+        print(f"bench_torch: {row} recompiled inside the timed loop", file=sys.stderr)
+    return dt
+
+
+def compiled_frames():  # how many frames torch.compile has (re)compiled so far in this process
+    import torch._dynamo.utils
+    return torch._dynamo.utils.counters["frames"]["total"]
 
 
 def main():
@@ -137,10 +192,9 @@ def main():
     times = {r: [] for r in rows}
     for _ in range(a.epochs):
         for r in rows:
-            formula, adam = ROWS[r]
             torch.manual_seed(0)  # every timed epoch starts from the same fresh nets
             net, teacher = CNN().train(), CNN().eval()
-            times[r].append(epoch(net, teacher, formula, adam, x, y, a.batch, a.batches, 0))
+            times[r].append(epoch(net, teacher, r, x, y, a.batch, a.batches, 0))
     med = lambda v: sorted(v)[len(v) // 2]
     print(json.dumps({"rows": {r: med(v) for r, v in times.items()}, "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))
