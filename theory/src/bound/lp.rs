@@ -461,7 +461,15 @@ pub(crate) fn bounds_with(
         .iter()
         .map(|&(i, m)| if m { out[i].hi } else { out[i].lo })
         .collect();
-    let tighter = |b: f64, v: f64, maximise: bool| if maximise { b.min(v) } else { b.max(v) };
+    // a solver optimum v, moved outward by CBC's tolerance, where it beats the bound b
+    let tighter = |b: f64, v: f64, maximise: bool| {
+        let pad = crate::tolerance::solver_pad(v);
+        if maximise {
+            b.min(v + pad)
+        } else {
+            b.max(v - pad)
+        }
+    };
     let mut witnesses = Vec::new();
     let mut lp_done = vec![false; jobs.len()];
     // the LP bounds first when a MILP might not finish: they are its fallback
@@ -481,7 +489,7 @@ pub(crate) fn bounds_with(
         for (j, &(i, maximise)) in jobs.iter().enumerate() {
             match side(m, i, maximise, deadline)? {
                 Some((v, x)) => {
-                    best[j] = v;
+                    best[j] = tighter(best[j], v, maximise);
                     milp_done[j] = true;
                     if !maximise {
                         witnesses.push(x);
