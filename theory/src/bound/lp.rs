@@ -253,6 +253,18 @@ impl Job {
     }
 }
 
+/// A solver optimum `value` as a bound: moved outward (up when maximising) by CBC's tolerance,
+/// [`crate::tolerance::solver_pad`]. Every LP/MILP optimum that becomes a bound, the
+/// tightened intervals of hidden units as well as the output bounds, goes through here.
+fn outward(value: f64, maximise: bool) -> f64 {
+    let pad = crate::tolerance::solver_pad(value);
+    if maximise {
+        value + pad
+    } else {
+        value - pad
+    }
+}
+
 /// Encodes values `0..=upto` of the dense network.
 pub fn encode(
     dense: &Network,
@@ -371,10 +383,11 @@ pub fn tighten(
                 match enc.optimise(obj, maximise, remaining(deadline))? {
                     Optimum::Optimal { value, .. } => {
                         t.solved += 1;
+                        let b = outward(value, maximise);
                         if maximise {
-                            iv.hi = iv.hi.min(value);
+                            iv.hi = iv.hi.min(b);
                         } else {
-                            iv.lo = iv.lo.max(value);
+                            iv.lo = iv.lo.max(b);
                         }
                     }
                     Optimum::TimedOut => {} // the interval stays
@@ -461,13 +474,13 @@ pub(crate) fn bounds_with(
         .iter()
         .map(|&(i, m)| if m { out[i].hi } else { out[i].lo })
         .collect();
-    // a solver optimum v, moved outward by CBC's tolerance, where it beats the bound b
+    // a solver optimum v as a bound, where it beats the bound b
     let tighter = |b: f64, v: f64, maximise: bool| {
-        let pad = crate::tolerance::solver_pad(v);
+        let v = outward(v, maximise);
         if maximise {
-            b.min(v + pad)
+            b.min(v)
         } else {
-            b.max(v - pad)
+            b.max(v)
         }
     };
     let mut witnesses = Vec::new();
