@@ -100,6 +100,12 @@ fn epoch(
     t0.elapsed().as_secs_f64()
 }
 
+/// The command-line name of a value (`addcmul`, …).
+fn value_name(v: impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -125,29 +131,18 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         bail!("--formulas needs at least one formula");
     }
     let seed = data::epoch_seed(c.run.seed, 0);
-    // (row name, masked formula or None for plain ReLUs, kernels): per kernels, the masked
-    // rows, then the plain row
-    let name = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
-        v().map_or_else(String::new, |v| v.get_name().to_string())
-    };
-    let mut variants: Vec<(String, Option<MaskFormula>, Kernels)> = Vec::new();
-    let kernels: &[Kernels] = match c.run.kernels {
-        Kernels::Reference => &[Kernels::Reference],
-        Kernels::Fused => &[Kernels::Reference, Kernels::Fused],
-    };
-    for &k in kernels {
-        match k {
-            Kernels::Reference => {
-                for &f in &c.formulas {
-                    variants.push((name(&|| f.to_possible_value()), Some(f), k));
-                }
-                variants.push(("plain".into(), None, k));
-            }
-            Kernels::Fused => {
-                variants.push(("fused".into(), Some(MaskFormula::default()), k));
-                variants.push(("fused-plain".into(), None, k));
-            }
-        }
+    // (row name, masked formula or None for plain ReLUs, kernels): the reference kernels'
+    // masked rows and plain row, then the fused kernels' two rows
+    let reference = Kernels::Reference;
+    let mut variants: Vec<(String, Option<MaskFormula>, Kernels)> = c
+        .formulas
+        .iter()
+        .map(|&f| (value_name(f), Some(f), reference))
+        .collect();
+    variants.push(("plain".into(), None, reference));
+    if c.run.kernels == Kernels::Fused {
+        variants.push(("fused".into(), Some(MaskFormula::default()), Kernels::Fused));
+        variants.push(("fused-plain".into(), None, Kernels::Fused));
     }
     let mut times = vec![Vec::new(); variants.len()];
     for _ in 0..c.epochs {
@@ -175,16 +170,8 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
         }
     }
     let times: Vec<f64> = times.into_iter().map(median).collect();
-    // the headline: the first masked row and the plain row of the same kernels
-    let plain_of = |k: Kernels| {
-        variants
-            .iter()
-            .zip(&times)
-            .find(|((_, f, kk), _)| f.is_none() && *kk == k)
-            .map(|(_, &t)| t)
-            .expect("every kernels choice has a plain row")
-    };
-    let (m, p) = (times[0], plain_of(variants[0].2));
+    // the headline: the first masked row and the reference kernels' plain row after them
+    let (m, p) = (times[0], times[c.formulas.len()]);
     let rows: serde_json::Map<String, serde_json::Value> = variants
         .iter()
         .zip(&times)
@@ -202,7 +189,7 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitStatus> {
                 "model": "cnn", "data": splits.name, "batch": c.batch, "batches": batches,
                 "threads": threads, "device": format!("{device:?}"),
                 "headline": variants[0].0,
-                "default_formula": name(&|| MaskFormula::default().to_possible_value()),
+                "default_formula": value_name(MaskFormula::default()),
                 "masked_s": m, "plain_s": p, "masked_over_plain": m / p, "rows": rows,
             }))?
         ),
