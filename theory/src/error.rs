@@ -49,6 +49,19 @@ pub enum Error {
     /// An input box is malformed.
     #[error("input box: {0}")]
     InputBox(BoxProblem),
+    /// A specification does not fit the network or is malformed.
+    #[error("specification: {0}")]
+    Spec(String),
+    /// A VNN-LIB file could not be read (`line` is 1-based).
+    #[error("{path}:{line}: {reason}")]
+    Vnnlib {
+        /// The file (or `<string>`).
+        path: String,
+        /// The line of the offending token.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The network form given to an encoding holds a layer the method does not read.
     #[error("node {node}: the {method} method does not support a {kind} layer here (expected the dense form of Network::to_dense)")]
     UnsupportedLayer {

@@ -42,6 +42,7 @@ pub mod nfl;
 pub mod onnx;
 pub mod regions;
 pub mod samples;
+pub mod spec;
 mod st_file;
 pub mod tolerance;
 

@@ -1,0 +1,1 @@
+//! The VNN-LIB reader (to be written): `parse(text, path) -> Result<Spec>`.
