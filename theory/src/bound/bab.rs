@@ -31,7 +31,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::lbp::{default_alpha, upper_slope, Analysis, Backward, LbpStats, Relaxation, Split};
-use super::{argmax_violation, Counterexample, InputBox, Verdict};
+use super::{Counterexample, InputBox, Verdict};
+use crate::spec::{OutputSpec, Spec};
 use crate::{Error, Network, Result};
 
 /// How far verification goes.
@@ -121,19 +122,104 @@ pub fn margin_rows(n: usize, class: usize) -> Vec<f64> {
     rows
 }
 
-/// PGD on the worst margin: returns a re-checked counterexample if one is found.
-#[allow(clippy::too_many_arguments)] // the parts of one query, read by every caller
+/// A network and the violation set of a specification, compiled for bounding: the
+/// *specification network* `g(x) = A·f(x) − b` (the network followed by one dense layer,
+/// one output per constraint `a_r·y ≤ b_r`), its graph, and the conjunction each row
+/// belongs to. A row is proved impossible on a domain when a sound lower bound of `g_r` is
+/// positive; a conjunction when one of its rows is.
+pub struct Target<'a> {
+    /// The network as given (counterexamples are checked on it).
+    pub net: &'a Network,
+    /// The violation set.
+    pub spec: &'a OutputSpec,
+    /// `net` followed by the constraint rows.
+    pub gnet: Network,
+    /// The graph of `gnet`.
+    pub graph: super::lbp::Graph,
+    /// Conjunction of each row.
+    pub groups: Vec<usize>,
+}
+
+impl<'a> Target<'a> {
+    /// Compiles `spec` (over the outputs of `net`).
+    pub fn new(net: &'a Network, spec: &'a OutputSpec) -> Result<Self> {
+        let n_out = crate::numel(&net.output_shape()?);
+        if spec.outputs != n_out {
+            return Err(Error::Spec(format!(
+                "the specification is over {} outputs, the network has {n_out}",
+                spec.outputs
+            )));
+        }
+        spec.validate()?;
+        let gnet = spec_network(net, spec)?;
+        let graph = super::lbp::Graph::new(&gnet)?;
+        let groups = spec
+            .disjuncts
+            .iter()
+            .enumerate()
+            .flat_map(|(d, c)| std::iter::repeat_n(d, c.constraints.len()))
+            .collect();
+        Ok(Self {
+            net,
+            spec,
+            gnet,
+            graph,
+            groups,
+        })
+    }
+
+    /// Number of rows (constraints over all conjunctions).
+    pub fn rows(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// A counterexample at `x` (inside `input`), decided rigorously: see
+    /// [`super::spec_violation`].
+    pub fn violation(&self, input: &InputBox, x: &[f64]) -> Result<Option<Counterexample>> {
+        super::spec_violation_with(self.net, self.spec, &self.gnet, input, x)
+    }
+}
+
+/// `net` followed by the dense map `y ↦ A y − b` of every constraint of `spec` (in order).
+pub fn spec_network(net: &Network, spec: &OutputSpec) -> Result<Network> {
+    let n = spec.outputs;
+    let rows: Vec<&crate::spec::Constraint> = spec
+        .disjuncts
+        .iter()
+        .flat_map(|c| c.constraints.iter())
+        .collect();
+    let mut w = nalgebra::DMatrix::zeros(rows.len(), n);
+    let mut b = nalgebra::DVector::zeros(rows.len());
+    for (r, c) in rows.iter().enumerate() {
+        for j in 0..n {
+            w[(r, j)] = c.coef[j];
+        }
+        b[r] = -c.rhs;
+    }
+    let mut out = net.clone();
+    if out.output_shape()?.len() != 1 {
+        out.push(crate::Layer::Flatten);
+    }
+    out.push(crate::Layer::Dense(crate::Affine::new(w, b)));
+    Ok(out)
+}
+
+/// PGD towards the violation set: each step descends the row that decides it at the current
+/// point (the conjunction closest to holding, and in it its least satisfied constraint);
+/// returns a re-checked counterexample if one is found.
 pub fn pgd(
-    net: &Network,
-    a: &super::lbp::Graph,
+    t: &Target<'_>,
     input: &InputBox,
-    class: usize,
     restarts: usize,
     steps: usize,
     seed: u64,
     deadline: Option<Instant>,
 ) -> Result<Option<Counterexample>> {
     let n = input.dim();
+    let m = t.rows();
+    if t.spec.disjuncts.is_empty() {
+        return Ok(None);
+    }
     let radius: Vec<f64> = (0..n)
         .map(|i| 0.5 * (input.upper[i] - input.lower[i]))
         .collect();
@@ -144,28 +230,42 @@ pub fn pgd(
     };
     for x0 in starts {
         let mut x = x0;
-        for step in 0..steps {
+        for step in 0..=steps {
             if past(deadline) {
                 return Ok(None);
             }
-            let vals = a.forward_values(&x);
-            let y = vals.last().expect("output");
-            // worst competitor
-            let (j, _) = y
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != class)
-                .max_by(|p, q| p.1.total_cmp(q.1))
-                .expect("two outputs or more");
-            if y[j] >= y[class] {
-                if let Some(cex) = argmax_violation(net, &x, class)? {
+            let vals = t.graph.forward_values(&x);
+            let g = vals.last().expect("output");
+            // per conjunction its largest row (all must be <= 0); the smallest of those
+            let mut best: Option<(f64, usize)> = None;
+            let mut r = 0;
+            for c in &t.spec.disjuncts {
+                let k = c.constraints.len();
+                if k == 0 {
+                    best = Some((f64::NEG_INFINITY, usize::MAX));
+                    break;
+                }
+                let (v, i) = (r..r + k)
+                    .map(|i| (g[i], i))
+                    .max_by(|p, q| p.0.total_cmp(&q.0))
+                    .expect("k > 0");
+                if best.is_none_or(|(b, _)| v < b) {
+                    best = Some((v, i));
+                }
+                r += k;
+            }
+            let (v, i) = best.expect("a disjunct");
+            if v <= 0.0 {
+                if let Some(cex) = t.violation(input, &x)? {
                     return Ok(Some(cex));
                 }
             }
-            let mut row = vec![0.0; y.len()];
-            row[j] = 1.0;
-            row[class] = -1.0;
-            let g = a.input_gradient(&vals, &row);
+            if step == steps || i == usize::MAX {
+                break;
+            }
+            let mut row = vec![0.0; m];
+            row[i] = -1.0;
+            let grad = t.graph.input_gradient(&vals, &row);
             let frac = if step < steps / 2 {
                 0.25
             } else if step < 3 * steps / 4 {
@@ -173,13 +273,10 @@ pub fn pgd(
             } else {
                 0.04
             };
-            for i in 0..n {
-                let d = frac * radius[i] * g[i].signum() * (g[i] != 0.0) as u8 as f64;
-                x[i] = (x[i] + d).clamp(input.lower[i], input.upper[i]);
+            for j in 0..n {
+                let d = frac * radius[j] * grad[j].signum() * (grad[j] != 0.0) as u8 as f64;
+                x[j] = (x[j] + d).clamp(input.lower[j], input.upper[j]);
             }
-        }
-        if let Some(cex) = argmax_violation(net, &x, class)? {
-            return Ok(Some(cex));
         }
     }
     Ok(None)
@@ -295,12 +392,15 @@ fn gradients(
 }
 
 /// The best bounds of `rows` (`m × outputs`) found by `iters` steps of projected Adam on α
-/// and β from `relax` (iteration 0 is the bound with `relax` as given). Returns the best
+/// and β from `relax` (iteration 0 is the bound with `relax` as given); it stops early once
+/// every conjunction (`groups`: one id per row) has a positive row. Returns the best
 /// lower bound per row, the relaxation that gave the best total, and that pass.
+#[allow(clippy::too_many_arguments)] // one bounding problem, read by every caller
 pub fn optimize(
     a: &Analysis,
     rows: &[f64],
     m: usize,
+    groups: &[usize],
     relax: &mut Relaxation,
     iters: usize,
     deadline: Option<Instant>,
@@ -323,7 +423,7 @@ pub fn optimize(
             best_total = total;
             best_relax = relax.clone();
         }
-        if it == iters || past(deadline) || best_rows.iter().all(|&l| l > 0.0) {
+        if it == iters || past(deadline) || open_rows(&best_rows, groups).is_empty() {
             if improved {
                 best_pass = Some(b);
             }
@@ -351,9 +451,11 @@ pub fn optimize(
 /// One branch-and-bound domain.
 #[derive(Clone, Debug)]
 struct Domain {
-    /// The margins not yet proved in this domain (`m × outputs`), and their count.
+    /// The rows not yet proved in this domain (`m × outputs`), their count, and the
+    /// conjunction of each.
     rows: Vec<f64>,
     m: usize,
+    groups: Vec<usize>,
     relax: Relaxation,
     /// Best lower bound per row (rows with `> 0` are done in this domain).
     lower: Vec<f64>,
@@ -392,9 +494,16 @@ macro_rules! worst_first {
 }
 worst_first!(Domain);
 
-/// The rows whose bound is not yet positive.
-fn open_rows(lower: &[f64]) -> Vec<usize> {
-    (0..lower.len()).filter(|&r| lower[r] <= 0.0).collect()
+/// The rows of the conjunctions not yet proved: those none of whose rows has a positive
+/// bound (`groups[r]` is row `r`'s conjunction).
+pub fn open_rows(lower: &[f64], groups: &[usize]) -> Vec<usize> {
+    let proved: std::collections::HashSet<usize> = (0..lower.len())
+        .filter(|&r| lower[r] > 0.0)
+        .map(|r| groups[r])
+        .collect();
+    (0..lower.len())
+        .filter(|&r| !proved.contains(&groups[r]))
+        .collect()
 }
 
 /// Rows `keep` of a row-major matrix with rows of width `w` (an empty matrix stays empty).
@@ -404,16 +513,18 @@ fn pick_rows(v: &[f64], keep: &[usize], w: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Keeps only the rows whose bound is not yet positive: their coefficients, their slopes and
-/// multipliers, their bounds.
+/// Keeps only the rows of conjunctions not yet proved: their coefficients, conjunctions,
+/// slopes and multipliers, bounds.
 fn compact(
     rows: &[f64],
     n_out: usize,
+    groups: &[usize],
     relax: &Relaxation,
     lower: &[f64],
-) -> (Vec<f64>, usize, Relaxation, Vec<f64>) {
+) -> (Vec<f64>, usize, Vec<usize>, Relaxation, Vec<f64>) {
     let m = lower.len();
-    let keep = open_rows(lower);
+    let keep = open_rows(lower, groups);
+    let sub_groups = keep.iter().map(|&r| groups[r]).collect();
     let sub_rows = pick_rows(rows, &keep, n_out);
     let alpha = relax
         .alpha
@@ -426,7 +537,13 @@ fn compact(
         .map(|(sp, beta)| (*sp, keep.iter().map(|&r| beta[r]).collect()))
         .collect();
     let low = keep.iter().map(|&r| lower[r]).collect();
-    (sub_rows, keep.len(), Relaxation { alpha, splits }, low)
+    (
+        sub_rows,
+        keep.len(),
+        sub_groups,
+        Relaxation { alpha, splits },
+        low,
+    )
 }
 
 /// The unit to split next: the largest intercept score over the unproved rows, then the
@@ -435,8 +552,10 @@ fn pick_unit(
     a: &Analysis,
     b: &Backward,
     lower: &[f64],
+    groups: &[usize],
     relax: &Relaxation,
 ) -> Option<(usize, usize)> {
+    let open = open_rows(lower, groups);
     let split: std::collections::HashSet<(usize, usize)> =
         relax.splits.iter().map(|(s, _)| (s.node, s.unit)).collect();
     let mut best: Option<(f64, f64, usize, usize)> = None;
@@ -450,10 +569,7 @@ fn pick_unit(
             let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
             let mut score = 0.0;
             if let Some(c) = b.relu_coef.get(&k) {
-                for (r, &lr) in lower.iter().enumerate() {
-                    if lr > 0.0 {
-                        continue;
-                    }
+                for &r in &open {
                     let ci = c[r * n + i];
                     if ci < 0.0 {
                         score += -ci * h * (-l) / (h - l);
@@ -475,7 +591,7 @@ fn pick_unit(
 
 /// What bounding one domain found.
 enum DomainOutcome {
-    /// Every remaining margin is positive on the domain.
+    /// Every conjunction has a positive row on the domain.
     Proved,
     /// A minimising input of the bound is a real counterexample.
     Refuted(Counterexample),
@@ -488,68 +604,135 @@ enum DomainOutcome {
 }
 
 /// Optimises α and β of one domain (parent `d`, splits in `relax`) and classifies it.
+#[allow(clippy::too_many_arguments)] // the parts of one domain's problem
 fn bound_domain(
     a: &Analysis,
-    net: &Network,
+    t: &Target<'_>,
+    input: &InputBox,
     d: &Domain,
     mut relax: Relaxation,
     iters: usize,
     deadline: Option<Instant>,
-    class: usize,
 ) -> Result<DomainOutcome> {
-    let (bl, pass) = optimize(a, &d.rows, d.m, &mut relax, iters, deadline);
-    let lower: Vec<f64> = bl
-        .iter()
-        .zip(&d.lower)
-        .map(|(&x, &p)| if p > 0.0 { p } else { x })
-        .collect();
-    if lower.iter().all(|&l| l > 0.0) {
+    let (bl, pass) = optimize(a, &d.rows, d.m, &d.groups, &mut relax, iters, deadline);
+    // the parent's bounds hold on the child too
+    let lower: Vec<f64> = bl.iter().zip(&d.lower).map(|(&x, &p)| x.max(p)).collect();
+    if open_rows(&lower, &d.groups).is_empty() {
         return Ok(DomainOutcome::Proved);
     }
-    if let Some(c) = try_argmins(net, &pass, &lower, class, deadline)? {
+    if let Some(c) = try_argmins(t, input, &pass, &lower, &d.groups, deadline)? {
         return Ok(DomainOutcome::Refuted(c));
     }
     Ok(DomainOutcome::Open { lower, pass, relax })
 }
 
-/// Tries each row's minimising input of a bound as a counterexample.
+/// Tries the minimising input of each open row's bound as a counterexample.
 fn try_argmins(
-    net: &Network,
+    t: &Target<'_>,
+    input: &InputBox,
     b: &Backward,
     lower: &[f64],
-    class: usize,
+    groups: &[usize],
     deadline: Option<Instant>,
 ) -> Result<Option<Counterexample>> {
-    for (r, x) in b.argmin.iter().enumerate() {
+    for r in open_rows(lower, groups) {
         // one f64 forward of the network per candidate: the deadline is checked before each
         if past(deadline) {
             break;
         }
-        if lower[r] <= 0.0 {
-            if let Some(c) = argmax_violation(net, x, class)? {
-                return Ok(Some(c));
-            }
+        let Some(x) = b.argmin.get(r) else { continue };
+        if let Some(c) = t.violation(input, &input.clamp(x))? {
+            return Ok(Some(c));
         }
     }
     Ok(None)
 }
 
-/// Decides "`class` is the strict argmax on the whole box" (see the module docs).
+/// Decides "`class` is the strict argmax on the whole box": [`verify_output`] with
+/// [`OutputSpec::argmax`].
 pub fn verify_argmax(
     net: &Network,
     input: &InputBox,
     class: usize,
     opts: &Options,
 ) -> Result<Report> {
-    let out_shape = net.output_shape()?;
-    let n_out = crate::numel(&out_shape);
-    if class >= n_out || n_out < 2 {
-        return Err(Error::NoSuchClass {
-            class,
-            outputs: n_out,
-        });
+    let n_out = crate::numel(&net.output_shape()?);
+    verify_output(net, input, &OutputSpec::argmax(n_out, class)?, opts)
+}
+
+/// What [`verify_spec`] found over all regions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecReport {
+    /// Proved when every region is; refuted by the first counterexample; else unknown.
+    pub verdict: Verdict,
+    /// The region that refuted (or the first left unknown).
+    pub region: Option<usize>,
+    /// Each region's report, in order, as far as it was run.
+    pub regions: Vec<Report>,
+}
+
+/// Decides a specification: every region with [`verify_output`], under one deadline.
+/// Regions are run in order; the first counterexample ends the run.
+pub fn verify_spec(net: &Network, spec: &Spec, opts: &Options) -> Result<SpecReport> {
+    let inputs = crate::numel(&net.input_shape);
+    let outputs = crate::numel(&net.output_shape()?);
+    spec.check_dims(inputs, outputs)?;
+    let mut regions = Vec::new();
+    let mut first_unknown = None;
+    for (i, r) in spec.regions.iter().enumerate() {
+        let rep = verify_output(net, &r.input, &r.violation, opts)?;
+        let verdict = rep.verdict.clone();
+        regions.push(rep);
+        match verdict {
+            Verdict::Refuted(_) => {
+                return Ok(SpecReport {
+                    verdict,
+                    region: Some(i),
+                    regions,
+                })
+            }
+            Verdict::Unknown { .. } if first_unknown.is_none() => first_unknown = Some(i),
+            _ => {}
+        }
     }
-    let graph = super::lbp::Graph::new(net)?;
+    let verdict = match first_unknown {
+        Some(i) => match &regions[i].verdict {
+            Verdict::Unknown { reason } => Verdict::Unknown {
+                reason: if spec.regions.len() > 1 {
+                    format!("region {i}: {reason}")
+                } else {
+                    reason.clone()
+                },
+            },
+            _ => unreachable!("an unknown region"),
+        },
+        None => Verdict::Proved,
+    };
+    Ok(SpecReport {
+        verdict,
+        region: first_unknown,
+        regions,
+    })
+}
+
+/// The identity rows over `m` values (`m × m`).
+fn identity_rows(m: usize) -> Vec<f64> {
+    let mut rows = vec![0.0; m * m];
+    for r in 0..m {
+        rows[r * m + r] = 1.0;
+    }
+    rows
+}
+
+/// Decides that no input of `input` maps into the violation set `spec` (see the module
+/// docs): attack, CROWN, α-CROWN, then branch-and-bound, as far as `opts.level` goes.
+pub fn verify_output(
+    net: &Network,
+    input: &InputBox,
+    spec: &OutputSpec,
+    opts: &Options,
+) -> Result<Report> {
+    let t = Target::new(net, spec)?;
     let report = |verdict, margin_lower, by: &str, stats, domains, max_depth| Report {
         verdict,
         margin_lower,
@@ -558,17 +741,32 @@ pub fn verify_argmax(
         domains,
         max_depth,
     };
+    // the trivial cases: no disjunct (nothing to violate), an empty conjunction (everything
+    // violates)
+    if spec.disjuncts.is_empty() {
+        return Ok(report(
+            Verdict::Proved,
+            Vec::new(),
+            "trivial",
+            LbpStats::default(),
+            0,
+            0,
+        ));
+    }
+    if spec.disjuncts.iter().any(|c| c.constraints.is_empty()) {
+        if let Some(cex) = t.violation(input, &input.center())? {
+            return Ok(report(
+                Verdict::Refuted(cex),
+                Vec::new(),
+                "trivial",
+                LbpStats::default(),
+                0,
+                0,
+            ));
+        }
+    }
     // 1. a quick attack: the centre and a short PGD run from it
-    if let Some(cex) = pgd(
-        net,
-        &graph,
-        input,
-        class,
-        1,
-        opts.pgd_steps / 4,
-        0x5eed,
-        opts.deadline,
-    )? {
+    if let Some(cex) = pgd(&t, input, 1, opts.pgd_steps / 4, 0x5eed, opts.deadline)? {
         return Ok(report(
             Verdict::Refuted(cex),
             Vec::new(),
@@ -578,27 +776,26 @@ pub fn verify_argmax(
             0,
         ));
     }
-    // 2. CROWN
-    let a = Analysis::new(net, input, super::lbp::refine_deadline(opts.deadline))?;
-    let m = n_out - 1;
-    let rows = margin_rows(n_out, class);
+    // 2. CROWN on the specification network's rows
+    let a = Analysis::new(&t.gnet, input, super::lbp::refine_deadline(opts.deadline))?;
+    let m = t.rows();
+    let rows = identity_rows(m);
+    let groups = t.groups.clone();
     let mut relax = Relaxation::default();
     let b = a.lower_bounds(&rows, m, &relax, false);
     let mut lower = b.lower.clone();
     let mut stats = a.stats.clone();
     stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
-    if lower.iter().all(|&l| l > 0.0) {
+    if open_rows(&lower, &groups).is_empty() {
         return Ok(report(Verdict::Proved, lower, "crown", stats, 0, 0));
     }
-    if let Some(c) = try_argmins(net, &b, &lower, class, opts.deadline)? {
+    if let Some(c) = try_argmins(&t, input, &b, &lower, &groups, opts.deadline)? {
         return Ok(report(Verdict::Refuted(c), lower, "crown", stats, 0, 0));
     }
     // the full attack, now that CROWN could not prove it
     if let Some(cex) = pgd(
-        net,
-        &graph,
+        &t,
         input,
-        class,
         opts.pgd_restarts,
         opts.pgd_steps,
         0x5eed,
@@ -607,30 +804,43 @@ pub fn verify_argmax(
         return Ok(report(Verdict::Refuted(cex), lower, "attack", stats, 0, 0));
     }
     let unknown = |why: String| Verdict::Unknown { reason: why };
-    let worst = |l: &[f64]| l.iter().copied().fold(f64::INFINITY, f64::min);
+    let worst = |l: &[f64]| {
+        open_rows(l, &groups)
+            .iter()
+            .map(|&r| l[r])
+            .fold(f64::INFINITY, f64::min)
+    };
     if opts.level == Level::Crown {
         let why = format!(
-            "CROWN lower bound of the worst margin is {:.6e} <= 0 and the attack found no counterexample",
+            "CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample",
             worst(&lower)
         );
         return Ok(report(unknown(why), lower, "none", stats, 0, 0));
     }
     // 3. α-CROWN
     init_alpha(&a, m, &mut relax);
-    let (al, pass) = optimize(&a, &rows, m, &mut relax, opts.alpha_iters, opts.deadline);
+    let (al, pass) = optimize(
+        &a,
+        &rows,
+        m,
+        &groups,
+        &mut relax,
+        opts.alpha_iters,
+        opts.deadline,
+    );
     for r in 0..m {
         lower[r] = lower[r].max(al[r]);
     }
     stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-    if lower.iter().all(|&l| l > 0.0) {
+    if open_rows(&lower, &groups).is_empty() {
         return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
     }
-    if let Some(c) = try_argmins(net, &pass, &lower, class, opts.deadline)? {
+    if let Some(c) = try_argmins(&t, input, &pass, &lower, &groups, opts.deadline)? {
         return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
     }
     if opts.level == Level::Alpha || past(opts.deadline) {
         let why = format!(
-            "α-CROWN lower bound of the worst margin is {:.6e} <= 0 and the attack found no counterexample{}",
+            "α-CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample{}",
             worst(&lower),
             if past(opts.deadline) { " (timeout)" } else { "" }
         );
@@ -638,15 +848,16 @@ pub fn verify_argmax(
     }
     // 4. branch-and-bound
     if input.dim() <= opts.input_split_max_dim {
-        return input_bab(net, input, class, opts, &rows, n_out, lower, &pass, stats);
+        return input_bab(&t, input, opts, &rows, &groups, lower, &pass, stats);
     }
     let root_lower = lower.clone();
     let mut heap = BinaryHeap::new();
-    let pick = pick_unit(&a, &pass, &lower, &relax);
-    let (rows, m, relax, lower) = compact(&rows, n_out, &relax, &lower);
+    let pick = pick_unit(&a, &pass, &lower, &groups, &relax);
+    let (rows, m, groups, relax, lower) = compact(&rows, m, &groups, &relax, &lower);
     heap.push(Domain {
         rows,
         m,
+        groups,
         pick,
         relax,
         lower,
@@ -654,6 +865,7 @@ pub fn verify_argmax(
     });
     let (mut domains, mut max_depth) = (0usize, 0usize);
     let mut undecided_leaves = 0usize;
+    let n_rows = t.rows();
     while let Some(d) = heap.pop() {
         if past(opts.deadline) || domains >= opts.max_domains {
             let why = format!(
@@ -676,7 +888,7 @@ pub fn verify_argmax(
             // its LP optimum as β converges; give β more iterations before giving up
             domains += 1;
             let iters = 10 * opts.bab_iters + 50;
-            match bound_domain(&a, net, &d, d.relax.clone(), iters, opts.deadline, class)? {
+            match bound_domain(&a, &t, input, &d, d.relax.clone(), iters, opts.deadline)? {
                 DomainOutcome::Proved => {}
                 DomainOutcome::Refuted(c) => {
                     return Ok(report(
@@ -702,7 +914,7 @@ pub fn verify_argmax(
             relax.splits.push((split, vec![0.0; d.m]));
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);
-            match bound_domain(&a, net, &d, relax, opts.bab_iters, opts.deadline, class)? {
+            match bound_domain(&a, &t, input, &d, relax, opts.bab_iters, opts.deadline)? {
                 DomainOutcome::Proved => {}
                 DomainOutcome::Refuted(c) => {
                     return Ok(report(
@@ -716,11 +928,13 @@ pub fn verify_argmax(
                 }
                 DomainOutcome::Open { lower, pass, relax } => {
                     stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-                    let pick = pick_unit(&a, &pass, &lower, &relax);
-                    let (rows, m, relax, lower) = compact(&d.rows, n_out, &relax, &lower);
+                    let pick = pick_unit(&a, &pass, &lower, &d.groups, &relax);
+                    let (rows, m, groups, relax, lower) =
+                        compact(&d.rows, n_rows, &d.groups, &relax, &lower);
                     heap.push(Domain {
                         rows,
                         m,
+                        groups,
                         relax,
                         lower,
                         pick,
@@ -753,12 +967,13 @@ pub fn verify_argmax(
     ))
 }
 
-/// One input-split domain: a sub-box with its unproved margin rows.
+/// One input-split domain: a sub-box with its unproved rows.
 struct BoxDomain {
     input: InputBox,
-    /// Unproved rows (`m × outputs`).
+    /// Rows of the conjunctions not yet proved (`m × rows`), their conjunctions.
     rows: Vec<f64>,
     m: usize,
+    groups: Vec<usize>,
     /// Their lower bounds.
     lower: Vec<f64>,
     /// Their final linear coefficients on the input (`m × inputs`).
@@ -813,37 +1028,47 @@ const INPUT_SPLIT_ASPECT: f64 = 8.0;
 
 worst_first!(BoxDomain);
 
-/// Keeps the rows of `rows` whose bound is not positive, with their bounds and coefficients.
+/// The rows of conjunctions not yet proved, with their conjunctions, bounds and coefficients.
+struct Unproved {
+    rows: Vec<f64>,
+    m: usize,
+    groups: Vec<usize>,
+    lower: Vec<f64>,
+    coef: Vec<f64>,
+}
+
 fn unproved(
     rows: &[f64],
-    n_out: usize,
+    n_rows: usize,
     n_in: usize,
+    groups: &[usize],
     lower: &[f64],
     coef: &[f64],
-) -> (Vec<f64>, usize, Vec<f64>, Vec<f64>) {
-    let keep = open_rows(lower);
-    (
-        pick_rows(rows, &keep, n_out),
-        keep.len(),
-        keep.iter().map(|&r| lower[r]).collect(),
-        pick_rows(coef, &keep, n_in),
-    )
+) -> Unproved {
+    let keep = open_rows(lower, groups);
+    Unproved {
+        rows: pick_rows(rows, &keep, n_rows),
+        m: keep.len(),
+        groups: keep.iter().map(|&r| groups[r]).collect(),
+        lower: keep.iter().map(|&r| lower[r]).collect(),
+        coef: pick_rows(coef, &keep, n_in),
+    }
 }
 
 /// Branch-and-bound on the input box (see [`Options::input_split_max_dim`]).
-#[allow(clippy::too_many_arguments)] // the root's state, handed over from verify_argmax
+#[allow(clippy::too_many_arguments)] // the root's state, handed over from verify_output
 fn input_bab(
-    net: &Network,
+    t: &Target<'_>,
     input: &InputBox,
-    class: usize,
     opts: &Options,
     rows: &[f64],
-    n_out: usize,
+    groups: &[usize],
     root_lower: Vec<f64>,
     root_pass: &Backward,
     mut stats: LbpStats,
 ) -> Result<Report> {
     let n_in = input.dim();
+    let n_rows = t.rows();
     let report = |verdict, stats, domains, max_depth, by: &str| Report {
         verdict,
         margin_lower: root_lower.clone(),
@@ -852,14 +1077,22 @@ fn input_bab(
         domains,
         max_depth,
     };
-    let (r0, m0, l0, c0) = unproved(rows, n_out, n_in, &root_lower, &root_pass.input_coef);
+    let u = unproved(
+        rows,
+        n_rows,
+        n_in,
+        groups,
+        &root_lower,
+        &root_pass.input_coef,
+    );
     let mut heap = BinaryHeap::new();
     heap.push(BoxDomain {
         input: input.clone(),
-        rows: r0,
-        m: m0,
-        lower: l0,
-        coef: c0,
+        rows: u.rows,
+        m: u.m,
+        groups: u.groups,
+        lower: u.lower,
+        coef: u.coef,
         depth: 0,
     });
     let (mut domains, mut max_depth, mut stuck) = (0usize, 0usize, 0usize);
@@ -885,11 +1118,11 @@ fn input_bab(
             (sub.lower[j], sub.upper[j]) = half;
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);
-            let a = Analysis::new(net, &sub, opts.deadline)?;
+            let a = Analysis::new(&t.gnet, &sub, opts.deadline)?;
             let mut b = a.lower_bounds(&d.rows, d.m, &Relaxation::default(), true);
             stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
-            if b.lower.iter().any(|&x| x <= 0.0) && !past(opts.deadline) {
-                if let Some(c) = try_argmins(net, &b, &b.lower, class, opts.deadline)? {
+            if !open_rows(&b.lower, &d.groups).is_empty() && !past(opts.deadline) {
+                if let Some(c) = try_argmins(t, &sub, &b, &b.lower, &d.groups, opts.deadline)? {
                     return Ok(report(
                         Verdict::Refuted(c),
                         stats,
@@ -900,17 +1133,24 @@ fn input_bab(
                 }
                 let mut relax = Relaxation::default();
                 init_alpha(&a, d.m, &mut relax);
-                let (al, pass) =
-                    optimize(&a, &d.rows, d.m, &mut relax, opts.bab_iters, opts.deadline);
+                let (al, pass) = optimize(
+                    &a,
+                    &d.rows,
+                    d.m,
+                    &d.groups,
+                    &mut relax,
+                    opts.bab_iters,
+                    opts.deadline,
+                );
                 stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
                 // the best bound per row over both passes; coefficients from the α pass
                 let lower = al.iter().zip(&b.lower).map(|(&x, &y)| x.max(y)).collect();
                 b = Backward { lower, ..pass };
             }
-            if b.lower.iter().all(|&x| x > 0.0) {
+            if open_rows(&b.lower, &d.groups).is_empty() {
                 continue;
             }
-            if let Some(c) = try_argmins(net, &b, &b.lower, class, opts.deadline)? {
+            if let Some(c) = try_argmins(t, &sub, &b, &b.lower, &d.groups, opts.deadline)? {
                 return Ok(report(
                     Verdict::Refuted(c),
                     stats,
@@ -919,13 +1159,14 @@ fn input_bab(
                     "bab",
                 ));
             }
-            let (rows, m, lower, coef) = unproved(&d.rows, n_out, n_in, &b.lower, &b.input_coef);
+            let u = unproved(&d.rows, n_rows, n_in, &d.groups, &b.lower, &b.input_coef);
             heap.push(BoxDomain {
                 input: sub,
-                rows,
-                m,
-                lower,
-                coef,
+                rows: u.rows,
+                m: u.m,
+                groups: u.groups,
+                lower: u.lower,
+                coef: u.coef,
                 depth: d.depth + 1,
             });
         }

@@ -235,10 +235,11 @@ proptest! {
         let centre = unit_box.center();
         let y0 = net.forward(&centre).unwrap();
         let class = (0..3).max_by(|&i, &j| y0[i].total_cmp(&y0[j])).unwrap();
-        let graph = Graph::new(&net).unwrap();
+        let spec = crate::spec::OutputSpec::argmax(3, class).unwrap();
+        let target = bab::Target::new(&net, &spec).unwrap();
         let attacked = |r: f64| {
             let b = InputBox::around(&centre, r).unwrap();
-            bab::pgd(&net, &graph, &b, class, 4, 40, 7, None).unwrap().is_some()
+            bab::pgd(&target, &b, 4, 40, 7, None).unwrap().is_some()
         };
         let (mut lo, mut hi) = (0.0, 1.0);
         if attacked(hi) {
@@ -449,7 +450,7 @@ fn alpha_never_looser_than_crown_per_row() {
         let crown = a.lower_bounds(&rows, 2, &Relaxation::default(), false);
         let mut relax = Relaxation::default();
         bab::init_alpha(&a, 2, &mut relax);
-        let (best, _) = bab::optimize(&a, &rows, 2, &mut relax, 15, None);
+        let (best, _) = bab::optimize(&a, &rows, 2, &[0, 1], &mut relax, 15, None);
         for (b, c) in best.iter().zip(&crown.lower) {
             assert!(b >= c, "{b} < {c}");
         }

@@ -260,6 +260,15 @@ pub enum Property {
     },
 }
 
+impl Property {
+    /// The violation set of the property on the outputs of `net` (the general form every
+    /// graph method reads).
+    pub fn violation(&self, net: &Network) -> Result<crate::spec::OutputSpec> {
+        let Property::Argmax { class } = *self;
+        crate::spec::OutputSpec::argmax(numel(&net.output_shape()?), class)
+    }
+}
+
 /// Bounds with how they were obtained.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bounded {
@@ -404,7 +413,8 @@ impl Query {
             }
             let mut relax = lbp::Relaxation::default();
             bab::init_alpha(&a, 2 * n, &mut relax);
-            let (best, pass) = bab::optimize(&a, &rows, 2 * n, &mut relax, 20, deadline);
+            let groups: Vec<usize> = (0..2 * n).collect();
+            let (best, pass) = bab::optimize(&a, &rows, 2 * n, &groups, &mut relax, 20, deadline);
             stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
             for i in 0..n {
                 lo[i] = lo[i].max(best[2 * i]);
@@ -430,7 +440,12 @@ impl Query {
 
     /// Decides a property with the graph methods, with the full report.
     pub fn verify_report(&self, property: &Property) -> Result<bab::Report> {
-        let Property::Argmax { class } = *property;
+        self.verify_output_report(&property.violation(&self.net)?)
+    }
+
+    /// Decides a general violation set on the query's box with the graph methods (CROWN,
+    /// α-CROWN or branch-and-bound by the query's method), with the full report.
+    pub fn verify_output_report(&self, spec: &crate::spec::OutputSpec) -> Result<bab::Report> {
         let level = match self.method {
             Method::Alpha => bab::Level::Alpha,
             Method::Bab => bab::Level::Bab,
@@ -441,7 +456,7 @@ impl Query {
             deadline: self.deadline,
             ..bab::Options::default()
         };
-        bab::verify_argmax(&self.net, &self.input, class, &opts)
+        bab::verify_output(&self.net, &self.input, spec, &opts)
     }
 
     /// The input box.
@@ -620,18 +635,61 @@ pub fn margin_network(net: &Network, class: usize) -> Result<Network> {
     Ok(out)
 }
 
-/// `Some` counterexample when `x` violates "`class` is the strict argmax" under the f64
-/// forward pass of `net`.
+/// `Some` counterexample when `x` violates "`class` is the strict argmax": see
+/// [`spec_violation`].
 pub fn argmax_violation(net: &Network, x: &[f64], class: usize) -> Result<Option<Counterexample>> {
+    let spec = crate::spec::OutputSpec::argmax(numel(&net.output_shape()?), class)?;
+    let point = InputBox::new(x.to_vec(), x.to_vec())?;
+    spec_violation(net, &spec, &point, x)
+}
+
+/// `Some` counterexample when the point `x` of `input` maps into the violation set `spec`
+/// **in real arithmetic**: some conjunction holds under the f64 forward pass of `net`, and
+/// an outward-rounded interval evaluation of the network and the constraint rows at `x`
+/// proves every constraint of that conjunction (`a·y − b ≤ 0` for the real output). A
+/// violation within the forward pass's rounding error is not a counterexample (`None`: the
+/// caller reports unknown). Points outside `input` are never counterexamples.
+pub fn spec_violation(
+    net: &Network,
+    spec: &crate::spec::OutputSpec,
+    input: &InputBox,
+    x: &[f64],
+) -> Result<Option<Counterexample>> {
+    let gnet = bab::spec_network(net, spec)?;
+    spec_violation_with(net, spec, &gnet, input, x)
+}
+
+/// [`spec_violation`] with the specification network already built.
+pub(crate) fn spec_violation_with(
+    net: &Network,
+    spec: &crate::spec::OutputSpec,
+    gnet: &Network,
+    input: &InputBox,
+    x: &[f64],
+) -> Result<Option<Counterexample>> {
+    if !input.contains(x) {
+        return Ok(None);
+    }
     let y = net.forward(x)?;
-    let violated = y
-        .iter()
-        .enumerate()
-        .any(|(j, &v)| j != class && v >= y[class]);
-    Ok(violated.then(|| Counterexample {
-        input: x.to_vec(),
-        output: y,
-    }))
+    if spec.violated_by(&y).is_none() {
+        return Ok(None);
+    }
+    // the real output at x: an outward-rounded enclosure of every row g_r = a_r·y − b_r
+    let point = InputBox::new(x.to_vec(), x.to_vec())?;
+    let a = lbp::Analysis::interval_only(gnet, &point)?;
+    let hi = &a.iv.hi[a.graph.values() - 1];
+    let mut r = 0;
+    for c in &spec.disjuncts {
+        let k = c.constraints.len();
+        if (r..r + k).all(|i| hi[i] <= 0.0) {
+            return Ok(Some(Counterexample {
+                input: x.to_vec(),
+                output: y,
+            }));
+        }
+        r += k;
+    }
+    Ok(None)
 }
 
 /// `n` deterministic pseudo-random points of the box (splitmix64), corners included.
@@ -654,7 +712,9 @@ pub fn samples(input: &InputBox, n: usize, seed: u64) -> Vec<Vec<f64>> {
                     } else {
                         (r >> 11) as f64 / (1u64 << 53) as f64
                     };
-                    input.lower[i] + t * (input.upper[i] - input.lower[i])
+                    // lower + 1·(upper − lower) can round past upper: clamp into the box
+                    (input.lower[i] + t * (input.upper[i] - input.lower[i]))
+                        .clamp(input.lower[i], input.upper[i])
                 })
                 .collect()
         })

@@ -249,11 +249,13 @@ fn attack_radius(
     class: usize,
     max: f64,
 ) -> anyhow::Result<Option<f64>> {
-    let graph = snl_theory::bound::lbp::Graph::new(net)?;
+    let spec =
+        snl_theory::spec::OutputSpec::argmax(snl_theory::numel(&net.output_shape()?), class)?;
+    let target = bab::Target::new(net, &spec)?;
     let attack = |r: f64| -> anyhow::Result<bool> {
         let input = InputBox::around(center, r)?;
         let (restarts, steps) = SEARCH_PGD;
-        Ok(bab::pgd(net, &graph, &input, class, restarts, steps, 0x5eed, None)?.is_some())
+        Ok(bab::pgd(&target, &input, restarts, steps, 0x5eed, None)?.is_some())
     };
     if !attack(max)? {
         return Ok(None);
