@@ -753,3 +753,6 @@ mod tests;
 
 #[cfg(test)]
 mod lbp_tests;
+
+#[cfg(test)]
+mod spec_tests;
