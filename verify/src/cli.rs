@@ -79,6 +79,10 @@ pub enum Command {
     /// Conv/Gemm, communication, rounds and time per protocol (CrypTen: exact, checked in
     /// papers/pi; Delphi: published ReLU constants), next to all ReLUs kept.
     Cost(commands::cost::CostCommand),
+    /// The VNN-COMP contract: decide an ONNX network against a VNN-LIB property within a
+    /// timeout and print `unsat`, `sat` with the counterexample, `timeout`, `unknown` or
+    /// `error`; `--batch instances.csv` runs a benchmark into a results CSV (resumable).
+    Vnncomp(commands::vnncomp::VnncompCommand),
 }
 
 /// Runs the parsed command.
@@ -93,5 +97,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Free(c) => commands::free::run(c),
         Command::Vnnlib(c) => commands::vnnlib::run(c),
         Command::Cost(c) => commands::cost::run(c),
+        Command::Vnncomp(c) => commands::vnncomp::run(c),
     }
 }

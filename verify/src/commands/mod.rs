@@ -7,4 +7,5 @@ pub mod info;
 pub mod regions;
 pub mod robust;
 pub mod theorem;
+pub mod vnncomp;
 pub mod vnnlib;
