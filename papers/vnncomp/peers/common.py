@@ -64,7 +64,7 @@ class Instance:
         return (f"./benchmarks/{self.bench}/{self.onnx_rel}", f"./benchmarks/{self.bench}/{self.vnnlib_rel}")
 
 
-def instances(bench, limit=None):
+def instances(bench, limit=None, only=None):
     root = unzip_benchmark(bench)
     out = []
     with open(BENCH_ROOT / bench / "instances.csv") as f:
@@ -72,6 +72,9 @@ def instances(bench, limit=None):
             if not row or not row[0].strip():
                 continue
             out.append(Instance(bench, i, row[0].strip(), row[1].strip(), row[2].strip(), root))
+    if only:
+        keep = {int(i) for i in only.split(",")}
+        out = [x for x in out if x.index in keep]
     return out[:limit] if limit else out
 
 
@@ -127,5 +130,7 @@ def parse_common_args(argv, prog):
     p.add_argument("bench", help="acasxu | mnist_fc | oval21 | sri_resnet_a")
     p.add_argument("--cap", type=float, default=None, help="uniform wall-clock cap per instance (s); min(cap, instance timeout) is used")
     p.add_argument("--limit", type=int, default=None, help="only the first N instances")
+    p.add_argument("--only", default=None, help="comma-separated instances.csv row indices (0-based) to run")
+    p.add_argument("--name", default=None, help="tool name for results/<name>-<bench>.csv and results/cex/<name>/ (default: the tool)")
     p.add_argument("--out", default=None, help="result CSV (default results/<tool>-<bench>.csv)")
     return p

@@ -33,6 +33,9 @@ TOOL = "abcrown"
 SRC = Path(os.environ.get("ABCROWN_SRC", str(common.CACHE / "abcrown" / "src")))
 CV = SRC / "complete_verifier"
 CONFIG_OUT = common.CACHE / "abcrown" / "configs"
+# Extra abcrown.py flags for every instance (tuning beyond the repository configs; default none),
+# e.g. ABCROWN_EXTRA="--pgd_restarts 100". Off in the reported runs unless the README says otherwise.
+EXTRA = os.environ.get("ABCROWN_EXTRA", "").split()
 
 
 def _set(d, dotted, value):
@@ -107,7 +110,7 @@ def run_one(inst, limit, log_dir):
         cmd = [sys.executable, str(CV / "abcrown.py"), "--config", str(cfg),
                "--onnx_path", str(inst.onnx), "--vnnlib_path", str(inst.vnnlib),
                "--results_file", str(res_file), "--timeout", f"{limit:g}",
-               "--save_adv_example", "--cex_path", str(cex_file)]
+               "--save_adv_example", "--cex_path", str(cex_file)] + EXTRA
         env = dict(os.environ)
         env["PYTHONPATH"] = str(SRC)
         log_path = log_dir / f"{inst.index}.log"
@@ -142,12 +145,13 @@ def main():
     a = common.parse_common_args(sys.argv[1:], "run_abcrown.py").parse_args()
     if not (CV / "abcrown.py").exists():
         sys.exit(f"α,β-CROWN source not found at {SRC}: run setup_abcrown.sh")
-    insts = common.instances(a.bench, a.limit)
+    insts = common.instances(a.bench, a.limit, a.only)
     log_dir = common.CACHE / "abcrown" / "logs" / a.bench
     if log_dir.exists():
         shutil.rmtree(log_dir)
     log_dir.mkdir(parents=True)
-    w = common.ResultWriter(TOOL, a.bench, a.out)
+    tool = a.name or TOOL
+    w = common.ResultWriter(tool, a.bench, a.out)
     for inst in insts:
         limit = min(inst.timeout, a.cap) if a.cap else inst.timeout
         result, wall, cex = run_one(inst, limit, log_dir)
@@ -155,7 +159,7 @@ def main():
             if cex is None:
                 print("  sat without a counterexample in the results file", file=sys.stderr)
                 cex = "sat\n"
-            common.write_cex(TOOL, a.bench, inst.index, cex)
+            common.write_cex(tool, a.bench, inst.index, cex)
         w.row(inst, result, wall)
     w.close()
     print(f"wrote {w.path} (logs: {log_dir})", file=sys.stderr)

@@ -90,13 +90,14 @@ def main():
     p.add_argument("--workers", type=int, default=1,
                    help="Marabou threads; >1 turns on its split-and-conquer mode (snc) with that many workers")
     a = p.parse_args()
-    insts = common.instances(a.bench, a.limit)
-    w = common.ResultWriter(TOOL, a.bench, a.out)
+    insts = common.instances(a.bench, a.limit, a.only)
+    tool = a.name or TOOL
+    w = common.ResultWriter(tool, a.bench, a.out)
     for inst in insts:
         limit = min(inst.timeout, a.cap) if a.cap else inst.timeout
         result, wall, cex = run_one(inst, limit, a.workers)
         if result == "sat":
-            common.write_cex(TOOL, a.bench, inst.index, cex)
+            common.write_cex(tool, a.bench, inst.index, cex)
         w.row(inst, result, wall)
     w.close()
     print(f"wrote {w.path}", file=sys.stderr)
