@@ -43,6 +43,7 @@ def main():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
 
     for bench in BENCHES:
         keyidx = instance_index(bench)
@@ -69,10 +70,11 @@ def main():
                            and (not restrict or (r["onnx"], r["vnnlib"]) in local_keys)
                            and r["result"] in ("sat", "unsat")
                            and (name, r["onnx"], r["vnnlib"]) not in wrong)
-            label = f"{name} — published 2022, competition hardware" if dashed else f"{name} — this machine, 2 CPU cores"
+            label = (f"{name.replace(' (published)', '')} — published 2022, competition hardware (GPU for α,β-CROWN, MN-BaB)"
+                     if dashed else f"{name} — this machine, 2 CPU cores")
             lines.append((name, label, dashed, times))
 
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(7.5, 4.5 + 0.22 * len(lines)))
         for name, label, dashed, times in lines:
             xs = list(range(1, len(times) + 1))
             ys = [max(t, 1e-3) for t in times]
@@ -86,7 +88,8 @@ def main():
         ax.set_title(f"VNN-COMP 2022 {bench}")
         ax.set_xlim(0, max(n_inst, 1) + 0.5)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
         fig.tight_layout()
         for ext in ("png", "svg"):
             out = HERE / f"cactus-{bench}.{ext}"

@@ -143,7 +143,7 @@ def geomean(xs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ref", default="snl", help="tool the time ratios are taken against (default snl; falls back to the first local tool)")
+    ap.add_argument("--ref", default="snl", help="tool the time ratios are taken against (default snl; falls back to the local tool with most solved)")
     ap.add_argument("--published", default="/work/shared/vnncomp2022/results")
     ap.add_argument("--no-published", action="store_true")
     ap.add_argument("--all-published", action="store_true",
@@ -262,7 +262,8 @@ def main():
 
         # time ratios vs ref
         local_names = [n for n in names if runs[(bench, n)]["kind"] == "local"]
-        ref = a.ref if a.ref in names else (local_names[0] if local_names else None)
+        # fallback: the local tool with most solved instances
+        ref = a.ref if a.ref in names else (max(local_names, key=lambda n: (stats[n]["solved"], n)) if local_names else None)
         for n in names:
             s = stats[n]
             s["ratio_ref"] = ref
