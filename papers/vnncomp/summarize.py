@@ -15,8 +15,8 @@ Wrong answers:
   * an `unsat` (of any tool, published included) on an instance where some tool run here has a
     validated sat (published sats have no counterexample files here, so they cannot validate);
   * "disputed" (listed, not counted as wrong): a sat that could not be validated here (a published
-    sat) on an instance that is unsat by published consensus (at least two published tools say
-    unsat and none says sat).
+    sat) on an instance that is unsat by published consensus (at least two other published tools say
+    unsat and no other published tool says sat).
 Solved = sat + unsat - wrong. Time ratios (tool / ref) use instances both solve correctly: the ratio
 of the summed times and the geometric mean of per-instance ratios. Published times come from the
 competition's hardware (α,β-CROWN and MN-BaB on a GPU) and are not comparable with times here.
@@ -149,6 +149,7 @@ def main():
     ap.add_argument("--all-published", action="store_true",
                     help="keep every published row even when the local runs cover only some instances")
     ap.add_argument("--results", default=str(common.RESULTS))
+    ap.add_argument("--out-dir", default=str(HERE), help="where results.md and results.json go")
     a = ap.parse_args()
 
     runs = {}  # (bench, name) -> {"tool", "kind", "rows"}
@@ -168,7 +169,7 @@ def main():
           f"Local runs: {LOCAL_LABEL}. Published rows: {PUBLISHED_LABEL}; their times are not comparable with ours.",
           f"Wrong = sat whose counterexample fails under onnxruntime (input slack {TOL_IN:g}, output abs {TOL_OUT:g}), "
           "or unsat where a tool run here has a validated sat. Disputed = unvalidated (published) sat against "
-          "published unsat consensus (≥2 unsat, no sat). Solved = sat + unsat − wrong.", ""]
+          "published unsat consensus (≥2 other published unsat, no other sat). Solved = sat + unsat − wrong.", ""]
 
     for bench in BENCHES:
         names = [n for (b, n) in runs if b == bench]
@@ -226,11 +227,16 @@ def main():
                     validated_sat.setdefault(k, []).append(n)
 
         # published consensus
-        consensus_unsat = set()
+        # (a published sat is disputed when >= 2 *other* published tools say unsat and none says sat)
+        pub_counts = {}
         for k, d in per.items():
             pub = [v["result"] for nn, v in d.items() if runs[(bench, nn)]["kind"] == "published"]
-            if pub.count("unsat") >= 2 and "sat" not in pub:
-                consensus_unsat.add(k)
+            pub_counts[k] = (pub.count("unsat"), pub.count("sat"))
+        consensus_unsat = {k for k, (u, sa) in pub_counts.items() if u >= 2 and sa == 0}
+
+        def disputed_sat(k):
+            u, sa = pub_counts.get(k, (0, 0))
+            return u >= 2 and sa - 1 == 0
 
         # wrong / disputed
         stats = {}
@@ -252,7 +258,7 @@ def main():
                     s["wrong"] += 1
                     s["wrong_list"].append({"index": r["index"], "onnx": r["onnx"], "vnnlib": r["vnnlib"],
                                             "result": r["result"], "why": why})
-                elif r["result"] == "sat" and run["kind"] == "published" and k in consensus_unsat and k not in validated_sat:
+                elif r["result"] == "sat" and run["kind"] == "published" and disputed_sat(k) and k not in validated_sat:
                     s["disputed"] += 1
                     s["disputed_list"].append({"index": r["index"], "onnx": r["onnx"], "vnnlib": r["vnnlib"]})
                 if r["correct"]:
@@ -304,10 +310,12 @@ def main():
         md.append("")
 
     md = [l for i, l in enumerate(md) if not (l == "" and i > 0 and md[i - 1] == "")]
-    (HERE / "results.md").write_text("\n".join(md) + "\n")
-    (HERE / "results.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    od = Path(a.out_dir)
+    od.mkdir(parents=True, exist_ok=True)
+    (od / "results.md").write_text("\n".join(md) + "\n")
+    (od / "results.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print("\n".join(md))
-    print(f"wrote {HERE / 'results.md'} and {HERE / 'results.json'}", file=sys.stderr)
+    print(f"wrote {od / 'results.md'} and {od / 'results.json'}", file=sys.stderr)
 
 
 if __name__ == "__main__":
