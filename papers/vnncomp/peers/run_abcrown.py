@@ -73,7 +73,8 @@ CONFIGS = {
     "oval21": [("exp_configs/vnncomp22/oval22.yaml",
                 {"bab.cut.enabled": False, "bab.cut.cplex_cuts": False, "bab.cut.bab_cut": False}, lambda n: True)],
     # sri_resnet_a: resnet_A.yaml asks onnx_quirks {'Reshape': {'fix_batch_size': True}} of the pinned
-    # onnx2pytorch fork, which cannot be fetched; PyPI onnx2pytorch 0.6.0 has no quirks, so they are dropped.
+    # onnx2pytorch fork, which cannot be fetched; PyPI onnx2pytorch 0.6.0 has no quirks, so they are
+    # dropped and the model's Reshape is made batch-free instead (batch_free_reshape).
     "sri_resnet_a": [("exp_configs/vnncomp22/resnet_A.yaml", {"model.onnx_quirks": None}, lambda n: True)],
 }
 
@@ -102,13 +103,60 @@ def cpu_config(bench, onnx_name):
     return out
 
 
+def batch_free_reshape(onnx_path):
+    """The onnx_quirks {'Reshape': {'fix_batch_size': True}} of resnet_A.yaml, done on the model instead
+    of in the (unavailable) onnx2pytorch fork: every Reshape whose constant target shape starts with a
+    fixed batch 1 ([1, -1] in sri_resnet_a) gets [-1, K] (K = the features per example, from ONNX shape
+    inference), so batched evaluation (PGD restarts, BaB domains) keeps the batch dimension. The same
+    function for a batch of one: checked with onnxruntime against the original on random inputs before
+    use. Written once to $SNL_CACHE/abcrown/onnx-fixed/."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper, shape_inference
+    out = common.CACHE / "abcrown" / "onnx-fixed" / Path(onnx_path).name
+    if out.exists() and out.stat().st_mtime >= Path(onnx_path).stat().st_mtime:
+        return out
+    m = onnx.load(str(onnx_path))
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in shape_inference.infer_shapes(m).graph.value_info}
+    inits = {i.name: i for i in m.graph.initializer}
+    changed = 0
+    for n in m.graph.node:
+        if n.op_type != "Reshape" or n.input[1] not in inits:
+            continue
+        target = numpy_helper.to_array(inits[n.input[1]])
+        src = shapes.get(n.input[0])
+        if len(target) >= 2 and target[0] == 1 and src and all(d > 0 for d in src):
+            k = int(np.prod(src[1:]))
+            new = np.array([-1, k] if len(target) == 2 and target[1] == -1 else [-1, *target[1:]], dtype=target.dtype)
+            inits[n.input[1]].CopyFrom(numpy_helper.from_array(new, n.input[1]))
+            changed += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    onnx.save(m, str(tmp))
+    a = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    inp = a.get_inputs()[0]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.uniform(-1, 1, [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]).astype(np.float32)
+        d = np.abs(a.run(None, {inp.name: x})[0] - b.run(None, {inp.name: x})[0]).max()
+        if d > 1e-6:
+            raise RuntimeError(f"rewritten {onnx_path} differs from the original by {d}")
+    tmp.replace(out)
+    print(f"  {changed} Reshape(s) made batch-free: {out}", file=sys.stderr)
+    return out
+
+
 def run_one(inst, limit, log_dir):
     cfg = cpu_config(inst.bench, Path(inst.onnx_rel).name)
+    onnx_path = batch_free_reshape(inst.onnx) if inst.bench == "sri_resnet_a" else inst.onnx
     with tempfile.TemporaryDirectory() as td:
         res_file = Path(td) / "out.txt"
         cex_file = Path(td) / "cex.txt"
         cmd = [sys.executable, str(CV / "abcrown.py"), "--config", str(cfg),
-               "--onnx_path", str(inst.onnx), "--vnnlib_path", str(inst.vnnlib),
+               "--onnx_path", str(onnx_path), "--vnnlib_path", str(inst.vnnlib),
                "--results_file", str(res_file), "--timeout", f"{limit:g}",
                "--save_adv_example", "--cex_path", str(cex_file)] + EXTRA
         env = dict(os.environ)
