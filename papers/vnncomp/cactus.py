@@ -42,6 +42,7 @@ def main():
     a = ap.parse_args()
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "snl-vnncomp"
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401
 
@@ -93,7 +94,8 @@ def main():
         fig.tight_layout()
         for ext in ("png", "svg"):
             out = HERE / f"cactus-{bench}.{ext}"
-            fig.savefig(out, dpi=130)
+            # no date, fixed ids: the same data gives the same file
+            fig.savefig(out, dpi=130, metadata={"Date": None} if ext == "svg" else {"Software": None})
         plt.close(fig)
         print(f"wrote {HERE / f'cactus-{bench}.png'} and .svg", file=sys.stderr)
 
