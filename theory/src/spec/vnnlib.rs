@@ -812,3 +812,680 @@ fn var_name(t: &str) -> Option<Var> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bound::Property;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    /// Declarations of `n` inputs and `m` outputs.
+    fn decl(n: usize, m: usize) -> String {
+        let mut s = String::new();
+        for i in 0..n {
+            s += &format!("(declare-const X_{i} Real)\n");
+        }
+        for j in 0..m {
+            s += &format!("(declare-const Y_{j} Real)\n");
+        }
+        s
+    }
+
+    fn ok(text: &str) -> Spec {
+        parse(text, "<string>").unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// The line and reason of the error `text` must give.
+    fn fails(text: &str) -> (usize, String) {
+        match parse(text, "t.vnnlib") {
+            Ok(s) => panic!("parsed: {s:?}\n{text}"),
+            Err(Error::Vnnlib { path, line, reason }) => {
+                assert_eq!(path, "t.vnnlib");
+                (line, reason)
+            }
+            Err(e) => panic!("not a Vnnlib error: {e}"),
+        }
+    }
+
+    fn c(coef: &[f64], rhs: f64) -> Constraint {
+        Constraint {
+            coef: coef.to_vec(),
+            rhs,
+        }
+    }
+
+    #[test]
+    fn box_and_output_constraints() {
+        let s = ok(
+            "; a comment (with parens\n(declare-const X_0 Real) ; trailing\n\
+             (declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n\
+             (assert (<= X_0 0.5))\n(assert (>= X_0 -0.5))\n\
+             (assert (<= X_1 1e-05))\n(assert (>= X_1 -2.5E-3))\n(assert (>= X_1 -1))\n\
+             (assert (>= Y_0 3.991125645861615))\n(assert (<= Y_1 Y_0))\n(check-sat)\n",
+        );
+        assert_eq!(s.regions.len(), 1);
+        let r = &s.regions[0];
+        assert_eq!(r.input.lower, vec![-0.5, -0.0025]); // two lower bounds intersect
+        assert_eq!(r.input.upper, vec![0.5, 1e-5]);
+        assert_eq!(r.violation.outputs, 2);
+        assert_eq!(
+            r.violation.disjuncts,
+            vec![Conjunction {
+                constraints: vec![c(&[-1.0, 0.0], -3.991125645861615), c(&[-1.0, 1.0], 0.0)]
+            }]
+        );
+        assert!(r.violation.disjuncts[0].constraints[1]
+            .rhs
+            .is_sign_positive());
+    }
+
+    #[test]
+    fn terms_are_linear_and_folded() {
+        let head = decl(1, 3);
+        let one = |atom: &str| {
+            let s = ok(&format!(
+                "{head}(assert (<= X_0 1))(assert (>= X_0 0))(assert {atom})"
+            ));
+            assert_eq!(s.regions.len(), 1);
+            let d = &s.regions[0].violation.disjuncts;
+            assert_eq!(d.len(), 1);
+            d[0].constraints.clone()
+        };
+        // 2·Y_0 − Y_1 + 1 ≤ Y_2 − 3
+        assert_eq!(
+            one("(<= (+ (* 2 Y_0) (- Y_1) 1) (- Y_2 3))"),
+            vec![c(&[2.0, -1.0, -1.0], -4.0)]
+        );
+        // (t c) order, n-ary minus, repeated variables merged, strict read as non-strict
+        assert_eq!(
+            one("(> (- Y_0 Y_1 Y_1 0.5) (* Y_2 -0.25))"),
+            vec![c(&[-1.0, 2.0, -0.25], -0.5)]
+        );
+        assert_eq!(one("(< Y_0 (+ Y_0 Y_1))"), vec![c(&[0.0, -1.0, 0.0], 0.0)]);
+        // `=` is both directions; a chain is pairwise
+        assert_eq!(
+            one("(= Y_0 2)"),
+            vec![c(&[1.0, 0.0, 0.0], 2.0), c(&[-1.0, 0.0, 0.0], -2.0)]
+        );
+        assert_eq!(
+            one("(<= 0 Y_0 Y_1)"),
+            vec![c(&[-1.0, 0.0, 0.0], 0.0), c(&[1.0, -1.0, 0.0], 0.0)]
+        );
+        // a constant atom: true adds nothing, false empties the term
+        assert_eq!(
+            one("(and (<= 1 2) (<= Y_0 0))"),
+            vec![c(&[1.0, 0.0, 0.0], 0.0)]
+        );
+        let s = ok(&format!(
+            "{head}(assert (<= X_0 1))(assert (>= X_0 0))(assert (<= 2 1))"
+        ));
+        assert!(s.regions.is_empty());
+        // bounds with a coefficient and a constant on the input side
+        let s = ok(&format!(
+            "{}(assert (<= (* 2 X_0) 1))(assert (>= (+ X_0 0.25) 0.5))(assert (<= (* 4 (- X_1)) 2))(assert (<= X_1 0))",
+            decl(2, 1)
+        ));
+        assert_eq!(s.regions[0].input.lower, vec![0.25, -0.5]);
+        assert_eq!(s.regions[0].input.upper, vec![0.5, 0.0]);
+        // no output atom: the empty conjunction (always violated)
+        assert_eq!(
+            s.regions[0].violation.disjuncts,
+            vec![Conjunction {
+                constraints: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn inexact_constants_round_outward() {
+        // X_0 ≤ 1/3 rounds up, X_0 ≥ −1/3 rounds down, Y_0 ≤ 0.1 + 0.2 rounds up
+        let s = ok(&format!(
+            "{}(assert (<= (* 3 X_0) 1))(assert (>= (* 3 X_0) -1))(assert (<= Y_0 (+ 0.1 0.2)))",
+            decl(1, 1)
+        ));
+        let r = &s.regions[0];
+        assert!(r.input.upper[0] > 1.0 / 3.0 && r.input.upper[0] == next_up(1.0 / 3.0));
+        assert!(r.input.lower[0] < -1.0 / 3.0);
+        let rhs = r.violation.disjuncts[0].constraints[0].rhs;
+        assert!(rhs >= 0.1 + 0.2); // 0.1 + 0.2 in f64 is already above 0.3; never below it
+                                   // a coefficient that would round is refused
+        let (line, reason) = fails(&format!(
+            "{}\n(assert (<= (* 0.1 (* 3 Y_0)) 1))",
+            decl(1, 1)
+        ));
+        assert_eq!(line, 4);
+        assert!(reason.contains("coefficient of Y_0"), "{reason}");
+    }
+
+    #[test]
+    fn dnf_with_two_boxes_mixing_inputs_and_outputs() {
+        // ACAS Xu property 6 style: an or of two boxes, then an or of output conditions
+        let s = ok(&format!(
+            "{}(assert (or\n (and (<= X_0 1) (>= X_0 0) (<= X_1 1) (>= X_1 0.5))\n \
+             (and (<= X_0 1) (>= X_0 0) (<= X_1 -0.5) (>= X_1 -1))))\n\
+             (assert (or (and (<= Y_1 Y_0)) (and (<= Y_2 Y_0) (>= Y_2 1))))",
+            decl(2, 3)
+        ));
+        assert_eq!(s.regions.len(), 2);
+        assert_eq!(s.regions[0].input.lower, vec![0.0, 0.5]);
+        assert_eq!(s.regions[1].input.upper, vec![1.0, -0.5]);
+        for r in &s.regions {
+            assert_eq!(
+                r.violation.disjuncts,
+                vec![
+                    Conjunction {
+                        constraints: vec![c(&[-1.0, 1.0, 0.0], 0.0)]
+                    },
+                    Conjunction {
+                        constraints: vec![c(&[-1.0, 0.0, 1.0], 0.0), c(&[0.0, 0.0, -1.0], -1.0)]
+                    },
+                ]
+            );
+        }
+        // an or-of-ands whose terms mix input bounds and output constraints; equal boxes
+        // group into one region in order of first appearance, an empty box is dropped
+        let s = ok(&format!(
+            "{}(assert (or\n\
+             (and (<= X_0 1) (>= X_0 0) (<= Y_0 0))\n\
+             (and (<= X_0 3) (>= X_0 2) (>= Y_0 1) (<= Y_0 2))\n\
+             (and (>= X_0 0) (<= X_0 1) (>= Y_0 5))\n\
+             (and (>= X_0 2) (<= X_0 1) (>= Y_0 7))\n\
+             (and (or (<= X_0 3) (<= X_0 1)) (>= X_0 2))))",
+            decl(1, 1)
+        ));
+        assert_eq!(s.regions.len(), 2);
+        assert_eq!(
+            (s.regions[0].input.lower[0], s.regions[0].input.upper[0]),
+            (0.0, 1.0)
+        );
+        assert_eq!(
+            (s.regions[1].input.lower[0], s.regions[1].input.upper[0]),
+            (2.0, 3.0)
+        );
+        assert_eq!(
+            s.regions[0].violation.disjuncts,
+            vec![
+                Conjunction {
+                    constraints: vec![c(&[1.0], 0.0)]
+                },
+                Conjunction {
+                    constraints: vec![c(&[-1.0], -5.0)]
+                },
+            ]
+        );
+        assert_eq!(
+            s.regions[1].violation.disjuncts,
+            vec![
+                Conjunction {
+                    constraints: vec![c(&[-1.0], -1.0), c(&[1.0], 2.0)]
+                },
+                Conjunction {
+                    constraints: vec![]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let head = "; header\n(declare-const X_0 Real)\n(declare-const Y_0 Real)\n";
+        let bounded = format!("{head}(assert (<= X_0 1))\n(assert (>= X_0 0))\n");
+        let cases: Vec<(String, usize, &str)> = vec![
+            (
+                format!("{bounded}(assert (<= Y_1 0))"),
+                6,
+                "undeclared variable Y_1",
+            ),
+            (
+                format!("{bounded}\n(assert (<= X_2 0))"),
+                7,
+                "undeclared variable X_2",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0 0)))\n"),
+                6,
+                "unbalanced `)`",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0\n 0)\n"),
+                6,
+                "unbalanced `(`",
+            ),
+            (
+                format!("{head}(assert (>= X_0 0))\n"),
+                2,
+                "X_0 has no upper bound",
+            ),
+            (
+                format!("{head}(assert (<= X_0 0))\n"),
+                2,
+                "X_0 has no lower bound",
+            ),
+            (
+                format!("{bounded}(assert (<= (* Y_0 Y_0) 1))"),
+                6,
+                "nonlinear term",
+            ),
+            (
+                format!("{bounded}(assert (foo Y_0 1))"),
+                6,
+                "unknown operator `foo`",
+            ),
+            (
+                format!("{bounded}(assert (<= (/ Y_0 2) 1))"),
+                6,
+                "unknown operator `/`",
+            ),
+            (
+                format!("{bounded}(assert (not (<= Y_0 1)))"),
+                6,
+                "unknown operator `not`",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0 1.2.3))"),
+                6,
+                "malformed number `1.2.3`",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0 #))"),
+                6,
+                "unknown symbol `#`",
+            ),
+            (format!("{bounded}\n\ngarbage\n"), 8, "found `garbage`"),
+            (
+                format!("{bounded}(assert (<= Y_0 1e999))"),
+                6,
+                "out of range",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0 X_0))"),
+                6,
+                "mixes an input and an output",
+            ),
+            (
+                format!("{head}(declare-const X_1 Real)\n(assert (<= (+ X_0 X_1) 1))"),
+                5,
+                "several inputs",
+            ),
+            (
+                format!("{head}(declare-const X_0 Real)"),
+                4,
+                "declared twice",
+            ),
+            (
+                format!("{head}(declare-const X_2 Real)"),
+                4,
+                "X_2 is declared but X_1 is not",
+            ),
+            (
+                format!("{head}(declare-const Z_1 Real)"),
+                4,
+                "variables are named",
+            ),
+            (
+                format!("{head}(declare-const X_01 Real)"),
+                4,
+                "variables are named",
+            ),
+            (
+                format!("{head}(declare-const X_1 Int)"),
+                4,
+                "sort must be `Real`",
+            ),
+            (format!("{head}(frobnicate)"), 4, "unknown command"),
+            (format!("{head}()"), 4, "empty list"),
+            (format!("{bounded}(assert X_0)"), 6, "expected a formula"),
+            (
+                format!("{bounded}(assert (<= Y_0))"),
+                6,
+                "at least two terms",
+            ),
+            (
+                format!("{bounded}(assert (<= Y_0 1) (<= Y_0 2))"),
+                6,
+                "one formula",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let (l, r) = fails(&text);
+            assert_eq!((l, r.contains(reason)), (line, true), "{r}\n{text}");
+        }
+        // the message is one line with the path and the line
+        let e = parse(&format!("{bounded}(assert (<= Y_1 0))"), "p.vnnlib").unwrap_err();
+        assert_eq!(e.to_string(), "p.vnnlib:6: undeclared variable Y_1");
+        // a missing bound in one term of several says which
+        let (_, r) = fails(&format!(
+            "{head}(assert (or (and (<= X_0 1) (>= X_0 0)) (<= X_0 3)))"
+        ));
+        assert!(r.contains("X_0 has no lower bound (in term 2 of 2"), "{r}");
+    }
+
+    #[test]
+    fn dnf_size_is_limited() {
+        let mut s = decl(1, 1) + "(assert (<= X_0 1))(assert (>= X_0 0))\n";
+        for _ in 0..17 {
+            s += "(assert (or (<= Y_0 0) (>= Y_0 1)))\n"; // 2^17 > MAX_TERMS terms
+        }
+        let (line, reason) = fails(&s);
+        assert_eq!(line, 1);
+        assert!(reason.contains("more than 100000 terms"), "{reason}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = 100_000;
+        let text = format!(
+            "{}(assert {}{})",
+            decl(1, 1),
+            "(".repeat(deep),
+            ")".repeat(deep)
+        );
+        let (line, reason) = fails(&text);
+        assert_eq!(line, 3);
+        assert!(reason.contains("nested deeper than 256"), "{reason}");
+        let (_, reason) = fails(&"(".repeat(deep));
+        assert!(reason.contains("nested deeper"), "{reason}");
+        // nesting within the limit evaluates (in a test thread's stack)
+        let nested = MAX_DEPTH - 3;
+        let text = format!(
+            "{}(assert (<= X_0 1))(assert (>= X_0 0))(assert (<= {}Y_0{} 1))",
+            decl(1, 1),
+            "(- ".repeat(nested),
+            ")".repeat(nested)
+        );
+        let sign = (-1f64).powi(nested as i32);
+        assert_eq!(
+            ok(&text).regions[0].violation.disjuncts[0].constraints,
+            vec![c(&[sign], 1.0)]
+        );
+    }
+
+    #[test]
+    fn read_plain_and_gzip_files() {
+        use std::io::Write;
+        let text = format!(
+            "{}(assert (<= X_0 1))(assert (>= X_0 0))(assert (<= Y_0 0))",
+            decl(1, 1)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("p.vnnlib");
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("p.vnnlib.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        assert_eq!(read(&plain).unwrap(), read(&gz).unwrap());
+        assert_eq!(read(&plain).unwrap(), ok(&text));
+        let missing = dir.path().join("none.vnnlib");
+        assert!(matches!(read(&missing), Err(Error::Vnnlib { line: 0, .. })));
+        std::fs::write(&plain, b"(declare-const X_0 Real)\n(assert \xff)").unwrap();
+        match read(&plain) {
+            Err(Error::Vnnlib {
+                line: 2, reason, ..
+            }) => assert!(reason.contains("UTF-8")),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&gz, [0x1f, 0x8b, 0, 1, 2]).unwrap();
+        assert!(matches!(read(&gz), Err(Error::Vnnlib { line: 0, .. })));
+    }
+
+    fn benchmarks() -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vnncomp2022/benchmarks");
+        assert!(
+            dir.is_dir(),
+            "the VNN-COMP 2022 benchmarks are missing: expected at {} (the shared/ folder beside \
+             the checkout, as in CI)",
+            dir.display()
+        );
+        dir
+    }
+
+    /// All files of a benchmark folder, parsed, sorted by name; the slowest parse too.
+    fn all(bench: &str) -> (Vec<(String, Spec)>, Duration) {
+        let dir = benchmarks().join(bench).join("vnnlib");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".vnnlib.gz"))
+            .collect();
+        files.sort();
+        let mut slowest = Duration::ZERO;
+        let specs = files
+            .iter()
+            .map(|p| {
+                let t = Instant::now();
+                let s = read(p).unwrap_or_else(|e| panic!("{e}"));
+                slowest = slowest.max(t.elapsed());
+                (p.file_name().unwrap().to_string_lossy().into_owned(), s)
+            })
+            .collect();
+        (specs, slowest)
+    }
+
+    fn text_of(bench: &str, file: &str) -> String {
+        let p = benchmarks().join(bench).join("vnnlib").join(file);
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn vnncomp2022_acasxu() {
+        let (specs, slowest) = all("acasxu");
+        assert_eq!(specs.len(), 10);
+        for (name, s) in &specs {
+            let regions = if name == "prop_6.vnnlib.gz" { 2 } else { 1 };
+            assert_eq!(s.regions.len(), regions, "{name}");
+            for r in &s.regions {
+                assert_eq!((r.input.dim(), r.violation.outputs), (5, 5), "{name}");
+                r.violation.validate().unwrap();
+            }
+        }
+        let get = |n: &str| &specs.iter().find(|(f, _)| f == n).unwrap().1;
+        let p1 = &get("prop_1.vnnlib.gz").regions[0];
+        assert_eq!(p1.input.lower, vec![0.6, -0.5, -0.5, 0.45, -0.5]);
+        assert_eq!(p1.input.upper, vec![0.679857769, 0.5, 0.5, 0.5, -0.45]);
+        assert_eq!(
+            p1.violation.disjuncts,
+            vec![Conjunction {
+                constraints: vec![c(&[-1.0, 0.0, 0.0, 0.0, 0.0], -3.991125645861615)]
+            }]
+        );
+        let p2 = &get("prop_2.vnnlib.gz").regions[0].violation;
+        assert_eq!(p2.disjuncts.len(), 1);
+        assert_eq!(p2.disjuncts[0].constraints.len(), 4);
+        assert_eq!(
+            p2.disjuncts[0].constraints[3],
+            c(&[-1.0, 0.0, 0.0, 0.0, 1.0], 0.0)
+        );
+        let p6 = get("prop_6.vnnlib.gz");
+        assert_eq!(p6.regions[0].input.lower[1], 0.11140846);
+        assert_eq!(p6.regions[0].input.upper[1], 0.499999896);
+        assert_eq!(p6.regions[1].input.lower[1], -0.499999896);
+        assert_eq!(p6.regions[1].input.upper[1], -0.11140846);
+        assert_eq!(p6.regions[1].input.upper[0], 0.700434925);
+        for r in &p6.regions {
+            assert_eq!(r.violation.disjuncts.len(), 4);
+            assert_eq!(
+                r.violation.disjuncts[3].constraints,
+                vec![c(&[-1.0, 0.0, 0.0, 0.0, 1.0], 0.0)]
+            );
+        }
+        let p7 = &get("prop_7.vnnlib.gz").regions[0].violation;
+        assert_eq!(p7.disjuncts.len(), 2);
+        assert!(p7.disjuncts.iter().all(|d| d.constraints.len() == 3));
+        let p8 = &get("prop_8.vnnlib.gz").regions[0].violation;
+        assert_eq!(p8.disjuncts.len(), 3);
+        assert_eq!(
+            get("prop_10.vnnlib.gz").regions[0]
+                .violation
+                .disjuncts
+                .len(),
+            4
+        );
+        println!("acasxu: slowest parse {slowest:?}");
+    }
+
+    /// Every file of an image benchmark: one box of `inputs`, the argmax violation.
+    fn image_bench(bench: &str, files: usize, inputs: usize) -> Vec<(String, Spec)> {
+        let (specs, slowest) = all(bench);
+        assert_eq!(specs.len(), files, "{bench}");
+        for (name, s) in &specs {
+            assert_eq!(s.regions.len(), 1, "{name}");
+            let r = &s.regions[0];
+            assert_eq!((r.input.dim(), r.violation.outputs), (inputs, 10), "{name}");
+            assert_eq!(r.violation.disjuncts.len(), 9, "{name}");
+            let class = r.violation.disjuncts[0].constraints[0]
+                .coef
+                .iter()
+                .position(|&a| a == 1.0)
+                .unwrap();
+            assert_eq!(
+                r.violation,
+                OutputSpec::argmax(10, class).unwrap(),
+                "{name}"
+            );
+        }
+        println!("{bench}: slowest parse {slowest:?}");
+        assert!(
+            slowest < Duration::from_secs(2),
+            "{bench}: {slowest:?}: quadratic?"
+        );
+        specs
+    }
+
+    #[test]
+    fn vnncomp2022_mnist_fc() {
+        let specs = image_bench("mnist_fc", 30, 784);
+        let s = &specs
+            .iter()
+            .find(|(f, _)| f == "prop_0_0.03.vnnlib.gz")
+            .unwrap()
+            .1;
+        let r = &s.regions[0];
+        assert_eq!(
+            (r.input.lower[0], r.input.upper[0]),
+            (0.0, 0.029999999329447746)
+        );
+        assert_eq!(r.violation, OutputSpec::argmax(10, 4).unwrap()); // "label: 4"
+    }
+
+    #[test]
+    fn vnncomp2022_oval21() {
+        let specs = image_bench("oval21", 30, 3072);
+        let name = "cifar_base_kw-img2578-eps0.021176470588235297.vnnlib.gz";
+        let r = &specs.iter().find(|(f, _)| f == name).unwrap().1.regions[0];
+        assert_eq!(r.input.lower[0], 0.05098051577806473);
+        assert_eq!(r.input.upper[0], 0.2392157018184662);
+        assert_eq!(r.input.lower[3071], 0.19294129312038422);
+        assert_eq!(r.input.upper[3071], 0.3811764717102051);
+        assert_eq!(r.violation, OutputSpec::argmax(10, 8).unwrap());
+        let text = text_of("oval21", name);
+        let t = Instant::now();
+        parse(&text, name).unwrap();
+        println!(
+            "oval21: {name} parsed (without gunzip) in {:?}",
+            t.elapsed()
+        );
+    }
+
+    #[test]
+    fn vnncomp2022_sri_resnet_a() {
+        let specs = image_bench("sri_resnet_a", 72, 3072);
+        let name = "cifar10_spec_idx_1551_eps_0.00198.vnnlib.gz";
+        let r = &specs.iter().find(|(f, _)| f == name).unwrap().1.regions[0];
+        assert_eq!(
+            (r.input.lower[0], r.input.upper[0]),
+            (0.35257134, 0.37215337)
+        );
+        assert_eq!(r.input.lower[1], 0.27503169);
+        assert_eq!(r.violation, OutputSpec::argmax(10, 4).unwrap());
+    }
+
+    #[test]
+    fn truncations_never_panic() {
+        // every byte position of two ACAS Xu files, a sample of a CIFAR one
+        for file in ["prop_6.vnnlib.gz", "prop_7.vnnlib.gz"] {
+            let text = text_of("acasxu", file);
+            assert!(parse(&text, file).is_ok());
+            for i in 0..text.len() {
+                if text.is_char_boundary(i) {
+                    let _ = parse(&text[..i], file);
+                }
+            }
+        }
+        let text = text_of(
+            "oval21",
+            "cifar_base_kw-img2578-eps0.021176470588235297.vnnlib.gz",
+        );
+        for i in (0..text.len()).step_by(text.len() / 200 + 1) {
+            if text.is_char_boundary(i) {
+                let _ = parse(&text[..i], "oval");
+            }
+        }
+    }
+
+    /// A valid file with every construct, for the mutations.
+    const SAMPLE: &str = "; sample\n(declare-const X_0 Real)\n(declare-const X_1 Real)\n\
+        (declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(declare-const Y_2 Real)\n\
+        (assert (or (and (<= X_0 0.5) (>= X_0 -5e-1) (<= X_1 1)) (and (<= X_0 2) (>= X_0 1) (<= X_1 3))))\n\
+        (assert (>= (* 2 X_1) -1))\n\
+        (assert (or (and (<= (+ Y_0 (* -2 Y_1)) (- 3)) (> Y_2 Y_0)) (and (= Y_1 (- Y_2 Y_0 1.5e2)))))\n";
+
+    proptest! {
+        #[test]
+        fn mutations_never_panic(
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
+                    b"()()  ;\n-+*.e0123456789XY_<=>anorlt\xff\xc3".to_vec())),
+                1..8)
+        ) {
+            prop_assert!(parse(SAMPLE, "s").is_ok());
+            let mut b = SAMPLE.as_bytes().to_vec();
+            for (at, op, byte) in edits {
+                let i = at.index(b.len() + 1);
+                match op {
+                    0 if i < b.len() => b[i] = byte,
+                    1 if i < b.len() => { b.remove(i); }
+                    _ => b.insert(i, byte),
+                }
+            }
+            let _ = parse(&String::from_utf8_lossy(&b), "s");
+        }
+
+        #[test]
+        fn argmax_queries_round_trip(
+            bounds in prop::collection::vec(
+                (prop_oneof![-1e6f64..1e6, -1e-9f64..1e-9, Just(0.0)], 0f64..1e3), 1..12),
+            outputs in 2usize..12,
+            class_seed in any::<prop::sample::Index>(),
+        ) {
+            let class = class_seed.index(outputs);
+            let lower: Vec<f64> = bounds.iter().map(|b| b.0).collect();
+            let upper: Vec<f64> = bounds.iter().map(|b| b.0 + b.1).collect();
+            let input = InputBox::new(lower, upper).unwrap();
+            let text = crate::onnx::vnnlib(
+                &input, &Property::Argmax { class }, outputs, &["round trip".into()]).unwrap();
+            let s = parse(&text, "w").unwrap();
+            prop_assert_eq!(s.regions.len(), 1);
+            let r = &s.regions[0];
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&r.input.lower), bits(&input.lower));
+            prop_assert_eq!(bits(&r.input.upper), bits(&input.upper));
+            let key = |c: &Conjunction| format!("{:?}", c);
+            let mut got = r.violation.disjuncts.clone();
+            let mut want = OutputSpec::argmax(outputs, class).unwrap().disjuncts;
+            got.sort_by_key(key);
+            want.sort_by_key(key);
+            prop_assert_eq!(r.violation.outputs, outputs);
+            prop_assert_eq!(got, want);
+        }
+    }
+}
