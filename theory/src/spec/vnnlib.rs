@@ -34,7 +34,7 @@
 //!
 //! Every input must be bounded below and above in every term; a term whose box is empty is
 //! vacuous and dropped. Terms with the same box make one [`Region`], whose
-//! [`OutputSpec`](super::OutputSpec) is the disjunction of their output constraints (a term
+//! [`OutputSpec`] is the disjunction of their output constraints (a term
 //! without output atoms is the empty conjunction: every output violates). Regions and
 //! disjuncts keep the order in which they first appear.
 //!
@@ -691,6 +691,11 @@ impl Parser<'_> {
                     if d.is_empty() {
                         return Ok(vec![]);
                     }
+                    // a limit crossed is reported on the line of the factor that crosses it
+                    let line = match g {
+                        Form::And(_, l) | Form::Or(_, l) => l,
+                        _ => line,
+                    };
                     let dsize: usize = d.iter().map(Vec::len).sum();
                     if let [one] = d.as_slice() {
                         // in place: no copy of the terms built so far
@@ -1169,7 +1174,7 @@ mod tests {
             s += "(assert (or (<= Y_0 0) (>= Y_0 1)))\n"; // 2^17 > MAX_TERMS terms
         }
         let (line, reason) = fails(&s);
-        assert_eq!(line, 1);
+        assert_eq!(line, 20); // the 17th `or`
         assert!(reason.contains("more than 100000 terms"), "{reason}");
     }
 
