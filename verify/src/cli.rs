@@ -79,6 +79,9 @@ pub enum Command {
     /// Conv/Gemm, communication, rounds and time per protocol (CrypTen: exact, checked in
     /// papers/pi; Delphi: published ReLU constants), next to all ReLUs kept.
     Cost(commands::cost::CostCommand),
+    /// The model's f64 forward on inputs given as JSON (for cross-checks against other
+    /// executors, e.g. onnxruntime on an imported ONNX network).
+    Forward(commands::forward::ForwardCommand),
 }
 
 /// Runs the parsed command.
@@ -93,5 +96,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Free(c) => commands::free::run(c),
         Command::Vnnlib(c) => commands::vnnlib::run(c),
         Command::Cost(c) => commands::cost::run(c),
+        Command::Forward(c) => commands::forward::run(c),
     }
 }
