@@ -1230,3 +1230,541 @@ fn reshape_dims(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::proto::{
+        attr_type, Dimension, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
+        TypeProtoTensor, ValueInfoProto,
+    };
+    use crate::onnx::{export, Encoding};
+    use crate::tolerance::{assert_close, Tolerance};
+    use proptest::prelude::*;
+
+    fn f32t(name: &str, dims: &[usize], v: &[f64]) -> TensorProto {
+        TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: proto::FLOAT,
+            name: name.into(),
+            raw_data: v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn i64t(name: &str, v: &[i64]) -> TensorProto {
+        TensorProto {
+            dims: vec![v.len() as i64],
+            data_type: proto::INT64,
+            name: name.into(),
+            int64_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn ai(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            i,
+            r#type: attr_type::INT,
+            ..Default::default()
+        }
+    }
+
+    fn af(name: &str, f: f32) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            f,
+            r#type: attr_type::FLOAT,
+            ..Default::default()
+        }
+    }
+
+    fn ais(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            ints: v.to_vec(),
+            r#type: attr_type::INTS,
+            ..Default::default()
+        }
+    }
+
+    fn node(op: &str, ins: &[&str], out: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            input: ins.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.into()],
+            name: format!("{op}_{out}"),
+            op_type: op.into(),
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TypeProtoTensor {
+                    elem_type: proto::FLOAT,
+                    shape: Some(TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|&d| Dimension {
+                                dim_value: d,
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                }),
+            }),
+        }
+    }
+
+    /// A model reading `x` of `dims` (batch included), writing `y`.
+    fn model(dims: &[i64], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+        ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "t".into(),
+                initializer: inits,
+                input: vec![vi("x", dims)],
+                output: vec![vi("y", &[])],
+                ..Default::default()
+            }),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn vals(n: usize, seed: f64) -> Vec<f64> {
+        // exact in f32: multiples of 1/64 in [-2, 2)
+        (0..n)
+            .map(|i| (((i as f64 * seed).sin() * 128.0).round()) / 64.0)
+            .collect()
+    }
+
+    fn dense_ref(w_in_out: &[f64], n_in: usize, n_out: usize, x: &[f64]) -> Vec<f64> {
+        (0..n_out)
+            .map(|o| (0..n_in).map(|i| w_in_out[i * n_out + o] * x[i]).sum())
+            .collect()
+    }
+
+    /// Gemm (transB 0, alpha 2), Add bias folding after MatMul, Sub, Div, Mul, Reshape,
+    /// Transpose, Squeeze, Unsqueeze, Identity, Dropout and Constant, against a reference
+    /// computed here.
+    #[test]
+    fn dense_and_shape_ops_match_a_reference() {
+        let (w1, w2) = (vals(12, 0.7), vals(6, 1.3));
+        let c = vals(4, 2.1);
+        let nodes = vec![
+            node("Flatten", &["x"], "f", vec![ai("axis", 1)]),
+            // [1, 3] · w1 [3, 4] * 2 + b
+            node(
+                "Gemm",
+                &["f", "w1", "b1"],
+                "g",
+                vec![af("alpha", 2.0), ai("transB", 0)],
+            ),
+            node("Sub", &["g", "c"], "s", vec![]),
+            node("Constant", &[], "four", {
+                let mut a = ai("", 0);
+                a.name = "value".into();
+                a.r#type = attr_type::TENSOR;
+                a.t = Some(f32t("", &[], &[4.0]));
+                vec![a]
+            }),
+            node("Div", &["s", "four"], "d", vec![]),
+            node("Relu", &["d"], "r", vec![]),
+            node("Mul", &["r", "c"], "m", vec![]),
+            // [1, 4] → [1, 2, 2] → Unsqueeze(1) [1, 1, 2, 2] → Transpose(0,2,1,3)? no: moves
+            node("Reshape", &["m", "shape"], "rs", vec![]),
+            node("Unsqueeze", &["rs", "ax1"], "u", vec![]),
+            node("Transpose", &["u"], "tr", vec![ais("perm", &[1, 0, 2, 3])]),
+            node("Squeeze", &["tr", "ax0"], "sq", vec![]),
+            node("Identity", &["sq"], "id", vec![]),
+            node("Dropout", &["id"], "dr", vec![]),
+            node("Flatten", &["dr"], "fl", vec![]),
+            node("MatMul", &["fl", "w2"], "mm", vec![]),
+            node("Add", &["mm", "b2"], "y", vec![]),
+        ];
+        let inits = vec![
+            f32t("w1", &[3, 4], &w1),
+            f32t("b1", &[4], &[0.5, -0.25, 1.0, 0.0]),
+            f32t("c", &[1, 4], &c),
+            i64t("shape", &[1, 2, 2]),
+            i64t("ax1", &[1]),
+            i64t("ax0", &[1]),
+            f32t("w2", &[4, 2], &vals(8, 0.3)),
+            f32t("b2", &[2], &[0.125, -2.0]),
+        ];
+        let _ = w2;
+        let bytes = model(&[1, 3], nodes, inits);
+        let net = import(&bytes).unwrap();
+        assert_eq!(net.input_shape, vec![3]);
+        // the bias Add after MatMul is folded into the dense layer
+        assert!(matches!(net.nodes.last().unwrap().layer, Layer::Dense(_)));
+        for x in [[1.0, -2.0, 0.5], [0.25, 0.75, -1.0]] {
+            let g: Vec<f64> = dense_ref(&w1, 3, 4, &x)
+                .iter()
+                .zip([0.5, -0.25, 1.0, 0.0])
+                .map(|(v, b)| 2.0 * v + b)
+                .collect();
+            let m: Vec<f64> = g
+                .iter()
+                .zip(&c)
+                .map(|(v, c)| ((v - c) / 4.0).max(0.0) * c)
+                .collect();
+            let y: Vec<f64> = dense_ref(&vals(8, 0.3), 4, 2, &m)
+                .iter()
+                .zip([0.125, -2.0])
+                .map(|(v, b)| v + b)
+                .collect();
+            assert_close(&net.forward(&x).unwrap(), &y, Tolerance::Close, "graph");
+        }
+    }
+
+    /// Conv, BatchNormalization, AveragePool, a per-element Add and an Add of two values
+    /// against the same IR built directly.
+    #[test]
+    fn conv_bn_pool_and_residual_match_the_ir() {
+        let w = vals(2 * 1 * 3 * 3, 0.9);
+        let per_elem = vals(2 * 4 * 4, 1.7);
+        let nodes = vec![
+            node(
+                "Conv",
+                &["x", "w", "b"],
+                "c",
+                vec![
+                    ais("kernel_shape", &[3, 3]),
+                    ais("pads", &[1, 1, 1, 1]),
+                    ais("strides", &[1, 1]),
+                    ais("dilations", &[1, 1]),
+                    ai("group", 1),
+                ],
+            ),
+            node(
+                "BatchNormalization",
+                &["c", "g", "be", "mu", "var"],
+                "bn",
+                vec![af("epsilon", 0.5)],
+            ),
+            node("Relu", &["bn"], "r", vec![]),
+            node("Add", &["r", "bn"], "res", vec![]),
+            node("Add", &["pe", "res"], "a", vec![]),
+            node(
+                "AveragePool",
+                &["a"],
+                "p",
+                vec![ais("kernel_shape", &[2, 2]), ais("strides", &[2, 2])],
+            ),
+            node("Flatten", &["p"], "y", vec![ai("axis", 1)]),
+        ];
+        let inits = vec![
+            f32t("w", &[2, 1, 3, 3], &w),
+            f32t("b", &[2], &[0.25, -0.5]),
+            f32t("g", &[2], &[1.5, -0.5]),
+            f32t("be", &[2], &[0.25, 1.0]),
+            f32t("mu", &[2], &[0.5, -0.75]),
+            f32t("var", &[2], &[2.0, 0.5]),
+            f32t("pe", &[1, 2, 4, 4], &per_elem),
+        ];
+        let net = import(&model(&[1, 1, 4, 4], nodes, inits)).unwrap();
+        let mut want = Network::new(vec![1, 4, 4]);
+        want.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: w,
+            bias: vec![0.25, -0.5],
+        }));
+        let bn = want.push(Layer::BatchNorm(BatchNorm {
+            gamma: vec![1.5, -0.5],
+            beta: vec![0.25, 1.0],
+            mean: vec![0.5, -0.75],
+            var: vec![2.0, 0.5],
+            eps: 0.5,
+        }));
+        let r = want.push(Layer::Relu(ReluMask::all_kept(32)));
+        want.push_with(Layer::Add, vec![r, bn]);
+        want.push(Layer::Scale {
+            factor: vec![1.0; 32],
+        });
+        let n = want.nodes.len();
+        // x + pe, written as a Scale by 1 then per-element shift
+        want.nodes[n - 1].layer = Layer::Reshape { shape: vec![32] };
+        let mut shifted = per_elem.clone();
+        shifted.iter_mut().for_each(|v| *v = -*v);
+        want.push(Layer::BatchNorm(BatchNorm {
+            gamma: vec![1.0; 32],
+            beta: vec![0.0; 32],
+            mean: shifted,
+            var: vec![1.0; 32],
+            eps: 0.0,
+        }));
+        want.push(Layer::Reshape {
+            shape: vec![2, 4, 4],
+        });
+        want.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+        }));
+        want.push(Layer::Flatten);
+        assert_eq!(net, want);
+        let x = vals(16, 0.4);
+        let y = net.forward(&x).unwrap();
+        assert_eq!(y.len(), 8);
+    }
+
+    /// `export` → `import`: a CNN with an input normalization (Mul/Add constants) and a
+    /// residual net give the same function (f32 weights: approximate).
+    #[test]
+    fn export_then_import_keeps_the_function() {
+        let mut cnn = Network::new(vec![2, 6, 6]);
+        cnn.push(Layer::BatchNorm(BatchNorm {
+            gamma: vec![1.0, 1.0],
+            beta: vec![0.0, 0.0],
+            mean: vec![0.4, 0.5],
+            var: vec![0.0625, 0.09],
+            eps: 0.0,
+        }));
+        cnn.push(Layer::Conv2d(Conv2d {
+            in_channels: 2,
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+            weight: vals(54, 0.37),
+            bias: vals(3, 1.1),
+        }));
+        cnn.push(Layer::Relu(ReluMask::all_kept(27)));
+        cnn.push(Layer::Flatten);
+        cnn.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(4, 27, &vals(108, 0.21)),
+            DVector::from_vec(vals(4, 0.5)),
+        )));
+        let mut res = Network::new(vec![5]);
+        let h = res.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(5, 5, &vals(25, 0.8)),
+            DVector::from_vec(vals(5, 0.3)),
+        )));
+        let r = res.push(Layer::Relu(ReluMask::all_kept(5)));
+        res.push_with(Layer::Add, vec![r, h]);
+        res.push(Layer::Scale {
+            factor: vec![1.0, 0.0, 1.0, 1.0, 0.0],
+        });
+        res.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(3, 5, &vals(15, 0.6)),
+            DVector::zeros(3),
+        )));
+        for (name, net) in [("cnn", cnn), ("residual", res)] {
+            let bytes = export(&net, Encoding::Gathered).unwrap().to_bytes();
+            let back = import(&bytes).unwrap();
+            assert_eq!(back.input_shape, net.input_shape);
+            for seed in 0..3 {
+                let x: Vec<f64> = vals(numel(&net.input_shape), 0.13 + seed as f64)
+                    .iter()
+                    .map(|v| (v + 2.0) / 4.0)
+                    .collect();
+                assert_close(
+                    &back.forward(&x).unwrap(),
+                    &net.forward(&x).unwrap(),
+                    Tolerance::Approximate,
+                    name,
+                );
+            }
+            // gzip-compressed: the same network
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, &bytes).unwrap();
+            assert_eq!(import(&gz.finish().unwrap()).unwrap(), back);
+        }
+    }
+
+    #[test]
+    fn unsupported_ops_and_attributes_are_one_line_errors() {
+        let sig = model(&[1, 2], vec![node("Sigmoid", &["x"], "y", vec![])], vec![]);
+        let e = import(&sig).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "node 0 'Sigmoid_y' (Sigmoid): operator 'Sigmoid' is not supported (docs/onnx.md lists the ops the importer reads)"
+        );
+        let conv = model(
+            &[1, 2, 4, 4],
+            vec![
+                node("Relu", &["x"], "r", vec![]),
+                node("Conv", &["r", "w"], "y", vec![ai("group", 2)]),
+            ],
+            vec![f32t("w", &[2, 1, 1, 1], &[1.0, 1.0])],
+        );
+        assert_eq!(
+            import(&conv).unwrap_err().to_string(),
+            "node 1 'Conv_y' (Conv): group = 2 is not supported"
+        );
+        let moves = model(
+            &[1, 2, 3],
+            vec![node(
+                "Transpose",
+                &["x"],
+                "y",
+                vec![ais("perm", &[0, 2, 1])],
+            )],
+            vec![],
+        );
+        let e = import(&moves).unwrap_err().to_string();
+        assert!(
+            e.starts_with("node 0 'Transpose_y' (Transpose): perm"),
+            "{e}"
+        );
+        let mut unnamed = node("Tanh", &["x"], "y", vec![]);
+        unnamed.name.clear();
+        let e = import(&model(&[1, 2], vec![unnamed], vec![])).unwrap_err();
+        assert!(e.to_string().starts_with("node 0 (Tanh): "), "{e}");
+        assert!(matches!(e, Error::Onnx { node: Some(0), .. }));
+    }
+
+    /// A tensor declaring 10^12 elements with no data is refused before anything is
+    /// allocated; so is an input of 10^12 elements.
+    #[test]
+    fn huge_declared_sizes_are_refused() {
+        let mut t = f32t("w", &[1, 1], &[]);
+        t.dims = vec![1_000_000, 1_000_000];
+        let g = model(
+            &[1, 2],
+            vec![node("MatMul", &["x", "w"], "y", vec![])],
+            vec![t],
+        );
+        let e = import(&g).unwrap_err().to_string();
+        assert!(e.contains("declares 1000000000000 values"), "{e}");
+        let g = model(
+            &[1, 1_000_000, 1_000_000],
+            vec![node("Relu", &["x"], "y", vec![])],
+            vec![],
+        );
+        assert!(import(&g).unwrap_err().to_string().contains("more than"));
+        let g = model(
+            &[1, 1, 2, 2],
+            vec![node(
+                "Conv",
+                &["x", "w"],
+                "y",
+                vec![ais("pads", &[60000, 60000, 60000, 60000])],
+            )],
+            vec![f32t("w", &[1, 1, 1, 1], &[1.0])],
+        );
+        assert!(import(&g).unwrap_err().to_string().contains("more than"));
+    }
+
+    fn valid_onnx() -> Vec<u8> {
+        let mut net = Network::new(vec![1, 4, 4]);
+        net.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: vals(18, 0.5),
+            bias: vec![0.1, -0.2],
+        }));
+        net.push(Layer::Relu(ReluMask::all_kept(32)));
+        net.push(Layer::Flatten);
+        net.push(Layer::Dense(Affine::new(
+            DMatrix::from_row_slice(3, 32, &vals(96, 0.2)),
+            DVector::zeros(3),
+        )));
+        export(&net, Encoding::Gathered).unwrap().to_bytes()
+    }
+
+    fn valid_model_file() -> Vec<u8> {
+        let net = import(&valid_onnx()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        crate::save(&net, &p).unwrap();
+        std::fs::read(&p).unwrap()
+    }
+
+    fn load_model_bytes(bytes: &[u8]) -> Result<Network> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.safetensors");
+        std::fs::write(&p, bytes).unwrap();
+        crate::load(&p)
+    }
+
+    #[test]
+    fn truncated_files_are_errors() {
+        let b = valid_onnx();
+        assert!(import(&b).is_ok());
+        for cut in [0, 1, 10, b.len() / 2, b.len() - 1] {
+            assert!(import(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &b).unwrap();
+        let gz = gz.finish().unwrap();
+        for cut in [2, 10, gz.len() / 2, gz.len() - 1] {
+            assert!(import(&gz[..cut]).is_err(), "gz cut at {cut}");
+        }
+    }
+
+    /// A model file whose JSON declares a 10^12-unit input (a ReLU without a mask would
+    /// allocate a bit per unit) or an overflowing reshape is refused, not allocated.
+    #[test]
+    fn model_files_with_huge_declared_shapes_are_refused() {
+        for network in [
+            r#"{"input_shape":[1000000,1000000],"nodes":[{"op":"relu"}]}"#,
+            r#"{"input_shape":[2],"nodes":[{"op":"reshape","shape":[4294967296,4294967296,4]}]}"#,
+        ] {
+            let meta = std::collections::HashMap::from([
+                ("format_version".to_string(), "1".to_string()),
+                ("network".to_string(), network.to_string()),
+            ]);
+            let none: Vec<(String, safetensors::tensor::TensorView<'_>)> = vec![];
+            let bytes = safetensors::serialize(none, Some(meta)).unwrap();
+            let e = load_model_bytes(&bytes).unwrap_err().to_string();
+            assert!(e.contains("more than"), "{e}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Item 8: untrusted ONNX bytes (truncated, or with random bytes overwritten) give
+        /// a network or an error, never a panic.
+        #[test]
+        fn mutated_onnx_never_panics(
+            cut in 0.0f64..=1.0,
+            edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
+        ) {
+            let mut b = valid_onnx();
+            for (at, v) in edits {
+                let i = ((b.len() as f64) * at) as usize % b.len();
+                b[i] = v;
+            }
+            let n = ((b.len() as f64) * cut) as usize;
+            if let Ok(net) = import(&b[..n]) {
+                prop_assert!(net.validate().is_ok());
+            }
+        }
+
+        /// The same for the model file (`model_file::load`).
+        #[test]
+        fn mutated_model_files_never_panic(
+            cut in 0.0f64..=1.0,
+            edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
+        ) {
+            let mut b = valid_model_file();
+            for (at, v) in edits {
+                let i = ((b.len() as f64) * at) as usize % b.len();
+                b[i] = v;
+            }
+            let n = ((b.len() as f64) * cut) as usize;
+            if let Ok(net) = load_model_bytes(&b[..n]) {
+                prop_assert!(net.validate().is_ok());
+            }
+        }
+    }
+}
