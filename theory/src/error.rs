@@ -160,6 +160,46 @@ pub enum Error {
         /// What is wrong with it.
         problem: ModelFileProblem,
     },
+
+    // === ONNX import ===
+    /// An ONNX file could not be imported: malformed, or an operation or attribute outside
+    /// what `snl_theory::onnx::import` maps to the IR (docs/onnx.md, "Import").
+    #[error("{}", onnx_message(.path.as_deref(), *.node, .name, .op, .reason))]
+    Onnx {
+        /// The file, when read from one.
+        path: Option<PathBuf>,
+        /// Index of the offending ONNX node in the graph, when one is at fault.
+        node: Option<usize>,
+        /// Its name (may be empty).
+        name: String,
+        /// Its op type (empty when no node is at fault).
+        op: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `[path: ][node 7 'Conv_3' (Conv): ]reason`.
+fn onnx_message(
+    path: Option<&std::path::Path>,
+    node: Option<usize>,
+    name: &str,
+    op: &str,
+    reason: &str,
+) -> String {
+    let mut m = String::new();
+    if let Some(p) = path {
+        m.push_str(&format!("{}: ", p.display()));
+    }
+    if let Some(k) = node {
+        m.push_str(&format!("node {k} "));
+        if !name.is_empty() {
+            m.push_str(&format!("'{name}' "));
+        }
+        m.push_str(&format!("({op}): "));
+    }
+    m.push_str(reason);
+    m
 }
 
 /// What is wrong with a model file (see `docs/model-format.md`).

@@ -53,3 +53,4 @@ pub use network::{
     numel, Affine, AvgPool2d, BatchNorm, Conv2d, Layer, LayerReluCount, Network, Node, ReluCounts,
     COLLAPSE_MAX_ENTRIES,
 };
+pub use onnx::{load_any, load_any_with_info};

@@ -25,6 +25,8 @@ const KEY_FORMAT: &str = "format";
 const KEY_VERSION: &str = "format_version";
 const KEY_NETWORK: &str = "network";
 const RESERVED: [&str; 3] = [KEY_FORMAT, KEY_VERSION, KEY_NETWORK];
+/// Most elements the input or a reshape of a model file may declare (2^30).
+pub const MAX_VALUE_ELEMENTS: usize = 1 << 30;
 
 /// Architecture JSON: the IR with tensor names in place of parameters.
 #[derive(Serialize, Deserialize)]
@@ -344,6 +346,28 @@ fn tensor(
 /// Builds the network node by node, checking each node against the shapes of the values
 /// before it (kept as they are computed, so the check is linear in the number of nodes).
 fn build(arch: ArchSpec, st: &StFile<'_>) -> std::result::Result<Network, ModelFileProblem> {
+    // shapes come from the file: refuse sizes whose masks or values could not be allocated
+    // (a ReLU without a mask on a 10^12-unit input would allocate one bit per unit)
+    let too_big = |shape: &[usize]| {
+        shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_none_or(|n| n > MAX_VALUE_ELEMENTS)
+    };
+    if too_big(&arch.input_shape) {
+        return Err(ModelFileProblem::Architecture(format!(
+            "input shape {:?} has more than {MAX_VALUE_ELEMENTS} elements",
+            arch.input_shape
+        )));
+    }
+    if let Some((k, shape)) = arch.nodes.iter().enumerate().find_map(|(k, n)| match n {
+        NodeSpec::Reshape { shape, .. } if too_big(shape) => Some((k, shape)),
+        _ => None,
+    }) {
+        return Err(ModelFileProblem::Architecture(format!(
+            "node {k}: reshape to {shape:?}, more than {MAX_VALUE_ELEMENTS} elements"
+        )));
+    }
     let mut net = Network::new(arch.input_shape);
     net.nodes.reserve(arch.nodes.len());
     let mut shapes = Vec::with_capacity(arch.nodes.len() + 1);

@@ -83,6 +83,9 @@ pub enum Command {
     /// timeout and print `unsat`, `sat` with the counterexample, `timeout`, `unknown` or
     /// `error`; `--batch instances.csv` runs a benchmark into a results CSV (resumable).
     Vnncomp(commands::vnncomp::VnncompCommand),
+    /// The model's f64 forward on inputs given as JSON (for cross-checks against other
+    /// executors, e.g. onnxruntime on an imported ONNX network).
+    Forward(commands::forward::ForwardCommand),
 }
 
 /// Runs the parsed command.
@@ -98,5 +101,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Vnnlib(c) => commands::vnnlib::run(c),
         Command::Cost(c) => commands::cost::run(c),
         Command::Vnncomp(c) => commands::vnncomp::run(c),
+        Command::Forward(c) => commands::forward::run(c),
     }
 }

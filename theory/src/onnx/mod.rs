@@ -37,9 +37,11 @@ use serde::{Deserialize, Serialize};
 use crate::network::{Affine, Layer, Network};
 use crate::{Error, Result};
 
+pub mod import;
 pub mod proto;
 mod vnnlib;
 
+pub use import::{import, load, load_any, load_any_with_info};
 pub use vnnlib::vnnlib;
 
 use proto::{
@@ -258,6 +260,7 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
         initializer: g.inits,
         input: vec![value_info(&names[0], &input_shape)],
         output: vec![value_info(&names[n], &output_shape)],
+        ..Default::default()
     };
     let model = ModelProto {
         ir_version: IR_VERSION,
@@ -583,6 +586,7 @@ fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
                         .iter()
                         .map(|&d| Dimension {
                             dim_value: d as i64,
+                            ..Default::default()
                         })
                         .collect(),
                 }),
@@ -597,6 +601,7 @@ fn f32_tensor(name: &str, dims: &[usize], v: &[f64]) -> TensorProto {
         data_type: proto::FLOAT,
         name: name.into(),
         raw_data: v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+        ..Default::default()
     }
 }
 
@@ -614,6 +619,7 @@ impl GraphBuilder {
             name: format!("{op}_{}", self.nodes.len()),
             op_type: op.into(),
             attribute,
+            ..Default::default()
         });
     }
 
@@ -656,6 +662,7 @@ impl GraphBuilder {
             data_type: proto::INT64,
             name: name.into(),
             raw_data: v.flat_map(|x| x.to_le_bytes()).collect(),
+            ..Default::default()
         };
         self.constant(name, t)
     }

@@ -1,18 +1,27 @@
 //! The ONNX protobuf messages this crate writes, by hand (no `protoc` here), with the field
-//! numbers of `onnx/onnx.proto` (IR version 8). Only the fields the exporter uses are
-//! declared; protobuf readers skip nothing they need, since absent fields take defaults.
+//! numbers of `onnx/onnx.proto` (IR version 8). Only the fields the exporter writes and the
+//! importer ([`super::import`]) reads are declared: prost skips the others when decoding,
+//! and absent fields take their defaults.
 #![allow(missing_docs)]
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
+/// `TensorProto.DataType.INT32`.
+pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
+/// `TensorProto.DataType.DOUBLE`.
+pub const DOUBLE: i32 = 11;
+/// `TensorProto.DataLocation.EXTERNAL`.
+pub const EXTERNAL: i32 = 1;
 
 /// `AttributeProto.AttributeType`.
 pub mod attr_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
+    pub const STRING: i32 = 3;
     pub const TENSOR: i32 = 4;
+    pub const FLOATS: i32 = 6;
     pub const INTS: i32 = 7;
 }
 
@@ -52,6 +61,8 @@ pub struct GraphProto {
     pub input: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "12")]
     pub output: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "13")]
+    pub value_info: Vec<ValueInfoProto>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -66,6 +77,8 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -76,8 +89,12 @@ pub struct AttributeProto {
     pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
     #[prost(message, optional, tag = "5")]
     pub t: Option<TensorProto>,
+    #[prost(float, repeated, tag = "7")]
+    pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
     #[prost(int32, tag = "20")]
@@ -90,11 +107,26 @@ pub struct TensorProto {
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    /// FLOAT values (when `raw_data` is empty).
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// INT32 (and smaller integer) values.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    /// INT64 values.
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
     pub name: String,
     /// Little-endian values, row-major.
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// DOUBLE values.
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
+    /// `DataLocation`: 0 default (in this message), 1 external (a separate file).
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -126,9 +158,12 @@ pub struct TensorShapeProto {
     pub dim: Vec<Dimension>,
 }
 
-/// `TensorShapeProto.Dimension`, with the `dim_value` member of its oneof (field 1).
+/// `TensorShapeProto.Dimension`, with the members of its oneof: `dim_value` (field 1) and
+/// `dim_param` (field 2, a symbolic size such as a batch dimension).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Dimension {
     #[prost(int64, tag = "1")]
     pub dim_value: i64,
+    #[prost(string, tag = "2")]
+    pub dim_param: String,
 }

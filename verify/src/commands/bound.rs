@@ -61,7 +61,8 @@ impl From<MethodArg> for Method {
 #[derive(Debug, Args)]
 #[command(after_help = crate::cli::EXIT_CODES)]
 pub struct BoundCommand {
-    /// The model file (snl `.safetensors`).
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// The input region: `LO:HI` (the same interval on every input) or a JSON file
@@ -238,7 +239,7 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
         None => None,
     };
     let start = Instant::now();
-    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let load_seconds = start.elapsed().as_secs_f64();
     let relus = net.relu_counts()?;
     let input = input_box(&cmd, numel(&net.input_shape)).context("bad input region")?;

@@ -109,7 +109,8 @@ offline HE cost not modelled",
 #[derive(Debug, Args)]
 #[command(after_help = crate::cli::EXIT_CODES)]
 pub struct CostCommand {
-    /// The model file (snl `.safetensors`).
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// The protocol(s) to price.
@@ -375,7 +376,7 @@ pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
             cmd.bandwidth_mbps
         );
     }
-    let net = snl_theory::load(&cmd.model)
+    let net = snl_theory::load_any(&cmd.model)
         .with_context(|| format!("cannot read the model {}", cmd.model.display()))?;
     let counts = net.relu_counts()?;
     let encoding: Encoding = cmd.encoding.into();

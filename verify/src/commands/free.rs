@@ -26,7 +26,8 @@ use crate::commands::bound::parse_region;
 /// Arguments of `free`.
 #[derive(Debug, Args)]
 pub struct FreeCommand {
-    /// The model file.
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// The domain D as a box: `LO:HI` for every input, or a JSON file
@@ -125,7 +126,7 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
     };
     let start = Instant::now();
     let (net, mut info) =
-        snl_theory::model_file::load_with_info(&cmd.model).context("cannot read the model")?;
+        snl_theory::load_any_with_info(&cmd.model).context("cannot read the model")?;
     let (d, what) = domain(&cmd, numel(&net.input_shape)).context("bad domain")?;
     let (m2, free) = free_linearize(&net, &d, deadline).context("bound propagation failed")?;
     // M2 = M on D: check it on samples before writing anything

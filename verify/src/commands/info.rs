@@ -12,7 +12,8 @@ use crate::cli::{ExitStatus, OutputFormat};
 /// Arguments of `info`.
 #[derive(Debug, Args)]
 pub struct InfoCommand {
-    /// The model file (snl `.safetensors`).
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// `text` (a table) or `json`.
@@ -60,7 +61,7 @@ fn report(net: &Network, model: PathBuf) -> anyhow::Result<Report> {
 
 /// Runs `info`.
 pub fn run(cmd: InfoCommand) -> anyhow::Result<ExitStatus> {
-    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let r = report(&net, cmd.model)?;
     let mut out = std::io::stdout().lock();
     match cmd.output_format {

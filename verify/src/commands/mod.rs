@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod bound;
 pub mod cost;
+pub mod forward;
 pub mod free;
 pub mod info;
 pub mod regions;

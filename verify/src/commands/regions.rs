@@ -17,7 +17,8 @@ use crate::commands::bound::{parse_numbers, parse_region};
 /// Arguments of `regions`.
 #[derive(Debug, Args)]
 pub struct RegionsCommand {
-    /// The model file.
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// Count regions on this box: `LO:HI` for every input, or a JSON file
@@ -69,7 +70,7 @@ fn read_point(p: &Path) -> anyhow::Result<Vec<f64>> {
 
 /// Runs `regions`.
 pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
-    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let relus = net.relu_counts()?;
     let d = numel(&net.input_shape);
     let start = Instant::now();

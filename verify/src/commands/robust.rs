@@ -40,7 +40,8 @@ pub enum RobustMethod {
 #[derive(Debug, Args)]
 #[command(after_help = ROBUST_EXIT_CODES)]
 pub struct RobustCommand {
-    /// The model file (snl `.safetensors`).
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// The test set: a safetensors file with `inputs` and `labels` (`snl export-data`
@@ -159,7 +160,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
     if cmd.count == Some(0) {
         bail!("--count must be at least 1");
     }
-    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let relus = net.relu_counts()?;
     let outputs = numel(&net.output_shape()?);
     let samples = Samples::load(&cmd.inputs).context("cannot read the inputs")?;

@@ -143,7 +143,7 @@ impl Answer {
 
 /// Reads a network: ONNX by its suffix, else an snl model file.
 pub fn load_net(path: &Path) -> anyhow::Result<Network> {
-    Ok(snl_theory::load(path)?)
+    Ok(snl_theory::onnx::load_any(path)?)
 }
 
 /// Loads and decides one instance under a deadline `timeout` from `start`; returns the

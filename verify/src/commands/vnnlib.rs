@@ -45,7 +45,8 @@ impl From<EncodingArg> for Encoding {
 #[derive(Debug, Args)]
 #[command(after_help = crate::cli::EXIT_CODES)]
 pub struct VnnlibCommand {
-    /// The model file (snl `.safetensors`).
+    /// The model: an snl model file (`.safetensors`) or an ONNX network (`.onnx`,
+    /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
     /// The input box itself, as `bound --input-box` reads it: `LO:HI` (every input) or a
@@ -107,7 +108,7 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
             bail!("--eps must be a positive number, got {e}");
         }
     }
-    let net = snl_theory::load(&cmd.model).context("cannot read the model")?;
+    let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let dim = numel(&net.input_shape);
     let outputs = numel(&net.output_shape()?);
     let (input, center, label): (InputBox, Vec<f64>, Option<usize>) = match &cmd.inputs {
