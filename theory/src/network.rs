@@ -1308,4 +1308,56 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// A conv of any kernel, stride and padding, with any finite weights (tiny ones next
+        /// to large biases included): every entry of its dense matrix is the weight whose
+        /// window position reads that input, bit for bit, and each row's bias is the
+        /// channel's bias. See: issue 17, item 7a.
+        #[test]
+        fn to_dense_places_every_conv_weight(
+            (ic, oc, h, w) in (1usize..3, 1usize..3, 1usize..5, 1usize..5),
+            (kh, kw, sh, sw, ph, pw) in (1usize..3, 1usize..3, 1usize..3, 1usize..3, 0usize..2, 0usize..2),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            proptest::prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
+            let mut state = seed;
+            let mut next = || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // any sign, magnitudes from 2^-70 to 2^10
+                let m = ((state >> 11) as f64 / (1u64 << 53) as f64) + 0.5;
+                let e = ((state >> 3) % 80) as i32 - 70;
+                if state & 1 == 1 { -m * 2f64.powi(e) } else { m * 2f64.powi(e) }
+            };
+            let conv = Conv2d {
+                in_channels: ic,
+                out_channels: oc,
+                kernel: [kh, kw],
+                stride: [sh, sw],
+                padding: [ph, pw],
+                weight: (0..oc * ic * kh * kw).map(|_| next()).collect(),
+                bias: (0..oc).map(|_| 1e3 * next().signum()).collect(),
+            };
+            let mut net = Network::new(vec![ic, h, w]);
+            net.push(Layer::Conv2d(conv.clone()));
+            let o = net.output_shape().unwrap();
+            let d = net.to_dense().unwrap();
+            let Layer::Dense(a) = &d.nodes[0].layer else { panic!("{d:?}") };
+            let (oh, ow) = (o[1], o[2]);
+            let mut expected = DMatrix::<f64>::zeros(oc * oh * ow, ic * h * w);
+            for (r, (c, y, x)) in (0..oc * oh * ow).map(|r| (r, (r / (oh * ow), r / ow % oh, r % ow))) {
+                proptest::prop_assert_eq!(a.bias[r].to_bits(), conv.bias[c].to_bits());
+                for (i, ky, kx) in (0..ic * kh * kw).map(|t| (t / (kh * kw), t / kw % kh, t % kw)) {
+                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (x * sw + kx) as isize - pw as isize);
+                    if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                        let col = (i * h + iy as usize) * w + ix as usize;
+                        expected[(r, col)] = conv.weight[((c * ic + i) * kh + ky) * kw + kx];
+                    }
+                }
+            }
+            let bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&a.weight), bits(&expected));
+        }
+    }
 }
