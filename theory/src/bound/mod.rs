@@ -512,7 +512,9 @@ impl Query {
     /// (corners included), then bound the margins from below: every lower bound above the
     /// [`Tolerance::Sound`](crate::tolerance::Tolerance::Sound) slack proves the property;
     /// otherwise the LP's or MILP's minimisers are tried as counterexamples. SMT decides it
-    /// with one exact z3 query. Every counterexample is re-checked with the f64 forward pass;
+    /// with one exact z3 query on the dense form. Every counterexample (samples, the LP's or
+    /// MILP's minimisers, z3's model) is re-checked with [`argmax_violation`] on the network
+    /// itself, never on its dense form;
     /// anything else (timeouts, a relaxation too loose) is `Unknown`.
     pub fn verify(&self, property: &Property) -> Result<Verdict> {
         if self.method.on_graph() && self.method != Method::Interval {
