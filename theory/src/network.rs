@@ -475,6 +475,89 @@ fn avg_pool(p: &AvgPool2d, x: &[f64], s: &[usize], o: &[usize]) -> Vec<f64> {
     y
 }
 
+/// The dense matrix of a conv, batch norm, average pooling or scale layer on an input of
+/// shape `s` (output shape `o`), built from its parameters: every entry is a parameter, a
+/// batch norm's f64 `scale`/`shift`, the f64 `1 / (kh·kw)`, or 0.
+fn dense_of(layer: &Layer, s: &[usize], o: &[usize]) -> Result<Affine> {
+    let (n_in, n_out) = (numel(s), numel(o));
+    let entries = n_in.saturating_mul(n_out);
+    if entries > COLLAPSE_MAX_ENTRIES {
+        return Err(Error::TooLarge {
+            what: "collapse",
+            entries,
+            limit: COLLAPSE_MAX_ENTRIES,
+        });
+    }
+    let mut w = DMatrix::zeros(n_out, n_in);
+    let mut b = DVector::zeros(n_out);
+    match layer {
+        Layer::Conv2d(c) => {
+            let (h, wd, oh, ow) = (s[1], s[2], o[1], o[2]);
+            let [kh, kw] = c.kernel;
+            for oc in 0..c.out_channels {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let row = (oc * oh + oy) * ow + ox;
+                        b[row] = c.bias[oc];
+                        for ic in 0..c.in_channels {
+                            for ky in 0..kh {
+                                let Some(iy) = (oy * c.stride[0] + ky)
+                                    .checked_sub(c.padding[0])
+                                    .filter(|&iy| iy < h)
+                                else {
+                                    continue;
+                                };
+                                for kx in 0..kw {
+                                    let Some(ix) = (ox * c.stride[1] + kx)
+                                        .checked_sub(c.padding[1])
+                                        .filter(|&ix| ix < wd)
+                                    else {
+                                        continue;
+                                    };
+                                    let wi = ((oc * c.in_channels + ic) * kh + ky) * kw + kx;
+                                    w[(row, (ic * h + iy) * wd + ix)] = c.weight[wi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Layer::BatchNorm(bn) => {
+            let (scale, shift) = bn.scale_shift();
+            let per = n_in / bn.gamma.len().max(1);
+            for i in 0..n_in {
+                w[(i, i)] = scale[i / per];
+                b[i] = shift[i / per];
+            }
+        }
+        Layer::AvgPool2d(p) => {
+            let (h, wd, oh, ow) = (s[1], s[2], o[1], o[2]);
+            let inv = 1.0 / (p.kernel[0] * p.kernel[1]) as f64;
+            for c in 0..s[0] {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let row = (c * oh + oy) * ow + ox;
+                        for ky in 0..p.kernel[0] {
+                            for kx in 0..p.kernel[1] {
+                                let (iy, ix) = (oy * p.stride[0] + ky, ox * p.stride[1] + kx);
+                                w[(row, (c * h + iy) * wd + ix)] = inv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Layer::Scale { factor } => {
+            for (i, &f) in factor.iter().enumerate() {
+                w[(i, i)] = f;
+            }
+        }
+        _ => unreachable!("dense_of is for conv, batch norm, pooling and scale"),
+    }
+    Ok(Affine::new(w, b))
+}
+
 impl Network {
     /// An empty network (the identity) on inputs of `input_shape`.
     pub fn new(input_shape: Vec<usize>) -> Self {
@@ -754,10 +837,21 @@ impl Network {
     }
 
     /// The same function over flat vectors with only [`Layer::Dense`], [`Layer::Relu`] and
-    /// [`Layer::Add`] nodes: convolutions, batch norms, poolings and scales are unrolled into dense
+    /// [`Layer::Add`] nodes: convolutions, batch norms, poolings and scales become dense
     /// matrices (each node on its own, so at most [`COLLAPSE_MAX_ENTRIES`] entries each),
     /// flatten and reshape disappear, and the input shape becomes `[numel]`. This is the form
     /// the LP, MILP and SMT encodings read.
+    ///
+    /// The matrices are built from the layers' parameters, never by evaluating the layers,
+    /// and no two layers are multiplied together: every entry is a parameter or exactly 0,
+    /// so in real arithmetic the dense form is the network itself, with two exceptions
+    /// where the IR's own f64 semantics already rounds a constant:
+    ///
+    /// * batch norm is the diagonal map `scale x + shift` with the f64 `(scale, shift)` of
+    ///   [`BatchNorm::scale_shift`] (the constants [`Network::forward`] uses;
+    ///   `gamma / sqrt(var + eps)` itself is irrational in general);
+    /// * average pooling weighs each window entry by the f64 nearest to `1 / (kh·kw)`:
+    ///   exact when `kh·kw` is a power of two, otherwise within a relative `2⁻⁵³` of it.
     pub fn to_dense(&self) -> Result<Network> {
         let shapes = self.shapes()?;
         let mut out = Network::new(vec![numel(&self.input_shape)]);
@@ -773,10 +867,7 @@ impl Network {
                 | Layer::BatchNorm(_)
                 | Layer::AvgPool2d(_)
                 | Layer::Scale { .. } => {
-                    let mut single = Network::new(shapes[node.inputs[0]].clone());
-                    single.push(node.layer.clone());
-                    let s = single.shapes()?;
-                    let affine = single.affine_between(&s, 0, 1)?;
+                    let affine = dense_of(&node.layer, &shapes[node.inputs[0]], &shapes[k + 1])?;
                     out.push_with(Layer::Dense(affine), inputs)
                 }
             };
@@ -1087,6 +1178,98 @@ mod tests {
         }
     }
 
+    /// Issue 17, item 7a: the dense form is the layers' parameters, bit for bit — not a
+    /// difference of f64 evaluations, which loses a weight of `2⁻⁶⁰` next to a bias of 1 (and
+    /// batch norm's `2⁻⁵⁴` scale next to a shift of 1).
+    #[test]
+    fn to_dense_is_the_parameters_bit_for_bit() {
+        let tiny = 2f64.powi(-60);
+        let conv = Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel: [2, 2],
+            stride: [1, 1],
+            padding: [1, 1],
+            weight: vec![tiny, 3.0, -0.5, 1.25, 2.0, -tiny, 0.0, 7.0],
+            bias: vec![1.0, -2.0],
+        };
+        let bn = BatchNorm {
+            gamma: vec![2f64.powi(-54), 0.5],
+            beta: vec![1.0, 3.0],
+            mean: vec![0.0, 2.0],
+            var: vec![1.0, 1.0],
+            eps: 0.0,
+        };
+        let factor: Vec<f64> = (0..8).map(|i| [0.0, 1.0, -0.75, tiny][i % 4]).collect();
+        let mut net = Network::new(vec![1, 2, 2]);
+        net.push(Layer::Conv2d(conv.clone())); // [2, 3, 3]
+        net.push(Layer::BatchNorm(bn.clone()));
+        net.push(Layer::AvgPool2d(AvgPool2d {
+            kernel: [2, 2],
+            stride: [1, 1],
+        })); // [2, 2, 2]
+        net.push(Layer::Scale {
+            factor: factor.clone(),
+        });
+        net.push(Layer::Flatten);
+        let d = net.to_dense().unwrap();
+        let m: Vec<&Affine> = d
+            .nodes
+            .iter()
+            .map(|n| match &n.layer {
+                Layer::Dense(a) => a,
+                l => panic!("{l:?}"),
+            })
+            .collect();
+        // one dense node per layer, each reading the one before; the flatten disappears
+        assert_eq!(m.len(), 4);
+        for (k, n) in d.nodes.iter().enumerate() {
+            assert_eq!(n.inputs, vec![k]);
+        }
+        let bits = |a: &Affine| -> Vec<u64> {
+            a.weight
+                .iter()
+                .chain(a.bias.iter())
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        // conv: weight (oc, ic, ky, kx) at row (oc, oy, ox), column (ic, iy, ix) with
+        // iy = oy + ky − 1, ix = ox + kx − 1 inside the 2×2 input
+        let mut w = DMatrix::zeros(18, 4);
+        for oc in 0..2 {
+            for (oy, ox, ky, kx) in (0..81).map(|i| (i / 27, i / 9 % 3, i / 3 % 3, i % 3)) {
+                let (iy, ix) = (oy + ky, ox + kx);
+                if ky < 2 && kx < 2 && (1..3).contains(&iy) && (1..3).contains(&ix) {
+                    w[(oc * 9 + oy * 3 + ox, (iy - 1) * 2 + ix - 1)] =
+                        conv.weight[oc * 4 + ky * 2 + kx];
+                }
+            }
+        }
+        let b = DVector::from_fn(18, |r, _| conv.bias[r / 9]);
+        assert_eq!(bits(m[0]), bits(&Affine::new(w, b)));
+        // batch norm: diagonal scale, shift, per channel
+        let (scale, shift) = bn.scale_shift();
+        assert_eq!((scale[0], shift[0]), (2f64.powi(-54), 1.0));
+        let w = DMatrix::from_fn(18, 18, |r, c| if r == c { scale[r / 9] } else { 0.0 });
+        let b = DVector::from_fn(18, |r, _| shift[r / 9]);
+        assert_eq!(bits(m[1]), bits(&Affine::new(w, b)));
+        // 2×2 average pooling: 1/4 on each window
+        let w = DMatrix::from_fn(8, 18, |r, c| {
+            let (ch, oy, ox) = (r / 4, r / 2 % 2, r % 2);
+            let (cc, iy, ix) = (c / 9, c / 3 % 3, c % 3);
+            let inside = cc == ch && (oy..oy + 2).contains(&iy) && (ox..ox + 2).contains(&ix);
+            if inside {
+                0.25
+            } else {
+                0.0
+            }
+        });
+        assert_eq!(bits(m[2]), bits(&Affine::new(w, DVector::zeros(8))));
+        // scale: diagonal factors
+        let w = DMatrix::from_fn(8, 8, |r, c| if r == c { factor[r] } else { 0.0 });
+        assert_eq!(bits(m[3]), bits(&Affine::new(w, DVector::zeros(8))));
+    }
+
     #[test]
     fn collapse_of_an_image_input_flattens_first() {
         // found by linearize's c ≡ 0 property test: a stretch starting at a [c, h, w] value
@@ -1123,6 +1306,58 @@ mod tests {
                 Tolerance::Close,
                 "collapsed",
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// A conv of any kernel, stride and padding, with any finite weights (tiny ones next
+        /// to large biases included): every entry of its dense matrix is the weight whose
+        /// window position reads that input, bit for bit, and each row's bias is the
+        /// channel's bias. See: issue 17, item 7a.
+        #[test]
+        fn to_dense_places_every_conv_weight(
+            (ic, oc, h, w) in (1usize..3, 1usize..3, 1usize..5, 1usize..5),
+            (kh, kw, sh, sw, ph, pw) in (1usize..3, 1usize..3, 1usize..3, 1usize..3, 0usize..2, 0usize..2),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            proptest::prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
+            let mut state = seed;
+            let mut next = || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // any sign, magnitudes from 2^-70 to 2^10
+                let m = ((state >> 11) as f64 / (1u64 << 53) as f64) + 0.5;
+                let e = ((state >> 3) % 80) as i32 - 70;
+                if state & 1 == 1 { -m * 2f64.powi(e) } else { m * 2f64.powi(e) }
+            };
+            let conv = Conv2d {
+                in_channels: ic,
+                out_channels: oc,
+                kernel: [kh, kw],
+                stride: [sh, sw],
+                padding: [ph, pw],
+                weight: (0..oc * ic * kh * kw).map(|_| next()).collect(),
+                bias: (0..oc).map(|_| 1e3 * next().signum()).collect(),
+            };
+            let mut net = Network::new(vec![ic, h, w]);
+            net.push(Layer::Conv2d(conv.clone()));
+            let o = net.output_shape().unwrap();
+            let d = net.to_dense().unwrap();
+            let Layer::Dense(a) = &d.nodes[0].layer else { panic!("{d:?}") };
+            let (oh, ow) = (o[1], o[2]);
+            let mut expected = DMatrix::<f64>::zeros(oc * oh * ow, ic * h * w);
+            for (r, (c, y, x)) in (0..oc * oh * ow).map(|r| (r, (r / (oh * ow), r / ow % oh, r % ow))) {
+                proptest::prop_assert_eq!(a.bias[r].to_bits(), conv.bias[c].to_bits());
+                for (i, ky, kx) in (0..ic * kh * kw).map(|t| (t / (kh * kw), t / kw % kh, t % kw)) {
+                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (x * sw + kx) as isize - pw as isize);
+                    if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                        let col = (i * h + iy as usize) * w + ix as usize;
+                        expected[(r, col)] = conv.weight[((c * ic + i) * kh + ky) * kw + kx];
+                    }
+                }
+            }
+            let bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(bits(&a.weight), bits(&expected));
         }
     }
 }

@@ -309,18 +309,31 @@ impl Tightened {
         Ok(Self { values, report })
     }
 
-    /// The intervals of `longer`, a network that starts with the nodes these intervals
-    /// are for (the margin network does) and goes on: the nodes after them get interval
-    /// propagation from the tightened values (no LP).
-    pub fn extended(&self, longer: &Network, input: &InputBox) -> Result<Self> {
-        let mut values = interval::propagate(longer, input)?;
-        let n = self.values.len();
-        debug_assert!(
-            n <= values.len() && (0..n).all(|k| values[k].len() == self.values[k].len()),
-            "not a continuation"
+    /// The intervals of `longer`, given that these intervals are those of `shorter` over
+    /// the same box: the values that `longer` computes exactly as `shorter` does (its
+    /// longest common prefix of nodes) keep the tightened intervals, and the nodes after it
+    /// get interval propagation from them (no LP).
+    ///
+    /// `longer` is meant to continue `shorter` (the margin network does), but need not: the
+    /// dense form of a network that ends in a flatten of an earlier value ends in an
+    /// identity node that its margin network's dense form lacks. Matching by position would
+    /// then give the margins the outputs' intervals.
+    pub fn extended(&self, shorter: &Network, longer: &Network, input: &InputBox) -> Result<Self> {
+        assert_eq!(
+            self.values.len(),
+            shorter.nodes.len() + 1,
+            "intervals of another network"
         );
-        values[..n].clone_from_slice(&self.values);
-        interval::repropagate(longer, &mut values, n - 1);
+        let mut values = interval::propagate(longer, input)?;
+        let common = shorter
+            .nodes
+            .iter()
+            .zip(&longer.nodes)
+            .take_while(|(a, b)| a == b)
+            .count();
+        // values 0..=common are the same functions of the input in both networks
+        values[..=common].clone_from_slice(&self.values[..=common]);
+        interval::repropagate(longer, &mut values, common);
         Ok(Self {
             values,
             report: self.report,

@@ -4,12 +4,19 @@
 //! [`Layer::Dense`], [`Layer::Relu`] and [`Layer::Add`] over flat vectors; residual adds make
 //! it a DAG) and an [`InputBox`] `{x : lower <= x <= upper}`:
 //!
-//! | method     | what                                                        | exact? |
-//! |------------|-------------------------------------------------------------|--------|
-//! | `Interval` | interval propagation `W x + b` in centre–radius form         | no     |
-//! | `Lp`       | triangle relaxation `y >= 0, y >= x, y <= u (x − l)/(u − l)` | no     |
-//! | `Milp`     | big-M with one binary per kept ReLU straddling 0             | yes    |
-//! | `Smt`      | z3 over exact rationals, `y = ite(x >= 0, x, 0)`             | yes    |
+//! | method     | what                                                        | complete? |
+//! |------------|-------------------------------------------------------------|-----------|
+//! | `Interval` | interval propagation `W x + b` in centre–radius form         | no        |
+//! | `Lp`       | triangle relaxation `y >= 0, y >= x, y <= u (x − l)/(u − l)` | no        |
+//! | `Milp`     | big-M with one binary per kept ReLU straddling 0             | up to CBC |
+//! | `Smt`      | z3 over exact rationals, `y = ite(x >= 0, x, 0)`             | exact     |
+//!
+//! Only SMT is exact ([`Method::is_exact`]): z3 decides the dense form in rational
+//! arithmetic, and the dense form is the network's parameters as they are (see
+//! [`Network::to_dense`] for batch norm and average pooling). MILP encodes the same
+//! function, but CBC solves it in floating point with feasibility and integrality
+//! tolerances: its optima are complete up to those tolerances, padded outward by
+//! [`Tolerance::Solver`](crate::tolerance::Tolerance::Solver), not rigorous.
 //!
 //! Linearized units (`y = x`) and kept units whose pre-activation interval does not straddle
 //! 0 stay affine in every encoding, so a linearized network has fewer binaries. LP and MILP
@@ -200,7 +207,8 @@ pub enum Method {
     Bab,
     /// Triangle LP relaxation after per-unit LP tightening.
     Lp,
-    /// Exact big-M MILP (CBC), binaries only for kept unstable ReLUs.
+    /// Big-M MILP (CBC), binaries only for kept unstable ReLUs: complete up to CBC's
+    /// floating-point tolerances, not exact.
     Milp,
     /// Exact SMT (z3, rationals), for small networks.
     Smt,
@@ -220,9 +228,10 @@ impl Method {
         }
     }
 
-    /// Whether the method computes exact bounds when it finishes.
+    /// Whether the method computes exact bounds when it finishes: only SMT (z3 over
+    /// rationals). MILP is complete but rests on CBC's floating-point tolerances.
     pub fn is_exact(self) -> bool {
-        matches!(self, Method::Milp | Method::Smt)
+        matches!(self, Method::Smt)
     }
 }
 
@@ -276,7 +285,10 @@ pub struct Bounded {
     pub bounds: OutputBounds,
     /// The method asked for.
     pub method: Method,
-    /// Whether every bound is an attained optimum (exact methods that finished).
+    /// Whether the complete encoding finished on every bound: for SMT every bound is then
+    /// within the bisection gap of an attained value, exactly (rationals); for MILP every
+    /// bound is CBC's optimum moved outward by its tolerance — complete up to CBC's
+    /// floating-point tolerances, not exact ([`Method::is_exact`] says which).
     pub exact: bool,
     /// Why an exact method fell back to its relaxation on some bound (timeout, unknown).
     pub unknown: Option<String>,
@@ -515,7 +527,9 @@ impl Query {
     /// (corners included), then bound the margins from below: every lower bound above the
     /// [`Tolerance::Sound`](crate::tolerance::Tolerance::Sound) slack proves the property;
     /// otherwise the LP's or MILP's minimisers are tried as counterexamples. SMT decides it
-    /// with one exact z3 query. Every counterexample is re-checked with the f64 forward pass;
+    /// with one exact z3 query on the dense form. Every counterexample (samples, the LP's or
+    /// MILP's minimisers, z3's model) is re-checked with [`argmax_violation`] on the network
+    /// itself, never on its dense form;
     /// anything else (timeouts, a relaxation too loose) is `Unknown`.
     pub fn verify(&self, property: &Property) -> Result<Verdict> {
         if self.method.on_graph() && self.method != Method::Interval {
@@ -525,14 +539,13 @@ impl Query {
         let margins = self.margin_query(class)?;
         #[cfg(feature = "smt")]
         if self.method == Method::Smt {
-            return smt::verify_positive(
-                margins.dense()?,
-                &self.input,
-                self.dense()?,
-                self.deadline,
-            );
+            // z3's model is re-checked on the network itself, never on its dense form
+            return smt::verify_positive(margins.dense()?, &self.input, self.deadline, &|x| {
+                argmax_violation(&self.net, x, class)
+            });
         }
-        let dense = &self.net;
+        // counterexamples are checked on the network itself, never on its dense form
+        let net = &self.net;
         // a cheap attack first: the centre and deterministic samples (corners included);
         // with a deadline, samples for a tenth of the time left at most (a forward pass of
         // a large dense form is not free)
@@ -546,7 +559,7 @@ impl Query {
             if k > 0 && attack_until.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
-            if let Some(cex) = argmax_violation(dense, x, class)? {
+            if let Some(cex) = argmax_violation(net, x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
         }
@@ -560,7 +573,9 @@ impl Query {
             #[cfg(feature = "lp")]
             Method::Lp | Method::Milp => {
                 // the margins continue the network: its tightened intervals serve them too
-                let t = self.tightened()?.extended(margins.dense()?, &self.input)?;
+                let t = self
+                    .tightened()?
+                    .extended(self.dense()?, margins.dense()?, &self.input)?;
                 let exact = self.method == Method::Milp;
                 lp::bounds_with(
                     margins.dense()?,
@@ -579,7 +594,7 @@ impl Query {
         // the relaxation's or the MILP's minimisers of the margins
         for x in witnesses {
             let x = self.input.clamp(&x);
-            if let Some(cex) = argmax_violation(dense, &x, class)? {
+            if let Some(cex) = argmax_violation(net, &x, class)? {
                 return Ok(Verdict::Refuted(cex));
             }
         }

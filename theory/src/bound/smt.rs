@@ -6,7 +6,7 @@
 //! watchdog thread that calls the context's interrupt at the deadline, and again every
 //! [`REINTERRUPT`] until the checks return (an interrupt that lands between two checks
 //! could be lost); no check starts after the deadline. An interrupted check is `Unknown`,
-//! never proved. Models are re-checked with the f64 forward pass.
+//! never proved. Models are re-checked on the network itself (its f64 forward pass).
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -354,13 +354,16 @@ pub fn bounds(
     })
 }
 
-/// Decides "every output of `margins` is > 0 on the box" exactly; a model is turned into a
-/// counterexample of the original network `net` and re-checked with the f64 forward pass.
+/// Decides "every output of `margins` is > 0 on the box" exactly (for the dense form
+/// `margins`, in rational arithmetic). A model is clamped into the box and handed to
+/// `refute`, which re-checks it on the network itself (for an argmax property:
+/// [`crate::bound::argmax_violation`] on the original network, not on its dense form) and
+/// returns the counterexample it confirms; a model it does not confirm is `Unknown`.
 pub fn verify_positive(
     margins: &Network,
     input: &InputBox,
-    net: &Network,
     deadline: Option<Instant>,
+    refute: &dyn Fn(&[f64]) -> Result<Option<Counterexample>>,
 ) -> Result<Verdict> {
     check_size(margins)?;
     if past(deadline) {
@@ -396,21 +399,14 @@ pub fn verify_positive(
     });
     match r {
         Ok(None) => Ok(Verdict::Proved),
-        Ok(Some(x)) => {
-            let x = input.clamp(&x);
-            let y = margins.forward(&x)?;
-            if y.iter().any(|&m| m <= 0.0) {
-                Ok(Verdict::Refuted(Counterexample {
-                    output: net.forward(&x)?,
-                    input: x,
-                }))
-            } else {
-                Ok(Verdict::Unknown {
-                    reason: "z3 found a counterexample that does not survive rounding to f64"
-                        .into(),
-                })
-            }
-        }
+        Ok(Some(x)) => match refute(&input.clamp(&x))? {
+            Some(cex) => Ok(Verdict::Refuted(cex)),
+            None => Ok(Verdict::Unknown {
+                reason: "z3 found a counterexample of the dense form that the network's own \
+                         forward pass does not confirm (rounding)"
+                    .into(),
+            }),
+        },
         Err(reason) => Ok(Verdict::Unknown {
             reason: match past(deadline) {
                 true => format!("timeout: z3: {reason}"),

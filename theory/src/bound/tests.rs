@@ -595,3 +595,103 @@ fn around_rounds_outward() {
     }
     assert!(moved > 0, "no case rounded inward: the test checks nothing");
 }
+
+/// Issue 17, item 7a. Batch norm `y = 2⁻⁵⁴ x + 1` on `[4, 8]`, then `y0 = −y + 1 + 2⁻⁵²`,
+/// `y1 = 0`: the true margin `y0 − y1 = 2⁻⁵² − 2⁻⁵⁴ x` is `<= 0` on the whole box (0 at
+/// `x = 4`), and the f64 forward pass violates `argmax = 0` everywhere too. A dense form
+/// built by differencing f64 evaluations (`f(e_j) − f(0)`) loses the `2⁻⁵⁴` weight and reads
+/// the margin as the constant `2⁻⁵²`: SMT then "proved" it.
+fn tiny_batch_norm_net() -> Network {
+    let mut net = Network::new(vec![1]);
+    net.push(Layer::BatchNorm(crate::BatchNorm {
+        gamma: vec![2f64.powi(-54)],
+        beta: vec![1.0],
+        mean: vec![0.0],
+        var: vec![1.0],
+        eps: 0.0,
+    }));
+    net.push(dense(2, 1, &[-1.0, 0.0], &[1.0 + 2f64.powi(-52), 0.0]));
+    net
+}
+
+#[cfg(any(feature = "lp", feature = "smt"))]
+#[test]
+fn exact_methods_do_not_prove_a_batch_norm_rounding_artefact() {
+    let net = tiny_batch_norm_net();
+    let input = InputBox::uniform(1, 4.0, 8.0).unwrap();
+    let class0 = Property::Argmax { class: 0 };
+    // the dense form carries the batch norm's scale and shift as they are
+    let d = net.to_dense().unwrap();
+    let Layer::Dense(a) = &d.nodes[0].layer else {
+        panic!("{d:?}")
+    };
+    assert_eq!((a.weight[(0, 0)], a.bias[0]), (2f64.powi(-54), 1.0));
+    #[allow(unused_mut)]
+    let mut methods = Vec::new();
+    #[cfg(feature = "smt")]
+    methods.push(Method::Smt);
+    #[cfg(feature = "lp")]
+    methods.extend([Method::Lp, Method::Milp]);
+    for m in methods {
+        let v = net.bound(&input).unwrap().using(m).verify(&class0).unwrap();
+        let Verdict::Refuted(cex) = &v else {
+            panic!("{m:?}: {v:?}")
+        };
+        // the counterexample is the network's own (its f64 forward pass), in the box
+        assert!(input.contains(&cex.input), "{m:?}: {cex:?}");
+        assert_eq!(cex.output, net.forward(&cex.input).unwrap(), "{m:?}");
+        assert!(cex.output[1] >= cex.output[0], "{m:?}: {cex:?}");
+    }
+}
+
+/// Issue 17, item 7c. A network whose last layer is a Flatten of the logits, read past a
+/// dead node (a linearized ReLU nothing reads): its dense form ends in an identity node
+/// that the margin network's dense form lacks, so neither continues the other. The LP/MILP verdict reused the
+/// network's tightened intervals for the margins' by position — the outputs' intervals
+/// (all above 9) then stood for the margins' — and "proved" `argmax = 0`, which fails on
+/// `|x − 0.3| < 5e-10` (a bump too narrow for the sampling attack).
+#[cfg(feature = "lp")]
+#[test]
+fn margins_after_a_final_flatten_get_their_own_intervals() {
+    let mut net = Network::new(vec![1]);
+    net.push(dense(2, 1, &[1.0, -1.0], &[-0.3, 0.3]));
+    net.push(Layer::Relu(ReluMask::all_kept(2)));
+    net.push(dense(1, 2, &[-1.0, -1.0], &[1e-9]));
+    net.push(Layer::Relu(ReluMask::all_kept(1)));
+    let logits = net.push(dense(2, 1, &[0.0, 1e9], &[10.5, 10.0]));
+    net.push(Layer::Relu(ReluMask::all_linearized(2)));
+    net.push_with(Layer::Flatten, vec![logits]);
+    let input = InputBox::uniform(1, 0.0, 1.0).unwrap();
+    // the property is false: y1 = 11 > y0 = 10.5 at x = 0.3
+    let x = [0.3];
+    assert!(argmax_violation(&net, &x, 0).unwrap().is_some());
+    for m in [Method::Lp, Method::Milp] {
+        let v = net
+            .bound(&input)
+            .unwrap()
+            .using(m)
+            .verify(&Property::Argmax { class: 0 })
+            .unwrap();
+        assert!(!matches!(v, Verdict::Proved), "{m:?}: {v:?}");
+        if let Verdict::Refuted(cex) = &v {
+            assert!(argmax_violation(&net, &cex.input, 0).unwrap().is_some());
+        }
+    }
+}
+
+/// Issue 17, item 7e: CBC is a floating-point solver, so the MILP is complete up to its
+/// tolerances, never exact; only z3 over rationals is.
+#[test]
+fn only_smt_is_called_exact() {
+    assert!(Method::Smt.is_exact());
+    for m in [
+        Method::Interval,
+        Method::Crown,
+        Method::Alpha,
+        Method::Bab,
+        Method::Lp,
+        Method::Milp,
+    ] {
+        assert!(!m.is_exact(), "{m:?}");
+    }
+}

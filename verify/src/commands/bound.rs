@@ -37,7 +37,8 @@ pub enum MethodArg {
     Bab,
     /// Triangle LP relaxation after per-unit LP bound tightening (CBC, dense form).
     Lp,
-    /// Exact big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0.
+    /// Big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0. Complete
+    /// up to CBC's floating-point tolerances, not exact.
     Milp,
     /// Exact SMT (z3, rational arithmetic), for small networks (<= 64 kept ReLUs).
     Smt,
@@ -89,8 +90,8 @@ pub struct BoundCommand {
     #[arg(long, value_enum, default_value_t)]
     pub method: MethodArg,
     /// Wall-clock limit in seconds for the bounds and the verdict together (loading and
-    /// unrolling the model not counted). What is unfinished then keeps a sound bound (an
-    /// exact method: its relaxation's; an LP: the interval one), and the command exits 3.
+    /// unrolling the model not counted). What is unfinished then keeps a sound bound (MILP:
+    /// its LP relaxation's; SMT and LP: the interval one), and the command exits 3.
     #[arg(long)]
     pub timeout: Option<f64>,
     /// A robustness property: `argmax=C` (class C is the strict argmax on the whole box).
@@ -117,6 +118,8 @@ struct Report {
     t1: snl_theory::expressiveness::T1Bound,
     method: Method,
     bounds: Vec<OutputRow>,
+    /// The complete encoding finished on every bound: exact for smt (z3, rationals);
+    /// for milp complete up to CBC's floating-point tolerances, not exact.
     exact: bool,
     unknown: Option<String>,
     unstable_kept: usize,
@@ -343,7 +346,11 @@ fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {
         out,
         "method  {} ({}; {} kept ReLUs straddle 0{})",
         r.method.name(),
-        if r.exact { "exact" } else { "sound, not exact" },
+        match (r.exact, r.method.is_exact()) {
+            (true, true) => "exact",
+            (true, false) => "complete up to CBC's floating-point tolerances, not exact",
+            (false, _) => "sound, not exact",
+        },
         r.unstable_kept,
         if r.tightening_lps > 0 {
             format!(", {} tightening LPs", r.tightening_lps)
