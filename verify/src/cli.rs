@@ -55,7 +55,7 @@ pub enum Command {
     /// tables and write a plot. Exits 1 when any check contradicts a ceiling. With --gap: the
     /// certified best-accuracy curve of one hidden layer on small 2-D data sets.
     Theorem(commands::theorem::TheoremCommand),
-    /// Sound output bounds of every logit over an input box (interval, LP, exact MILP or
+    /// Sound output bounds of every logit over an input box (interval, LP, MILP complete up to CBC's tolerances, or
     /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.
     Bound(commands::bound::BoundCommand),
     /// Certified robust accuracy over a test set: per example verified / falsified /

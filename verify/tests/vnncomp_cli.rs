@@ -94,8 +94,14 @@ fn one_instance_unsat_sat_and_the_result_file() {
         .collect();
     assert_eq!(vals.len(), 5, "{text}");
     let (x0, x1, y1, y2) = (vals[0], vals[1], vals[3], vals[4]);
-    assert!((0.5..=0.7).contains(&x0.abs()) && (0.0..=1.0).contains(&x1), "{text}");
-    assert!(y1 <= 0.7 && y2 >= 0.0 && (y1 - x0.abs()).abs() < 1e-6, "{text}");
+    assert!(
+        (0.5..=0.7).contains(&x0.abs()) && (0.0..=1.0).contains(&x1),
+        "{text}"
+    );
+    assert!(
+        y1 <= 0.7 && y2 >= 0.0 && (y1 - x0.abs()).abs() < 1e-6,
+        "{text}"
+    );
 }
 
 #[test]
@@ -136,7 +142,9 @@ fn batch_writes_the_competition_columns_and_resumes() {
     assert_eq!(rows.len(), 2, "{text}");
     assert_eq!(rows[0][..3], ["toy", "net.onnx", "holds.vnnlib"]);
     assert_eq!((rows[0][4], rows[1][4]), ("unsat", "sat"));
-    assert!(rows.iter().all(|r| r.len() == 6 && r[5].parse::<f64>().is_ok()));
+    assert!(rows
+        .iter()
+        .all(|r| r.len() == 6 && r[5].parse::<f64>().is_ok()));
     assert!(std::fs::read_to_string(cex.join("1.txt"))
         .unwrap()
         .starts_with("sat\n("));
@@ -147,7 +155,10 @@ fn batch_writes_the_competition_columns_and_resumes() {
     let again = std::fs::read_to_string(&results).unwrap();
     assert!(again.starts_with(&text), "earlier rows kept: {again}");
     assert_eq!(again.lines().count(), 3, "{again}");
-    assert_eq!(again.lines().last().unwrap().split(',').nth(4), Some("unsat"));
+    assert_eq!(
+        again.lines().last().unwrap().split(',').nth(4),
+        Some("unsat")
+    );
 }
 
 #[test]
@@ -156,7 +167,11 @@ fn bad_inputs_are_one_line() {
     let d = dir.path();
     let net = write_net(d);
     let bad = d.join("bad.vnnlib");
-    std::fs::write(&bad, format!("{HEAD}(assert (<= X_0 1))\n(assert (>= X_9 0))\n")).unwrap();
+    std::fs::write(
+        &bad,
+        format!("{HEAD}(assert (<= X_0 1))\n(assert (>= X_9 0))\n"),
+    )
+    .unwrap();
     expect_error(
         &[
             "vnncomp",
@@ -186,7 +201,13 @@ fn bad_inputs_are_one_line() {
     );
     expect_error(
         &[
-            "vnncomp", "--onnx", &net, "--vnnlib", &good, "--timeout", "-1",
+            "vnncomp",
+            "--onnx",
+            &net,
+            "--vnnlib",
+            &good,
+            "--timeout",
+            "-1",
         ],
         "--timeout",
     );

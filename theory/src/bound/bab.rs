@@ -65,6 +65,9 @@ pub struct Options {
     /// Networks with at most this many inputs are branched on the input box (each half
     /// re-bounded from scratch, intermediate bounds included) instead of on kept ReLUs.
     pub input_split_max_dim: usize,
+    /// Whether input branch-and-bound runs α-CROWN on a box that CROWN leaves open (else
+    /// the box is split again at once).
+    pub input_split_alpha: bool,
     /// Wall-clock deadline.
     pub deadline: Option<Instant>,
 }
@@ -79,6 +82,7 @@ impl Default for Options {
             pgd_steps: 40,
             max_domains: 100_000,
             input_split_max_dim: INPUT_SPLIT_MAX_DIM,
+            input_split_alpha: false,
             deadline: None,
         }
     }
@@ -1055,6 +1059,51 @@ fn unproved(
     }
 }
 
+/// What bounding one half-box found.
+enum BoxOutcome {
+    Proved { fp: f64 },
+    Refuted(Counterexample),
+    Open { fp: f64, unproved: Unproved },
+}
+
+/// Bounds the rows of `d` on its half `sub`: CROWN with intermediate bounds re-computed
+/// on `sub`, then (with [`Options::input_split_alpha`]) α-CROWN.
+fn bound_box(t: &Target<'_>, d: &BoxDomain, sub: &InputBox, opts: &Options) -> Result<BoxOutcome> {
+    let a = Analysis::new(&t.gnet, sub, opts.deadline)?;
+    let mut b = a.lower_bounds(&d.rows, d.m, &Relaxation::default(), true);
+    let mut fp = b.fp_allowance;
+    if opts.input_split_alpha && !open_rows(&b.lower, &d.groups).is_empty() && !past(opts.deadline)
+    {
+        if let Some(c) = try_argmins(t, sub, &b, &b.lower, &d.groups, opts.deadline)? {
+            return Ok(BoxOutcome::Refuted(c));
+        }
+        let mut relax = Relaxation::default();
+        init_alpha(&a, d.m, &mut relax);
+        let (al, pass) = optimize(
+            &a,
+            &d.rows,
+            d.m,
+            &d.groups,
+            &mut relax,
+            opts.bab_iters,
+            opts.deadline,
+        );
+        fp = fp.max(pass.fp_allowance);
+        // the best bound per row over both passes; coefficients from the α pass
+        let lower = al.iter().zip(&b.lower).map(|(&x, &y)| x.max(y)).collect();
+        b = Backward { lower, ..pass };
+    }
+    if open_rows(&b.lower, &d.groups).is_empty() {
+        return Ok(BoxOutcome::Proved { fp });
+    }
+    if let Some(c) = try_argmins(t, sub, &b, &b.lower, &d.groups, opts.deadline)? {
+        return Ok(BoxOutcome::Refuted(c));
+    }
+    let n_in = sub.dim();
+    let unproved = unproved(&d.rows, t.rows(), n_in, &d.groups, &b.lower, &b.input_coef);
+    Ok(BoxOutcome::Open { fp, unproved })
+}
+
 /// Branch-and-bound on the input box (see [`Options::input_split_max_dim`]).
 #[allow(clippy::too_many_arguments)] // the root's state, handed over from verify_output
 fn input_bab(
@@ -1096,79 +1145,79 @@ fn input_bab(
         depth: 0,
     });
     let (mut domains, mut max_depth, mut stuck) = (0usize, 0usize, 0usize);
-    while let Some(d) = heap.pop() {
+    // the two halves of a box are bounded at once, one per core
+    let per_batch = super::lbp::threads().div_ceil(2).max(1);
+    while !heap.is_empty() {
         if past(opts.deadline) || domains >= opts.max_domains {
+            let d = heap.peek().expect("not empty");
             let why = format!(
                 "input branch-and-bound stopped ({}) with {} open boxes after {domains} bounded; worst open bound {:.6e}",
                 if past(opts.deadline) { "timeout" } else { "domain limit" },
-                heap.len() + 1,
+                heap.len(),
                 d.worst()
             );
             let v = Verdict::Unknown { reason: why };
             return Ok(report(v, stats, domains, max_depth, "none"));
         }
-        let Some(j) = d.pick() else {
-            stuck += 1;
-            continue;
+        let mut jobs: Vec<(std::rc::Rc<BoxDomain>, InputBox)> = Vec::new();
+        while jobs.len() < 2 * per_batch {
+            let Some(d) = heap.pop() else { break };
+            let Some(j) = d.pick() else {
+                stuck += 1;
+                continue;
+            };
+            let d = std::rc::Rc::new(d);
+            let (l, h) = (d.input.lower[j], d.input.upper[j]);
+            let mid = l + 0.5 * (h - l);
+            for half in [(l, mid), (mid, h)] {
+                let mut sub = d.input.clone();
+                (sub.lower[j], sub.upper[j]) = half;
+                jobs.push((d.clone(), sub));
+            }
+        }
+        let outcomes: Vec<Result<BoxOutcome>> = if jobs.len() > 1 {
+            let work: Vec<(&BoxDomain, &InputBox)> =
+                jobs.iter().map(|(d, b)| (d.as_ref(), b)).collect();
+            std::thread::scope(|s| {
+                let handles: Vec<_> = work
+                    .iter()
+                    .map(|&(d, b)| s.spawn(move || super::lbp::serial(|| bound_box(t, d, b, opts))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a bounding thread panicked"))
+                    .collect()
+            })
+        } else {
+            jobs.iter().map(|(d, b)| bound_box(t, d, b, opts)).collect()
         };
-        let (l, h) = (d.input.lower[j], d.input.upper[j]);
-        let mid = l + 0.5 * (h - l);
-        for half in [(l, mid), (mid, h)] {
-            let mut sub = d.input.clone();
-            (sub.lower[j], sub.upper[j]) = half;
+        for ((d, sub), outcome) in jobs.into_iter().zip(outcomes) {
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);
-            let a = Analysis::new(&t.gnet, &sub, opts.deadline)?;
-            let mut b = a.lower_bounds(&d.rows, d.m, &Relaxation::default(), true);
-            stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
-            if !open_rows(&b.lower, &d.groups).is_empty() && !past(opts.deadline) {
-                if let Some(c) = try_argmins(t, &sub, &b, &b.lower, &d.groups, opts.deadline)? {
+            match outcome? {
+                BoxOutcome::Proved { fp } => stats.fp_allowance = stats.fp_allowance.max(fp),
+                BoxOutcome::Refuted(c) => {
                     return Ok(report(
                         Verdict::Refuted(c),
                         stats,
                         domains,
                         max_depth,
                         "bab",
-                    ));
+                    ))
                 }
-                let mut relax = Relaxation::default();
-                init_alpha(&a, d.m, &mut relax);
-                let (al, pass) = optimize(
-                    &a,
-                    &d.rows,
-                    d.m,
-                    &d.groups,
-                    &mut relax,
-                    opts.bab_iters,
-                    opts.deadline,
-                );
-                stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-                // the best bound per row over both passes; coefficients from the α pass
-                let lower = al.iter().zip(&b.lower).map(|(&x, &y)| x.max(y)).collect();
-                b = Backward { lower, ..pass };
+                BoxOutcome::Open { fp, unproved: u } => {
+                    stats.fp_allowance = stats.fp_allowance.max(fp);
+                    heap.push(BoxDomain {
+                        input: sub,
+                        rows: u.rows,
+                        m: u.m,
+                        groups: u.groups,
+                        lower: u.lower,
+                        coef: u.coef,
+                        depth: d.depth + 1,
+                    });
+                }
             }
-            if open_rows(&b.lower, &d.groups).is_empty() {
-                continue;
-            }
-            if let Some(c) = try_argmins(t, &sub, &b, &b.lower, &d.groups, opts.deadline)? {
-                return Ok(report(
-                    Verdict::Refuted(c),
-                    stats,
-                    domains,
-                    max_depth,
-                    "bab",
-                ));
-            }
-            let u = unproved(&d.rows, n_rows, n_in, &d.groups, &b.lower, &b.input_coef);
-            heap.push(BoxDomain {
-                input: sub,
-                rows: u.rows,
-                m: u.m,
-                groups: u.groups,
-                lower: u.lower,
-                coef: u.coef,
-                depth: d.depth + 1,
-            });
         }
     }
     if stuck > 0 {

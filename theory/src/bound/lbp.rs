@@ -1139,6 +1139,32 @@ const BATCH_ROWS: usize = 32;
 const LARGE_GRAPH_VALUES: usize = 100_000;
 const BATCH_ROWS_LARGE: usize = 4;
 
+thread_local! {
+    /// Set while a caller already runs one bounding problem per core (see [`serial`]).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's bound computations on this thread only: for callers that
+/// bound several problems at once, one per core (input branch-and-bound), where nested
+/// threads would only add spawning and contention.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let was = SERIAL.with(|s| s.replace(true));
+    let r = f();
+    SERIAL.with(|s| s.set(was));
+    r
+}
+
+/// The cores bound computations may use from this thread (1 inside [`serial`]).
+pub fn threads() -> usize {
+    if SERIAL.with(|s| s.get()) {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    }
+}
+
 /// Runs `f(start, end)` for chunks of `0..n` on all cores; results in order.
 fn parallel_chunks<T: Send>(
     n: usize,
@@ -1147,12 +1173,20 @@ fn parallel_chunks<T: Send>(
     f: impl Fn(usize, usize) -> T + Sync,
 ) -> Vec<Option<T>> {
     let chunks = n.div_ceil(chunk);
+    let threads = threads().min(chunks.max(1));
+    if threads <= 1 {
+        return (0..chunks)
+            .map(|c| {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    None
+                } else {
+                    Some(f(c * chunk, ((c + 1) * chunk).min(n)))
+                }
+            })
+            .collect();
+    }
     let next = AtomicUsize::new(0);
     let out: Mutex<Vec<Option<T>>> = Mutex::new((0..chunks).map(|_| None).collect());
-    let threads = std::thread::available_parallelism()
-        .map(|p| p.get())
-        .unwrap_or(1)
-        .min(chunks.max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {

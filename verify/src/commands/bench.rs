@@ -6,7 +6,7 @@
 //! hidden ReLUs kept, chosen by a seeded shuffle), `DIR/mlp-k{k}.box.json` (the input box, for
 //! `bound --input-box`), `DIR/mlp-k{k}.dense.json` (the dense network, the box, the class and
 //! our results, read by the Python script), and prints one table row. `--solve` picks what is
-//! computed: the LP and exact MILP bounds of every logit (`bounds`), the argmax verdict by the
+//! computed: the LP and MILP bounds (complete up to CBC's tolerances) of every logit (`bounds`), the argmax verdict by the
 //! MILP (`milp`) and by branch-and-bound (`bab`, with its stage and domain counts).
 use std::io::Write;
 use std::path::PathBuf;
@@ -59,9 +59,9 @@ pub struct BenchCommand {
 /// One computation of `bench --solve`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Solve {
-    /// The LP and exact MILP bounds of every logit (the optima the tightness probes check).
+    /// The LP and MILP bounds (complete up to CBC's tolerances) of every logit (the optima the tightness probes check).
     Bounds,
-    /// The argmax verdict by the exact MILP (attack, then CBC).
+    /// The argmax verdict by the MILP (attack, then CBC; complete up to its tolerances).
     Milp,
     /// The argmax verdict by branch-and-bound (attack, CROWN, α-CROWN, β-CROWN BaB), with the
     /// stage that decided and the domains bounded.
@@ -141,7 +141,7 @@ enum DenseNode {
     },
 }
 
-/// The LP and exact MILP bounds of every logit.
+/// The LP and MILP bounds (complete up to CBC's tolerances) of every logit.
 #[derive(Serialize)]
 struct Bounds {
     binaries: usize,

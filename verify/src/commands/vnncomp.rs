@@ -93,6 +93,10 @@ pub struct VnncompCommand {
     /// How far to go.
     #[arg(long, value_enum, default_value_t)]
     pub level: LevelArg,
+    /// One instance: also print how it was decided (stage, domains, depth, reason) as one
+    /// JSON line on stderr.
+    #[arg(long, conflicts_with = "batch")]
+    pub report: bool,
 }
 
 /// One instance's answer.
@@ -155,6 +159,18 @@ pub fn run_instance(
     timeout: Duration,
     level: Level,
 ) -> (Answer, Duration) {
+    let (answer, prepare, _) = run_instance_report(onnx, vnnlib, start, timeout, level);
+    (answer, prepare)
+}
+
+/// [`run_instance`] with the verifier's report (`None` when loading failed).
+pub fn run_instance_report(
+    onnx: &Path,
+    vnnlib: &Path,
+    start: Instant,
+    timeout: Duration,
+    level: Level,
+) -> (Answer, Duration, Option<bab::SpecReport>) {
     let deadline = start + timeout;
     let loaded = (|| -> anyhow::Result<(Network, Spec)> {
         let net = load_net(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
@@ -164,28 +180,31 @@ pub fn run_instance(
     let prepare = start.elapsed();
     let (net, spec) = match loaded {
         Ok(v) => v,
-        Err(e) => return (Answer::Error(format!("{e:#}")), prepare),
+        Err(e) => return (Answer::Error(format!("{e:#}")), prepare, None),
     };
     let opts = Options {
         level,
         deadline: Some(deadline),
         ..Options::default()
     };
-    let answer = match bab::verify_spec(&net, &spec, &opts) {
-        Ok(r) => match r.verdict {
-            Verdict::Proved => Answer::Unsat,
-            Verdict::Refuted(c) => Answer::Sat(c.input, c.output),
-            Verdict::Unknown { .. } if Instant::now() >= deadline => Answer::Timeout,
-            Verdict::Unknown { .. } => Answer::Unknown,
-        },
-        Err(e) => Answer::Error(e.to_string()),
+    let (answer, report) = match bab::verify_spec(&net, &spec, &opts) {
+        Ok(r) => (
+            match r.verdict.clone() {
+                Verdict::Proved => Answer::Unsat,
+                Verdict::Refuted(c) => Answer::Sat(c.input, c.output),
+                Verdict::Unknown { .. } if Instant::now() >= deadline => Answer::Timeout,
+                Verdict::Unknown { .. } => Answer::Unknown,
+            },
+            Some(r),
+        ),
+        Err(e) => (Answer::Error(e.to_string()), None),
     };
     // a decision reached after the deadline does not count (the competition's rule)
     let answer = match answer {
         Answer::Unsat | Answer::Sat(..) if Instant::now() > deadline => Answer::Timeout,
         a => a,
     };
-    (answer, prepare)
+    (answer, prepare, report)
 }
 
 /// Runs the command.
@@ -204,7 +223,32 @@ pub fn run(cmd: VnncompCommand) -> anyhow::Result<ExitStatus> {
     let timeout = cmd.timeout.unwrap_or(f64::INFINITY);
     let timeout = seconds(timeout, "--timeout")?;
     let start = Instant::now();
-    let (answer, _) = run_instance(onnx, vnnlib, start, timeout, cmd.level.into());
+    let (answer, _, report) = run_instance_report(onnx, vnnlib, start, timeout, cmd.level.into());
+    if let (true, Some(r)) = (cmd.report, &report) {
+        let regions: Vec<serde_json::Value> = r
+            .regions
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "decided_by": g.decided_by,
+                    "domains": g.domains,
+                    "max_depth": g.max_depth,
+                    "unstable_kept": g.stats.unstable_kept,
+                    "verdict": match &g.verdict {
+                        Verdict::Proved => "proved".to_string(),
+                        Verdict::Refuted(_) => "refuted".to_string(),
+                        Verdict::Unknown { reason } => format!("unknown: {reason}"),
+                    },
+                })
+            })
+            .collect();
+        let j = serde_json::json!({
+            "result": answer.word(),
+            "seconds": start.elapsed().as_secs_f64(),
+            "regions": regions,
+        });
+        eprintln!("{j}");
+    }
     let text = answer.text();
     print!("{text}");
     if let Some(out) = &cmd.out {
@@ -244,7 +288,13 @@ fn read_instances(csv: &Path) -> anyhow::Result<Vec<Row>> {
             continue;
         }
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let bad = || format!("{}:{}: expected `onnx,vnnlib,timeout`", csv.display(), i + 1);
+        let bad = || {
+            format!(
+                "{}:{}: expected `onnx,vnnlib,timeout`",
+                csv.display(),
+                i + 1
+            )
+        };
         if f.len() != 3 {
             bail!("{}", bad());
         }
@@ -329,7 +379,10 @@ fn batch(cmd: &VnncompCommand, csv: &Path, out: &Path) -> anyhow::Result<ExitSta
     );
     bar.set_position(done as u64);
     if done > 0 {
-        bar.println(format!("resuming after {done} instances already in {}", out.display()));
+        bar.println(format!(
+            "resuming after {done} instances already in {}",
+            out.display()
+        ));
     }
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for (i, row) in rows.iter().enumerate().take(n).skip(done) {
@@ -351,7 +404,10 @@ fn batch(cmd: &VnncompCommand, csv: &Path, out: &Path) -> anyhow::Result<ExitSta
                 .with_context(|| format!("cannot write {}", p.display()))?;
         }
         if let Answer::Error(e) = &answer {
-            bar.println(format!("row {i} ({}, {}): error: {e}", row.onnx, row.vnnlib));
+            bar.println(format!(
+                "row {i} ({}, {}): error: {e}",
+                row.onnx, row.vnnlib
+            ));
         }
         // one write per row, then flushed: a kill leaves at most a torn last line
         let line = format!(
