@@ -470,7 +470,7 @@ struct Domain {
 
 impl Domain {
     fn worst(&self) -> f64 {
-        self.lower.iter().copied().fold(f64::INFINITY, f64::min)
+        worst_open(&self.lower, &self.groups)
     }
 }
 
@@ -508,6 +508,30 @@ pub fn open_rows(lower: &[f64], groups: &[usize]) -> Vec<usize> {
     (0..lower.len())
         .filter(|&r| !proved.contains(&groups[r]))
         .collect()
+}
+
+/// The bound that decides a domain's order: over the open conjunctions, the lowest of each
+/// one's best row bound (for single-row conjunctions, the lowest bound).
+fn worst_open(lower: &[f64], groups: &[usize]) -> f64 {
+    leading_rows(lower, groups)
+        .iter()
+        .map(|&r| lower[r])
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Per open conjunction its row with the highest bound: the one closest to proving it,
+/// which branching serves (one row per conjunction suffices).
+fn leading_rows(lower: &[f64], groups: &[usize]) -> Vec<usize> {
+    let mut best: HashMap<usize, usize> = HashMap::new();
+    for r in open_rows(lower, groups) {
+        let e = best.entry(groups[r]).or_insert(r);
+        if lower[r] > lower[*e] {
+            *e = r;
+        }
+    }
+    let mut rows: Vec<usize> = best.into_values().collect();
+    rows.sort_unstable();
+    rows
 }
 
 /// Rows `keep` of a row-major matrix with rows of width `w` (an empty matrix stays empty).
@@ -550,7 +574,8 @@ fn compact(
     )
 }
 
-/// The unit to split next: the largest intercept score over the unproved rows, then the
+/// The unit to split next: the largest intercept score over the leading row of each open
+/// conjunction ([`leading_rows`]), then the
 /// widest interval; `None` when every kept unstable unit is split.
 fn pick_unit(
     a: &Analysis,
@@ -559,7 +584,7 @@ fn pick_unit(
     groups: &[usize],
     relax: &Relaxation,
 ) -> Option<(usize, usize)> {
-    let open = open_rows(lower, groups);
+    let open = leading_rows(lower, groups);
     let split: std::collections::HashSet<(usize, usize)> =
         relax.splits.iter().map(|(s, _)| (s.node, s.unit)).collect();
     let mut best: Option<(f64, f64, usize, usize)> = None;
@@ -870,12 +895,15 @@ pub fn verify_output(
     let (mut domains, mut max_depth) = (0usize, 0usize);
     let mut undecided_leaves = 0usize;
     let n_rows = t.rows();
-    while let Some(d) = heap.pop() {
+    // the children of a domain are bounded at once, one per core
+    let per_batch = super::lbp::threads().div_ceil(2).max(1);
+    while !heap.is_empty() {
         if past(opts.deadline) || domains >= opts.max_domains {
+            let d = heap.peek().expect("not empty");
             let why = format!(
                 "branch-and-bound stopped ({}) with {} open domains after {domains} bounded; worst open bound {:.6e}",
                 if past(opts.deadline) { "timeout" } else { "domain limit" },
-                heap.len() + 1,
+                heap.len(),
                 d.worst()
             );
             return Ok(report(
@@ -887,38 +915,62 @@ pub fn verify_output(
                 max_depth,
             ));
         }
-        let Some((k, i)) = d.pick else {
-            // every kept unstable unit is split: the domain is linear, and the bound tends to
-            // its LP optimum as β converges; give β more iterations before giving up
-            domains += 1;
-            let iters = 10 * opts.bab_iters + 50;
-            match bound_domain(&a, &t, input, &d, d.relax.clone(), iters, opts.deadline)? {
-                DomainOutcome::Proved => {}
-                DomainOutcome::Refuted(c) => {
-                    return Ok(report(
-                        Verdict::Refuted(c),
-                        root_lower,
-                        "bab",
-                        stats,
-                        domains,
-                        max_depth,
-                    ))
+        // (parent, its relaxation with the new split, iterations, a fully split leaf?)
+        let mut jobs: Vec<(std::rc::Rc<Domain>, Relaxation, usize, bool)> = Vec::new();
+        while jobs.len() < 2 * per_batch {
+            let Some(d) = heap.pop() else { break };
+            let d = std::rc::Rc::new(d);
+            match d.pick {
+                // every kept unstable unit is split: the domain is linear, and the bound
+                // tends to its LP optimum as β converges; give β more iterations
+                None => jobs.push((d.clone(), d.relax.clone(), 10 * opts.bab_iters + 50, true)),
+                Some((k, i)) => {
+                    for active in [true, false] {
+                        let mut relax = d.relax.clone();
+                        let split = Split {
+                            node: k,
+                            unit: i,
+                            active,
+                        };
+                        relax.splits.push((split, vec![0.0; d.m]));
+                        jobs.push((d.clone(), relax, opts.bab_iters, false));
+                    }
                 }
-                DomainOutcome::Open { .. } => undecided_leaves += 1,
             }
-            continue;
+        }
+        let work: Vec<(&Domain, Relaxation, usize)> = jobs
+            .iter()
+            .map(|(d, r, it, _)| (d.as_ref(), r.clone(), *it))
+            .collect();
+        let (a, t) = (&a, &t);
+        let outcomes: Vec<Result<DomainOutcome>> = if work.len() > 1 {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = work
+                    .into_iter()
+                    .map(|(d, relax, iters)| {
+                        s.spawn(move || {
+                            super::lbp::serial(|| {
+                                bound_domain(a, t, input, d, relax, iters, opts.deadline)
+                            })
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a bounding thread panicked"))
+                    .collect()
+            })
+        } else {
+            work.into_iter()
+                .map(|(d, relax, iters)| bound_domain(a, t, input, d, relax, iters, opts.deadline))
+                .collect()
         };
-        for active in [true, false] {
-            let mut relax = d.relax.clone();
-            let split = Split {
-                node: k,
-                unit: i,
-                active,
-            };
-            relax.splits.push((split, vec![0.0; d.m]));
+        for ((d, _, _, leaf), outcome) in jobs.into_iter().zip(outcomes) {
             domains += 1;
-            max_depth = max_depth.max(d.depth + 1);
-            match bound_domain(&a, &t, input, &d, relax, opts.bab_iters, opts.deadline)? {
+            if !leaf {
+                max_depth = max_depth.max(d.depth + 1);
+            }
+            match outcome? {
                 DomainOutcome::Proved => {}
                 DomainOutcome::Refuted(c) => {
                     return Ok(report(
@@ -930,9 +982,10 @@ pub fn verify_output(
                         max_depth,
                     ))
                 }
+                DomainOutcome::Open { .. } if leaf => undecided_leaves += 1,
                 DomainOutcome::Open { lower, pass, relax } => {
                     stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-                    let pick = pick_unit(&a, &pass, &lower, &d.groups, &relax);
+                    let pick = pick_unit(a, &pass, &lower, &d.groups, &relax);
                     let (rows, m, groups, relax, lower) =
                         compact(&d.rows, n_rows, &d.groups, &relax, &lower);
                     heap.push(Domain {
@@ -987,7 +1040,7 @@ struct BoxDomain {
 
 impl BoxDomain {
     fn worst(&self) -> f64 {
-        self.lower.iter().copied().fold(f64::INFINITY, f64::min)
+        worst_open(&self.lower, &self.groups)
     }
 
     /// The coordinate to split: largest `Σ_rows |a_j|·(u_j − l_j)`, then widest — unless
@@ -1000,11 +1053,13 @@ impl BoxDomain {
         let widest = (0..n)
             .filter(|&j| self.halvable(j))
             .max_by(|&i, &j| self.width(i).total_cmp(&self.width(j)))?;
+        let lead = leading_rows(&self.lower, &self.groups);
         let mut best: Option<(f64, f64, usize)> = None;
         for j in (0..n).filter(|&j| self.halvable(j)) {
             let w = self.width(j);
-            let score: f64 = (0..self.m)
-                .map(|r| self.coef.get(r * n + j).map_or(0.0, |a| a.abs()) * w)
+            let score: f64 = lead
+                .iter()
+                .map(|&r| self.coef.get(r * n + j).map_or(0.0, |a| a.abs()) * w)
                 .sum();
             if best.is_none_or(|(s, bw, _)| score > s || (score == s && w > bw)) {
                 best = Some((score, w, j));

@@ -51,6 +51,7 @@ use crate::error::BoxProblem;
 use crate::{numel, Affine, Error, Layer, Network, Result};
 
 pub mod bab;
+pub mod exact;
 pub mod interval;
 pub mod lbp;
 #[cfg(feature = "lp")]
@@ -662,8 +663,10 @@ pub fn argmax_violation(net: &Network, x: &[f64], class: usize) -> Result<Option
 /// **in real arithmetic**: some conjunction holds under the f64 forward pass of `net`, and
 /// an outward-rounded interval evaluation of the network and the constraint rows at `x`
 /// proves every constraint of that conjunction (`a·y − b ≤ 0` for the real output). A
-/// violation within the forward pass's rounding error is not a counterexample (`None`: the
-/// caller reports unknown). Points outside `input` are never counterexamples.
+/// violation within the forward pass's rounding error (a tie, say) is then decided in exact
+/// rationals ([`exact`]) where the network is rational (no batch norm, pooling windows of
+/// power-of-two area, a small enough dense form); otherwise it is not a counterexample
+/// (`None`: the caller reports unknown). Points outside `input` are never counterexamples.
 pub fn spec_violation(
     net: &Network,
     spec: &crate::spec::OutputSpec,
@@ -694,15 +697,22 @@ pub(crate) fn spec_violation_with(
     let a = lbp::Analysis::interval_only(gnet, &point)?;
     let hi = &a.iv.hi[a.graph.values() - 1];
     let mut r = 0;
+    let found = Some(Counterexample {
+        input: x.to_vec(),
+        output: y,
+    });
     for c in &spec.disjuncts {
         let k = c.constraints.len();
         if (r..r + k).all(|i| hi[i] <= 0.0) {
-            return Ok(Some(Counterexample {
-                input: x.to_vec(),
-                output: y,
-            }));
+            return Ok(found);
         }
         r += k;
+    }
+    // within the rounding error: decide it in exact rationals where the network allows
+    if let Some(exact_y) = exact::forward(net, x)? {
+        if exact::violates(spec, &exact_y) {
+            return Ok(found);
+        }
     }
     Ok(None)
 }

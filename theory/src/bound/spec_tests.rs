@@ -179,14 +179,32 @@ fn a_violation_within_rounding_is_not_a_counterexample() {
     let mut clear = Network::new(vec![1]);
     clear.push(dense(2, 1, &[1.0, 1.0], &[0.5, 0.5 + 1e-9]));
     assert!(argmax_violation(&clear, &[1.0], 0).unwrap().is_some());
-    // an exact tie is a real violation of the strict argmax, but the enclosure cannot
-    // show it (its upper end is a rounding allowance above 0): not a counterexample, so a
-    // verifier says unknown there, never proved
+    // an exact tie is a real violation of the strict argmax: the enclosure cannot show it
+    // (its upper end is a rounding allowance above 0), exact rationals do
     let mut tie = Network::new(vec![1]);
     tie.push(dense(2, 1, &[1.0, 1.0], &[0.5, 0.5]));
-    assert_eq!(argmax_violation(&tie, &[1.0], 0).unwrap(), None);
+    assert!(argmax_violation(&tie, &[1.0], 0).unwrap().is_some());
     let q = tie.bound(&input).unwrap().using(super::Method::Bab);
     let v = q.verify(&super::Property::Argmax { class: 0 }).unwrap();
+    assert!(matches!(v, Verdict::Refuted(_)), "{v:?}");
+    // the same tie behind a batch norm (irrational in general: no exact evaluation) stays
+    // unknown, never proved or refuted
+    let mut bn = Network::new(vec![1]);
+    bn.push(Layer::BatchNorm(crate::BatchNorm {
+        gamma: vec![1.0],
+        beta: vec![0.0],
+        mean: vec![0.0],
+        var: vec![1.0],
+        eps: 0.0,
+    }));
+    bn.push(dense(2, 1, &[1.0, 1.0], &[0.5, 0.5]));
+    assert_eq!(argmax_violation(&bn, &[1.0], 0).unwrap(), None);
+    let v = bn
+        .bound(&input)
+        .unwrap()
+        .using(super::Method::Bab)
+        .verify(&super::Property::Argmax { class: 0 })
+        .unwrap();
     assert!(matches!(v, Verdict::Unknown { .. }), "{v:?}");
 }
 

@@ -634,13 +634,18 @@ fn exact_methods_do_not_prove_a_batch_norm_rounding_artefact() {
     methods.extend([Method::Lp, Method::Milp]);
     for m in methods {
         let v = net.bound(&input).unwrap().using(m).verify(&class0).unwrap();
-        let Verdict::Refuted(cex) = &v else {
-            panic!("{m:?}: {v:?}")
-        };
-        // the counterexample is the network's own (its f64 forward pass), in the box
-        assert!(input.contains(&cex.input), "{m:?}: {cex:?}");
-        assert_eq!(cex.output, net.forward(&cex.input).unwrap(), "{m:?}");
-        assert!(cex.output[1] >= cex.output[0], "{m:?}: {cex:?}");
+        // the violation (2⁻⁵² at most) is within the forward pass's rounding error and the
+        // batch norm rules out an exact evaluation: unknown (issue 17, item d); never proved
+        match &v {
+            Verdict::Unknown { .. } => {}
+            Verdict::Refuted(cex) => {
+                // a counterexample is the network's own (its f64 forward pass), in the box
+                assert!(input.contains(&cex.input), "{m:?}: {cex:?}");
+                assert_eq!(cex.output, net.forward(&cex.input).unwrap(), "{m:?}");
+                assert!(cex.output[1] >= cex.output[0], "{m:?}: {cex:?}");
+            }
+            Verdict::Proved => panic!("{m:?}: proved a property that fails"),
+        }
     }
 }
 
