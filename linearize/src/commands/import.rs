@@ -24,7 +24,7 @@ Widths, classes and MLP hidden sizes are read from the tensors; *.num_batches_tr
 ignored; any other unused key is an error.
 
 With --onnx FILE (.onnx or .onnx.gz) instead of --state-dict/--arch: the ONNX ops of
-docs/onnx.md ("Import"); an unsupported op is named with its node.
+docs/onnx.md, section Import; an unsupported op is named with its node.
 
 Exit codes: 0 written; 2 bad input (a missing or mis-shaped key is named), nothing written.";
 
