@@ -626,3 +626,50 @@ fn importing_snl_own_variables_gives_the_file_snl_writes() {
         );
     }
 }
+
+/// `snl import --onnx`: an ONNX network (plain here) becomes a model file computing the same
+/// function; a bad ONNX file is exit 2, one line, and nothing written.
+#[test]
+fn onnx_networks_import_to_model_files_and_bad_ones_write_nothing() {
+    use nalgebra::{DMatrix, DVector};
+    use snl_theory::{Affine, Layer, Network, ReluMask};
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Network::new(vec![3]);
+    net.push(Layer::Dense(Affine::new(
+        DMatrix::from_row_slice(2, 3, &[1.0, -0.5, 0.25, 2.0, 0.0, -1.0]),
+        DVector::from_vec(vec![0.5, -0.25]),
+    )));
+    net.push(Layer::Relu(ReluMask::all_kept(2)));
+    let onnx = dir.path().join("net.onnx");
+    snl_theory::onnx::export(&net, snl_theory::onnx::Encoding::Gathered)
+        .unwrap()
+        .save(&onnx)
+        .unwrap();
+    let out = dir.path().join("net.safetensors");
+    let (code, _, stderr) = snl(&[
+        "import",
+        "--onnx",
+        onnx.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let back = snl_theory::load(&out).unwrap();
+    let x = [0.5, -1.0, 2.0];
+    assert_eq!(back.forward(&x).unwrap(), net.forward(&x).unwrap());
+    let bytes = std::fs::read(&onnx).unwrap();
+    let cut = dir.path().join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = dir.path().join("cut.safetensors");
+    let (code, _, stderr) = snl(&[
+        "import",
+        "--onnx",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not a valid ONNX protobuf"), "{stderr}");
+    assert!(!out.exists());
+}

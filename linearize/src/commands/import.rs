@@ -1,6 +1,8 @@
 //! `snl import`: a PyTorch checkpoint saved as safetensors
 //! (`safetensors.torch.save_file(model.state_dict(), f)`) → an snl model file. Key names:
-//! docs/import.md; the mapping is `crate::import`.
+//! docs/import.md; the mapping is `crate::import`. Or, with `--onnx`, an ONNX network
+//! (`.onnx`, `.onnx.gz`) through `snl_theory::onnx::import` (docs/onnx.md, "Import"), every
+//! ReLU kept.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -21,6 +23,9 @@ Accepted key names (docs/import.md):
 Widths, classes and MLP hidden sizes are read from the tensors; *.num_batches_tracked is
 ignored; any other unused key is an error.
 
+With --onnx FILE (.onnx or .onnx.gz) instead of --state-dict/--arch: the ONNX ops of
+docs/onnx.md, section Import; an unsupported op is named with its node.
+
 Exit codes: 0 written; 2 bad input (a missing or mis-shaped key is named), nothing written.";
 
 /// Arguments of `import`.
@@ -28,11 +33,15 @@ Exit codes: 0 written; 2 bad input (a missing or mis-shaped key is named), nothi
 #[command(after_help = AFTER)]
 pub struct ImportCommand {
     /// The checkpoint: a safetensors file of a PyTorch `state_dict` (floating-point tensors).
-    #[arg(long)]
-    pub state_dict: PathBuf,
+    #[arg(long, required_unless_present = "onnx")]
+    pub state_dict: Option<PathBuf>,
+    /// An ONNX network (`.onnx`, or gzip-compressed `.onnx.gz`) to import instead of a
+    /// checkpoint: the ops of docs/onnx.md ("Import"), every ReLU kept.
+    #[arg(long, conflicts_with_all = ["state_dict", "arch", "input_shape", "mean", "std"])]
+    pub onnx: Option<PathBuf>,
     /// The architecture it was trained as.
-    #[arg(long, value_enum)]
-    pub arch: Arch,
+    #[arg(long, value_enum, required_unless_present = "onnx")]
+    pub arch: Option<Arch>,
     /// ReLU convention of the checkpoint: `paper` (ResNet-18 without the stem ReLU, WRN
     /// without the last, as the official SNL code built them) or `all`.
     #[arg(long, value_enum, default_value_t)]
@@ -67,6 +76,12 @@ fn name(v: impl clap::ValueEnum) -> String {
 
 /// Runs `import`.
 pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
+    if let Some(onnx) = &c.onnx {
+        return run_onnx(onnx, &c);
+    }
+    let (Some(state_dict), Some(arch)) = (c.state_dict.clone(), c.arch) else {
+        anyhow::bail!("--state-dict and --arch are required (or --onnx FILE)");
+    };
     let parsed = c
         .input_shape
         .as_deref()
@@ -78,7 +93,7 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
             s.iter().map(|&d| d as i64).collect()
         }
         Some(s) => anyhow::bail!("--input-shape needs three positive sizes C,H,W, got {s:?}"),
-        None => match c.arch {
+        None => match arch {
             Arch::Resnet18 | Arch::Wrn22x8 => vec![3, 32, 32],
             Arch::Cnn | Arch::Mlp => vec![1, 28, 28],
         },
@@ -90,21 +105,21 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
         anyhow::bail!("--std values must be positive");
     }
     let opts = ImportOptions {
-        arch: c.arch,
+        arch,
         relus: c.relus,
         input_shape,
         mean,
         std,
     };
-    let imp = import(&c.state_dict, &opts)
-        .with_context(|| format!("cannot import {}", c.state_dict.display()))?;
+    let imp = import(&state_dict, &opts)
+        .with_context(|| format!("cannot import {}", state_dict.display()))?;
     save_model(
         &imp.net,
         &imp.arch,
         c.eps,
         &[
             ("stage", "imported".into()),
-            ("source", c.state_dict.display().to_string()),
+            ("source", state_dict.display().to_string()),
         ],
         &c.out,
     )
@@ -116,8 +131,8 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
         OutputFormat::Text => println!(
             "imported {} as {} (width {}, {} classes, --relus {}): {} keys used, {} ignored, \
              masks for {} of {} ReLU layers; {kept} of {total} ReLUs kept; wrote {}",
-            c.state_dict.display(),
-            name(c.arch),
+            state_dict.display(),
+            name(arch),
             imp.arch.width,
             imp.arch.classes,
             name(c.relus),
@@ -130,7 +145,7 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
         OutputFormat::Json => println!(
             "{}",
             serde_json::json!({
-                "state_dict": c.state_dict,
+                "state_dict": state_dict,
                 "out": c.out,
                 "arch": imp.arch,
                 "keys_used": imp.keys_used,
@@ -140,6 +155,45 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
                 "relus_total": total,
                 "relus_kept": kept,
                 "per_layer": layers.iter().map(|l| serde_json::json!({"units": l.0, "kept": l.1})).collect::<Vec<_>>(),
+            })
+        ),
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `snl import --onnx FILE --out M`: the ONNX network as a model file, written atomically
+/// (nothing is written when the import fails).
+fn run_onnx(onnx: &std::path::Path, c: &ImportCommand) -> anyhow::Result<ExitStatus> {
+    let net = snl_theory::onnx::load(onnx).context("cannot import the ONNX network")?;
+    let mut info = std::collections::BTreeMap::new();
+    info.insert("stage".to_string(), "imported".to_string());
+    info.insert("source".to_string(), onnx.display().to_string());
+    snl_theory::model_file::save_with_info(&net, &info, &c.out)
+        .with_context(|| format!("cannot write {}", c.out.display()))?;
+    let counts = net.relu_counts()?;
+    let output_shape = net.output_shape()?;
+    match c.output_format {
+        OutputFormat::Text => println!(
+            "imported {} (ONNX): input {:?}, output {:?}, {} nodes, {} ReLUs in {} layers \
+             (all kept); wrote {}",
+            onnx.display(),
+            net.input_shape,
+            output_shape,
+            net.nodes.len(),
+            counts.total,
+            counts.layers.len(),
+            c.out.display()
+        ),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "onnx": onnx,
+                "out": c.out,
+                "input_shape": net.input_shape,
+                "output_shape": output_shape,
+                "nodes": net.nodes.len(),
+                "relus_total": counts.total,
+                "relu_layers": counts.layers.len(),
             })
         ),
     }

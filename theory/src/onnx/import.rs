@@ -1221,7 +1221,7 @@ fn reshape_dims(
     }
     let known = checked_numel(&out).ok_or("the shape overflows")?;
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {d:?} to {target:?}"));
         }
         out[i] = total / known;
@@ -1359,7 +1359,7 @@ mod tests {
     /// computed here.
     #[test]
     fn dense_and_shape_ops_match_a_reference() {
-        let (w1, w2) = (vals(12, 0.7), vals(6, 1.3));
+        let w1 = vals(12, 0.7);
         let c = vals(4, 2.1);
         let nodes = vec![
             node("Flatten", &["x"], "f", vec![ai("axis", 1)]),
@@ -1402,7 +1402,6 @@ mod tests {
             f32t("w2", &[4, 2], &vals(8, 0.3)),
             f32t("b2", &[2], &[0.125, -2.0]),
         ];
-        let _ = w2;
         let bytes = model(&[1, 3], nodes, inits);
         let net = import(&bytes).unwrap();
         assert_eq!(net.input_shape, vec![3]);
@@ -1432,7 +1431,7 @@ mod tests {
     /// against the same IR built directly.
     #[test]
     fn conv_bn_pool_and_residual_match_the_ir() {
-        let w = vals(2 * 1 * 3 * 3, 0.9);
+        let w = vals(18, 0.9);
         let per_elem = vals(2 * 4 * 4, 1.7);
         let nodes = vec![
             node(
@@ -1727,6 +1726,43 @@ mod tests {
             let e = load_model_bytes(&bytes).unwrap_err().to_string();
             assert!(e.contains("more than"), "{e}");
         }
+    }
+
+    /// Item 8 timing (not a test of time: run it and read the numbers):
+    /// `cargo test -p snl-theory --lib many_nodes_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn many_nodes_timing() {
+        const N: usize = 100_000;
+        let mut net = Network::new(vec![1]);
+        for k in 0..N {
+            net.push(match k % 2 {
+                0 => Layer::Dense(Affine::new(
+                    DMatrix::from_element(1, 1, 1.0),
+                    DVector::from_element(1, 1.0),
+                )),
+                _ => Layer::Relu(ReluMask::all_kept(1)),
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("long.safetensors");
+        crate::save(&net, &p).unwrap();
+        let t = std::time::Instant::now();
+        let back = crate::load(&p).unwrap();
+        eprintln!(
+            "model file, {N} nodes: loaded in {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(back.nodes.len(), N);
+        let bytes = export(&net, Encoding::Masked).unwrap().to_bytes();
+        let t = std::time::Instant::now();
+        let back = import(&bytes).unwrap();
+        eprintln!(
+            "ONNX, {} nodes in the graph: imported in {:.3} s",
+            N,
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(back.forward(&[0.0]).unwrap(), vec![50_000.0]);
     }
 
     proptest! {
