@@ -299,7 +299,7 @@ fn read_instances(csv: &Path) -> anyhow::Result<Vec<Row>> {
             bail!("{}", bad());
         }
         let timeout: f64 = f[2].parse().with_context(bad)?;
-        if !(timeout > 0.0) {
+        if timeout.is_nan() || timeout <= 0.0 {
             bail!("{}: the timeout must be positive", bad());
         }
         rows.push(Row {
