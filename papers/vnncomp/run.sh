@@ -41,13 +41,11 @@ for b in $BENCHES; do python3 -c "import sys; sys.path.insert(0, '$HERE/peers');
 for b in $BENCHES; do
   UNZ="$SNL_CACHE/vnncomp2022-unzipped/$b"
   if has snl; then
-    # >>> OURS — the lead fixes this invocation (flags, cap/limit handling). It must write
-    # >>> $RES/snl-$b.csv (competition columns, no header) and $RES/cex/snl/$b/<row index>.txt.
-    # >>> instances.csv paths are relative to the benchmark folder; the unzipped files are under $UNZ.
+    # ours: resumes an existing results/snl-$b.csv after its last complete row (delete the file
+    # to rerun from scratch); gzip'd files are read as they are
     mkdir -p "$RES/cex/snl/$b"
     "$ROOT/target/release/snl-verify" vnncomp --batch "$BENCH_ROOT/$b/instances.csv" \
       --out "$RES/snl-$b.csv" --cex-dir "$RES/cex/snl/$b" ${CAP:+--cap "$CAP"} ${LIMIT:+--limit "$LIMIT"}
-    # <<< OURS
   fi
   if [ -z "${SKIP_PEERS:-}" ]; then
     has marabou && "$SNL_CACHE/marabou-venv/bin/python" "$HERE/peers/run_marabou.py" "$b" "${ARGS[@]}"
