@@ -68,13 +68,13 @@ pub struct VnncompCommand {
     #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
     pub vnnlib: Option<PathBuf>,
     /// Seconds for the instance, loading included (with --batch: taken from the CSV).
-    #[arg(long, conflicts_with = "batch")]
+    #[arg(long, conflicts_with = "batch", allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// A benchmark's `instances.csv` (`onnx,vnnlib,timeout` per row).
     #[arg(long)]
     pub batch: Option<PathBuf>,
     /// With --batch: one timeout for every instance, the smaller of this and the CSV's.
-    #[arg(long, requires = "batch")]
+    #[arg(long, requires = "batch", allow_negative_numbers = true)]
     pub cap: Option<f64>,
     /// With --batch: the benchmark name written in the first column (default: the CSV's
     /// folder name).
