@@ -45,8 +45,8 @@ def read_results(path):
     out = defaultdict(list)
     with open(path, newline="") as f:
         for row in csv.reader(f):
-            if not row or row[0].strip() == "benchmark":
-                continue
+            if not row or (len(row) > 4 and row[4].strip() == "result"):
+                continue  # blank line or a header (the benchmark column itself may read "benchmark")
             if len(row) < 6:
                 sys.exit(f"{path}: a row with {len(row)} columns, expected 6: {row}")
             net = parse_net(row[1])
@@ -101,14 +101,20 @@ def main():
             top.plot(budgets, solved, marker="o", color=f"C{k}", label=label)
             bot.plot(budgets, mean_t, marker="o", color=f"C{k}", label=tool)
         nets = sorted(b for (ar, b) in acc if ar == arch)
+        handles = top.get_legend_handles_labels()
         if nets:
             ax2 = top.twinx()
             ax2.plot(nets, [100 * acc[(arch, b)] for b in nets], ls="--", marker="s", ms=3,
                      color="0.5", label="clean accuracy")
             ax2.set_ylabel("clean test accuracy (%)", color="0.4")
             ax2.tick_params(axis="y", colors="0.4")
+            h2 = ax2.get_legend_handles_labels()
+            handles = (handles[0] + h2[0], handles[1] + h2[1])
+        if j == 0 and handles[0]:
+            (ax2 if nets else top).legend(*handles, loc="best", fontsize=8)
         top.set_title(f"784 → {arch} → 10")
-        top.set_ylim(bottom=0)
+        n_max = max((len(v) for res in tools.values() for (ar, _), v in res.items() if ar == arch), default=0)
+        top.set_ylim(0, max(n_max, 1) * 1.05)
         bot.set_ylim(bottom=0)
         bot.set_xscale("log")
         bot.set_xticks([0.05, 0.1, 0.2, 0.5, 1.0])
@@ -119,7 +125,6 @@ def main():
             bot.set_ylabel("mean run time per instance (s)")
         top.grid(alpha=0.3)
         bot.grid(alpha=0.3)
-    axes[0][0].legend(loc="lower left", fontsize=8)
     fig.suptitle("Fashion-MNIST mnist_fc protocol: verification against the ReLU budget "
                  "(unsolved counted at their recorded time)", fontsize=10)
     fig.tight_layout()
