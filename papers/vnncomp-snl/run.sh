@@ -5,10 +5,11 @@
 #   VERIFY=1 CAP=60 papers/vnncomp-snl/run.sh     # ... then the verification runs and the plot
 #   VERIFY=1 TOOLS="snl" LIMIT=5 papers/vnncomp-snl/run.sh   # a smoke test of ours only
 #
-# Idempotent: a step whose output exists is skipped (delete papers/vnncomp-snl/work/ or a file of
-# benchmark/ to redo it). Run folders and the intermediate files live in work/ (git-ignored); the
-# benchmark's ONNX and VNN-LIB files (benchmark/{onnx,vnnlib}/*.gz, git-ignored, ≈ 30 MB) are
-# regenerated; instances.csv, models.csv and benchmark/MANIFEST.sha256 are committed.
+# Idempotent: a step whose output exists is skipped; from scratch:
+#   rm -rf papers/vnncomp-snl/{work,benchmark/onnx,benchmark/vnnlib,models.csv,images.csv}
+# Run folders and intermediate files live in work/ (git-ignored); the benchmark's ONNX and VNN-LIB
+# files (benchmark/{onnx,vnnlib}/*.gz, ≈ 22 MB) are git-ignored and regenerated; instances.csv,
+# benchmark/MANIFEST.sha256 (sha256 of every .gz), models.csv and images.csv are committed.
 # Env: CARGO_TARGET_DIR (default <repo>/target), SNL_CACHE (default ~/.cache/snl), VERIFY, CAP,
 # LIMIT, TOOLS (subset of "snl marabou abcrown").
 set -euo pipefail
