@@ -541,8 +541,9 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     if shape.len() != 1 || id != im.net.nodes.len() {
         im.net.push_with(Layer::Flatten, vec![id]);
     }
-    im.net.validate()?;
-    Ok(im.net)
+    let (net, _) = super::simplify::fold_masked_relus(im.net);
+    net.validate()?;
+    Ok(net)
 }
 
 impl Importer {
