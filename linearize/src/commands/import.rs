@@ -2,7 +2,7 @@
 //! (`safetensors.torch.save_file(model.state_dict(), f)`) → an snl model file. Key names:
 //! docs/import.md; the mapping is `crate::import`. Or, with `--onnx`, an ONNX network
 //! (`.onnx`, `.onnx.gz`) through `snl_theory::onnx::import` (docs/onnx.md, "Import"), every
-//! ReLU kept.
+//! ReLU kept except a layer in snl's masked encoding, which keeps its mask.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -36,7 +36,8 @@ pub struct ImportCommand {
     #[arg(long, required_unless_present = "onnx")]
     pub state_dict: Option<PathBuf>,
     /// An ONNX network (`.onnx`, or gzip-compressed `.onnx.gz`) to import instead of a
-    /// checkpoint: the ops of docs/onnx.md ("Import"), every ReLU kept.
+    /// checkpoint: the ops of docs/onnx.md ("Import"), every ReLU kept (a layer in snl's
+    /// masked encoding keeps its mask).
     #[arg(long, conflicts_with_all = ["state_dict", "arch", "input_shape", "mean", "std"])]
     pub onnx: Option<PathBuf>,
     /// The architecture it was trained as.

@@ -6,7 +6,10 @@
 //! batch (1 or symbolic) and is dropped; every value keeps a leading batch dimension 1,
 //! which shape operations (Flatten, Reshape, Transpose, Squeeze, Unsqueeze) must leave in
 //! place. One graph output; when it is not flat a `Flatten` is appended. ReLUs are imported
-//! with every unit kept.
+//! with every unit kept, except that snl's masked encoding of a selectively linearized
+//! layer, `x + m ⊙ Relu(−x)` with a constant 0/1 mask `m`, is recognized after the op-by-op
+//! import and becomes one `Relu` keeping the units with `m_i = 1` (exact;
+//! `theory/src/onnx/simplify.rs`).
 //!
 //! Exactness: weights are read as stored (f32 or f64) and widened to f64, so the IR computes
 //! the f32 network's function in f64. Two mappings are not bit-for-bit what the file says:
@@ -541,8 +544,9 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     if shape.len() != 1 || id != im.net.nodes.len() {
         im.net.push_with(Layer::Flatten, vec![id]);
     }
-    im.net.validate()?;
-    Ok(im.net)
+    let (net, _) = super::simplify::fold_masked_relus(im.net);
+    net.validate()?;
+    Ok(net)
 }
 
 impl Importer {

@@ -39,6 +39,7 @@ use crate::{Error, Result};
 
 pub mod import;
 pub mod proto;
+mod simplify;
 mod vnnlib;
 
 pub use import::{import, load, load_any, load_any_with_info};
