@@ -217,9 +217,10 @@ pub fn run(cmd: VnncompCommand) -> anyhow::Result<ExitStatus> {
         return batch(&cmd, csv, out);
     }
     let (onnx, vnnlib) = (
-        cmd.onnx.as_deref().expect("clap: required"),
-        cmd.vnnlib.as_deref().expect("clap: required"),
+        with_gz(cmd.onnx.as_deref().expect("clap: required")),
+        with_gz(cmd.vnnlib.as_deref().expect("clap: required")),
     );
+    let (onnx, vnnlib) = (onnx.as_path(), vnnlib.as_path());
     let timeout = cmd.timeout.unwrap_or(f64::INFINITY);
     let timeout = seconds(timeout, "--timeout")?;
     let start = Instant::now();
@@ -313,14 +314,21 @@ fn read_instances(csv: &Path) -> anyhow::Result<Vec<Row>> {
 
 /// `dir/p`, or `dir/p.gz` when only that exists.
 fn resolve(dir: &Path, p: &str) -> PathBuf {
-    let path = dir.join(p);
+    with_gz(&dir.join(p))
+}
+
+/// `path`, or `path.gz` when only that exists (instances.csv names `X.onnx`, benchmark
+/// folders ship `X.onnx.gz`).
+fn with_gz(path: &Path) -> PathBuf {
     if !path.exists() {
-        let gz = dir.join(format!("{p}.gz"));
+        let mut gz = path.as_os_str().to_owned();
+        gz.push(".gz");
+        let gz = PathBuf::from(gz);
         if gz.exists() {
             return gz;
         }
     }
-    path
+    path.to_path_buf()
 }
 
 /// The complete rows of an earlier run's results CSV (a torn last line is dropped and the
