@@ -80,7 +80,9 @@ CONFIGS = {
 
 
 def cpu_config(bench, onnx_name):
-    for rel, changes, choose in CONFIGS[bench]:
+    # another folder (papers/vnncomp-snl's 'benchmark': MLPs in the mnist_fc protocol) takes
+    # mnist_fc's configs, chosen by the 256xK in the network's name
+    for rel, changes, choose in CONFIGS.get(bench, CONFIGS["mnist_fc"]):
         if choose(onnx_name):
             break
     with open(CV / rel) as f:
