@@ -938,33 +938,14 @@ pub fn verify_output(
                 }
             }
         }
-        let work: Vec<(&Domain, Relaxation, usize)> = jobs
+        let work: Vec<(&Domain, &Relaxation, usize)> = jobs
             .iter()
-            .map(|(d, r, it, _)| (d.as_ref(), r.clone(), *it))
+            .map(|(d, r, it, _)| (d.as_ref(), r, *it))
             .collect();
         let (a, t) = (&a, &t);
-        let outcomes: Vec<Result<DomainOutcome>> = if work.len() > 1 {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = work
-                    .into_iter()
-                    .map(|(d, relax, iters)| {
-                        s.spawn(move || {
-                            super::lbp::serial(|| {
-                                bound_domain(a, t, input, d, relax, iters, opts.deadline)
-                            })
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a bounding thread panicked"))
-                    .collect()
-            })
-        } else {
-            work.into_iter()
-                .map(|(d, relax, iters)| bound_domain(a, t, input, d, relax, iters, opts.deadline))
-                .collect()
-        };
+        let outcomes = super::lbp::each_on_own_core(&work, |&(d, relax, iters)| {
+            bound_domain(a, t, input, d, relax.clone(), iters, opts.deadline)
+        });
         for ((d, _, _, leaf), outcome) in jobs.into_iter().zip(outcomes) {
             domains += 1;
             if !leaf {
@@ -1230,22 +1211,9 @@ fn input_bab(
                 jobs.push((d.clone(), sub));
             }
         }
-        let outcomes: Vec<Result<BoxOutcome>> = if jobs.len() > 1 {
-            let work: Vec<(&BoxDomain, &InputBox)> =
-                jobs.iter().map(|(d, b)| (d.as_ref(), b)).collect();
-            std::thread::scope(|s| {
-                let handles: Vec<_> = work
-                    .iter()
-                    .map(|&(d, b)| s.spawn(move || super::lbp::serial(|| bound_box(t, d, b, opts))))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a bounding thread panicked"))
-                    .collect()
-            })
-        } else {
-            jobs.iter().map(|(d, b)| bound_box(t, d, b, opts)).collect()
-        };
+        let work: Vec<(&BoxDomain, &InputBox)> =
+            jobs.iter().map(|(d, b)| (d.as_ref(), b)).collect();
+        let outcomes = super::lbp::each_on_own_core(&work, |&(d, b)| bound_box(t, d, b, opts));
         for ((d, sub), outcome) in jobs.into_iter().zip(outcomes) {
             domains += 1;
             max_depth = max_depth.max(d.depth + 1);

@@ -1154,6 +1154,25 @@ pub fn serial<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// `f` of every item, each on its own thread and [`serial`] there (one bounding problem per
+/// core); a single item runs on this thread as it is. Results in order.
+pub fn each_on_own_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| s.spawn(move || serial(|| f(item))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bounding thread panicked"))
+            .collect()
+    })
+}
+
 /// The cores bound computations may use from this thread (1 inside [`serial`]).
 pub fn threads() -> usize {
     if SERIAL.with(|s| s.get()) {

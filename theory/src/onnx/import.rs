@@ -1266,23 +1266,8 @@ mod tests {
         }
     }
 
-    fn ai(name: &str, i: i64) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            i,
-            r#type: attr_type::INT,
-            ..Default::default()
-        }
-    }
-
-    fn af(name: &str, f: f32) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            f,
-            r#type: attr_type::FLOAT,
-            ..Default::default()
-        }
-    }
+    // the exporter's attribute builders
+    use crate::onnx::{float as af, int as ai};
 
     fn ais(name: &str, v: &[i64]) -> AttributeProto {
         AttributeProto {

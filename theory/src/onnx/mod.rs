@@ -549,7 +549,7 @@ fn row_major(a: &Affine) -> Vec<f64> {
     a.weight.transpose().as_slice().to_vec()
 }
 
-fn int(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         i,
@@ -558,7 +558,7 @@ fn int(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-fn float(name: &str, f: f32) -> AttributeProto {
+pub(crate) fn float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         f,
