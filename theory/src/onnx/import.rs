@@ -1754,6 +1754,18 @@ mod tests {
         assert_eq!(back.forward(&[0.0]).unwrap(), vec![50_000.0]);
     }
 
+    /// `b` with the bytes at the fractions `edits` overwritten, then cut to `cut` of its
+    /// length.
+    fn mutated(mut b: Vec<u8>, edits: &[(f64, u8)], cut: f64) -> Vec<u8> {
+        for &(at, v) in edits {
+            let i = ((b.len() as f64) * at) as usize % b.len();
+            b[i] = v;
+        }
+        let n = ((b.len() as f64) * cut) as usize;
+        b.truncate(n);
+        b
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -1764,13 +1776,8 @@ mod tests {
             cut in 0.0f64..=1.0,
             edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
         ) {
-            let mut b = valid_onnx();
-            for (at, v) in edits {
-                let i = ((b.len() as f64) * at) as usize % b.len();
-                b[i] = v;
-            }
-            let n = ((b.len() as f64) * cut) as usize;
-            if let Ok(net) = import(&b[..n]) {
+            let b = mutated(valid_onnx(), &edits, cut);
+            if let Ok(net) = import(&b) {
                 prop_assert!(net.validate().is_ok());
             }
         }
@@ -1781,13 +1788,8 @@ mod tests {
             cut in 0.0f64..=1.0,
             edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
         ) {
-            let mut b = valid_model_file();
-            for (at, v) in edits {
-                let i = ((b.len() as f64) * at) as usize % b.len();
-                b[i] = v;
-            }
-            let n = ((b.len() as f64) * cut) as usize;
-            if let Ok(net) = load_model_bytes(&b[..n]) {
+            let b = mutated(valid_model_file(), &edits, cut);
+            if let Ok(net) = load_model_bytes(&b) {
                 prop_assert!(net.validate().is_ok());
             }
         }
