@@ -173,7 +173,8 @@ pub fn run_instance_report(
 ) -> (Answer, Duration, Option<bab::SpecReport>) {
     let deadline = start + timeout;
     let loaded = (|| -> anyhow::Result<(Network, Spec)> {
-        let net = load_net(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
+        // the loader's errors name the file already
+        let net = load_net(onnx)?;
         let spec = snl_theory::spec::vnnlib::read(vnnlib)?;
         Ok((net, spec))
     })();
