@@ -12,15 +12,19 @@
 //!   splits `x_i ≥ 0` / `x_i ≤ 0` of kept units whose interval straddles 0 (linearized and
 //!   stable units are never split). In a domain the split units are exact (identity or
 //!   zero) and their constraints enter the bound through Lagrange multipliers `β ≥ 0`
-//!   (β-CROWN), optimised together with α. Domains are processed worst bound first; the
-//!   unit to split is the one whose triangle relaxation costs the bound most — the
-//!   intercept `|a_i|·u_i·(−l_i)/(u_i − l_i)` summed over the unproved rows, where `a_i < 0`
-//!   is the row's coefficient on the unit (BaBSR's intercept score) — with the widest
-//!   interval as the tie-break. Each domain's minimising inputs are tried as counterexamples.
-//!   Networks with few inputs ([`Options::input_split_max_dim`]) are branched on the input
-//!   box instead: the half-boxes are re-bounded from scratch (CROWN intermediate bounds, then
-//!   CROWN and α-CROWN on the margins), splitting the coordinate whose term
-//!   `Σ_rows |a_j|·(u_j − l_j)` of the final linear bound is largest.
+//!   (β-CROWN), optimised together with α. The root's intermediate bounds are first
+//!   tightened by α-CROWN ([`tighten_intermediate`]); each child re-computes the CROWN
+//!   bounds of the ReLU nodes after its split ([`split_analysis`]). Domains are processed
+//!   worst bound first; the unit to split is chosen by filtered smart branching
+//!   ([`pick_unit_fsb`]) among the units whose triangle relaxation costs the bound most —
+//!   the intercept `|a_i|·u_i·(−l_i)/(u_i − l_i)` summed over the unproved rows, where
+//!   `a_i < 0` is the row's coefficient on the unit (BaBSR's intercept score), the widest
+//!   interval as the tie-break. Each domain's minimising inputs are tried as
+//!   counterexamples. Networks with few inputs ([`Options::input_split_max_dim`]) are
+//!   branched on the input box instead: the half-boxes are re-bounded from scratch (CROWN
+//!   intermediate bounds, then CROWN and α-CROWN on the margins), splitting the coordinate
+//!   whose term `Σ_rows |a_j|·(u_j − l_j)` of the final linear bound is largest; a box with
+//!   few unstable units left goes to ReLU branch-and-bound first.
 //!
 //! Every counterexample is re-run through [`Network::forward`] before it is reported; every
 //! "proved" rests on sound lower bounds only (no floating-point solver).
@@ -71,6 +75,20 @@ pub struct Options {
     /// Xu `prop_2` that decided the three instances CROWN-only boxes left at the timeout,
     /// while on single-constraint `prop_1` α per box doubled the boxes and the time).
     pub input_split_alpha: bool,
+    /// The share of the time left that ReLU branch-and-bound may spend tightening the
+    /// root's intermediate bounds by α-CROWN ([`tighten_intermediate`]); 0 skips it.
+    pub intermediate_alpha_share: f64,
+    /// Whether each branch-and-bound child re-computes the intermediate bounds after its
+    /// split ([`split_analysis`]) instead of keeping its parent's.
+    pub refine_domains: bool,
+    /// Units filtered smart branching tries per split ([`pick_unit_fsb`]); 1 is the
+    /// intercept score alone.
+    pub fsb_candidates: usize,
+    /// Input branch-and-bound hands a box whose intermediate bounds leave at most this many
+    /// kept units unstable to ReLU branch-and-bound (at most [`HYBRID_MAX_DOMAINS`] domains)
+    /// before halving it again: splitting those few units decides a box that halving would
+    /// only shrink. 0 turns it off.
+    pub hybrid_max_unstable: usize,
     /// Wall-clock deadline.
     pub deadline: Option<Instant>,
 }
@@ -86,6 +104,10 @@ impl Default for Options {
             max_domains: 100_000,
             input_split_max_dim: INPUT_SPLIT_MAX_DIM,
             input_split_alpha: false,
+            intermediate_alpha_share: 0.3,
+            refine_domains: true,
+            fsb_candidates: 3,
+            hybrid_max_unstable: 12,
             deadline: None,
         }
     }
@@ -322,8 +344,14 @@ impl Adam {
 /// The α (and β) that a relaxation may optimise: CROWN's slopes for every kept unstable unit
 /// not split, per row.
 pub fn init_alpha(a: &Analysis, m: usize, relax: &mut Relaxation) {
+    init_alpha_before(a, a.graph.values(), m, relax);
+}
+
+/// [`init_alpha`] for the ReLU nodes a backward pass from value `start` reaches (those
+/// before it).
+fn init_alpha_before(a: &Analysis, start: usize, m: usize, relax: &mut Relaxation) {
     for k in a.graph.kept_relu_nodes() {
-        if relax.alpha.contains_key(&k) {
+        if k >= start || relax.alpha.contains_key(&k) {
             continue;
         }
         let units = a.unstable_units(k);
@@ -412,6 +440,22 @@ pub fn optimize(
     iters: usize,
     deadline: Option<Instant>,
 ) -> (Vec<f64>, Backward) {
+    let out = a.graph.values() - 1;
+    optimize_at(a, out, rows, m, groups, relax, iters, deadline)
+}
+
+/// [`optimize`] for rows on value `start` (an intermediate value: its units' bounds).
+#[allow(clippy::too_many_arguments)] // one bounding problem, read by every caller
+fn optimize_at(
+    a: &Analysis,
+    start: usize,
+    rows: &[f64],
+    m: usize,
+    groups: &[usize],
+    relax: &mut Relaxation,
+    iters: usize,
+    deadline: Option<Instant>,
+) -> (Vec<f64>, Backward) {
     let mut best_rows = vec![f64::NEG_INFINITY; m];
     let mut best_pass: Option<Backward> = None;
     let mut best_total = f64::NEG_INFINITY;
@@ -419,7 +463,7 @@ pub fn optimize(
     let mut adam_alpha: HashMap<usize, Adam> = HashMap::new();
     let mut adam_beta: Vec<Adam> = vec![Adam::default(); relax.splits.len()];
     for it in 0..=iters {
-        let b = a.lower_bounds(rows, m, relax, true);
+        let b = a.lower_bounds_at(start, rows, m, relax, true);
         for (best, &l) in best_rows.iter_mut().zip(&b.lower) {
             *best = best.max(l);
         }
@@ -455,6 +499,60 @@ pub fn optimize(
     (best_rows, best_pass.expect("at least one pass"))
 }
 
+/// Units per α-optimisation problem of [`tighten_intermediate`] (two rows each).
+const TIGHTEN_UNITS: usize = 64;
+
+/// Tightens the pre-activation bounds of the kept units that CROWN leaves unstable by
+/// α-CROWN, ReLU node by ReLU node in graph order (one set of slopes per bound, as
+/// α-CROWN's optimised intermediate bounds): each unit's lower and upper bound are two rows,
+/// `+e_i` and `−e_i`, on the node's input, optimised for `iters` steps (iteration 0 is CROWN
+/// with the bounds tightened so far). A unit's two rows are one conjunction, so a problem
+/// stops early once each of its units is stable. The bounds only narrow and each is a sound
+/// lower bound of a backward pass, so the analysis stays sound; `deadline` stops it with
+/// the nodes not reached kept as they were. Returns how many units it made stable.
+pub fn tighten_intermediate(a: &mut Analysis, iters: usize, deadline: Option<Instant>) -> usize {
+    let before = a.stats.unstable_kept;
+    for k in a.graph.kept_relu_nodes() {
+        if past(deadline) {
+            break;
+        }
+        let units = a.unstable_units(k);
+        if units.is_empty() {
+            continue;
+        }
+        let u = a.graph.input_of(k);
+        let su = a.graph.size(u);
+        let per = units
+            .len()
+            .div_ceil(super::lbp::threads())
+            .clamp(1, TIGHTEN_UNITS);
+        let chunks: Vec<&[usize]> = units.chunks(per).collect();
+        let results = {
+            let a = &*a;
+            super::lbp::each_on_own_core(&chunks, |chunk| {
+                let m = 2 * chunk.len();
+                let mut rows = vec![0.0; m * su];
+                for (j, &i) in chunk.iter().enumerate() {
+                    rows[(2 * j) * su + i] = 1.0;
+                    rows[(2 * j + 1) * su + i] = -1.0;
+                }
+                let groups: Vec<usize> = (0..m).map(|r| r / 2).collect();
+                let mut relax = Relaxation::default();
+                init_alpha_before(a, u, m, &mut relax);
+                let (best, _) = optimize_at(a, u, &rows, m, &groups, &mut relax, iters, deadline);
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &i)| (i, best[2 * j], -best[2 * j + 1]))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let updates: Vec<(usize, f64, f64)> = results.into_iter().flatten().collect();
+        a.narrow(u, &updates);
+    }
+    before.saturating_sub(a.stats.unstable_kept)
+}
+
 /// One branch-and-bound domain.
 #[derive(Clone, Debug)]
 struct Domain {
@@ -469,6 +567,32 @@ struct Domain {
     /// Branching scores from its last pass: `(node, unit, score)`.
     pick: Option<(usize, usize)>,
     depth: usize,
+    /// Intermediate bounds on this domain (the root's, narrowed by its splits).
+    an: std::sync::Arc<Analysis>,
+}
+
+/// The analysis of a child domain: the parent's intervals with `split` applied (an active
+/// unit's pre-activation is `>= 0`, an inactive one's `<= 0`), then CROWN intermediate
+/// bounds of the ReLU nodes after the split's, which the split makes exact there (bounds
+/// only narrow: each new one is intersected with the parent's).
+pub(crate) fn split_analysis(
+    parent: &std::sync::Arc<Analysis>,
+    split: Option<Split>,
+    deadline: Option<Instant>,
+) -> std::sync::Arc<Analysis> {
+    let Some(s) = split else {
+        return parent.clone();
+    };
+    let mut a = Analysis::clone(parent);
+    let u = a.graph.input_of(s.node);
+    let update = if s.active {
+        (s.unit, 0.0, f64::INFINITY)
+    } else {
+        (s.unit, f64::NEG_INFINITY, 0.0)
+    };
+    a.narrow(u, &[update]);
+    a.refine_from(s.node + 1, deadline, &Relaxation::default());
+    std::sync::Arc::new(a)
 }
 
 impl Domain {
@@ -587,10 +711,24 @@ fn pick_unit(
     groups: &[usize],
     relax: &Relaxation,
 ) -> Option<(usize, usize)> {
+    unit_scores(a, b, lower, groups, relax)
+        .first()
+        .map(|&(_, _, k, i)| (k, i))
+}
+
+/// Every kept unstable unit not split, as `(score, width, node, unit)`, best first (see
+/// [`pick_unit`]).
+fn unit_scores(
+    a: &Analysis,
+    b: &Backward,
+    lower: &[f64],
+    groups: &[usize],
+    relax: &Relaxation,
+) -> Vec<(f64, f64, usize, usize)> {
     let open = leading_rows(lower, groups);
     let split: std::collections::HashSet<(usize, usize)> =
         relax.splits.iter().map(|(s, _)| (s.node, s.unit)).collect();
-    let mut best: Option<(f64, f64, usize, usize)> = None;
+    let mut all = Vec::new();
     for k in a.graph.kept_relu_nodes() {
         let u = a.graph.input_of(k);
         let n = a.graph.size(k + 1);
@@ -608,17 +746,60 @@ fn pick_unit(
                     }
                 }
             }
-            let width = h - l;
-            let better = match best {
-                None => true,
-                Some((s, w, _, _)) => score > s || (score == s && width > w),
-            };
-            if better {
-                best = Some((score, width, k, i));
-            }
+            all.push((score, h - l, k, i));
         }
     }
-    best.map(|(_, _, k, i)| (k, i))
+    // highest score, then widest; ties keep graph order
+    all.sort_by(|x, y| y.0.total_cmp(&x.0).then(y.1.total_cmp(&x.1)));
+    all
+}
+
+/// Filtered smart branching: of the `k_best` units with the best intercept scores,
+/// the one whose worse child has the best bound, each child bounded by one backward pass
+/// with the domain's slopes and multipliers (the new split's β = 0); `None` as
+/// [`pick_unit`].
+#[allow(clippy::too_many_arguments)] // one domain's problem
+fn pick_unit_fsb(
+    a: &Analysis,
+    b: &Backward,
+    rows: &[f64],
+    m: usize,
+    lower: &[f64],
+    groups: &[usize],
+    relax: &Relaxation,
+    k_best: usize,
+) -> Option<(usize, usize)> {
+    let cands = unit_scores(a, b, lower, groups, relax);
+    if cands.len() <= 1 || k_best <= 1 {
+        return cands.first().map(|&(_, _, k, i)| (k, i));
+    }
+    let mut best: Option<(f64, usize, usize)> = None;
+    for &(_, _, k, i) in cands.iter().take(k_best) {
+        let mut worse = f64::INFINITY;
+        for active in [true, false] {
+            let mut r = relax.clone();
+            r.splits.push((
+                Split {
+                    node: k,
+                    unit: i,
+                    active,
+                },
+                vec![0.0; m],
+            ));
+            let c = a.lower_bounds(rows, m, &r, false);
+            let l: Vec<f64> = c.lower.iter().zip(lower).map(|(&x, &p)| x.max(p)).collect();
+            let w = if open_rows(&l, groups).is_empty() {
+                f64::INFINITY
+            } else {
+                worst_open(&l, groups)
+            };
+            worse = worse.min(w);
+        }
+        if best.is_none_or(|(s, _, _)| worse > s) {
+            best = Some((worse, k, i));
+        }
+    }
+    best.map(|(_, k, i)| (k, i))
 }
 
 /// What bounding one domain found.
@@ -809,7 +990,7 @@ pub fn verify_output(
         ));
     }
     // 2. CROWN on the specification network's rows
-    let a = Analysis::new(&t.gnet, input, super::lbp::refine_deadline(opts.deadline))?;
+    let mut a = Analysis::new(&t.gnet, input, super::lbp::refine_deadline(opts.deadline))?;
     let m = t.rows();
     let rows = identity_rows(m);
     let groups = t.groups.clone();
@@ -887,10 +1068,118 @@ pub fn verify_output(
         };
         return input_bab(&t, input, &opts, &rows, &groups, lower, &pass, stats);
     }
+    // ReLU branch-and-bound keeps the root's intermediate bounds in every domain: tighten
+    // them first by α-CROWN, then bound the rows again
+    let mut pass = pass;
+    let share = opts.intermediate_alpha_share.clamp(0.0, 1.0);
+    let tighten_by = opts.deadline.map(|d| {
+        let now = Instant::now();
+        now + d.saturating_duration_since(now).mul_f64(share)
+    });
+    if share > 0.0 && tighten_intermediate(&mut a, opts.alpha_iters, tighten_by) > 0 {
+        stats.unstable_kept = a.stats.unstable_kept;
+        let (al, p) = optimize(
+            &a,
+            &rows,
+            m,
+            &groups,
+            &mut relax,
+            opts.alpha_iters,
+            opts.deadline,
+        );
+        for r in 0..m {
+            lower[r] = lower[r].max(al[r]);
+        }
+        stats.fp_allowance = stats.fp_allowance.max(p.fp_allowance);
+        if open_rows(&lower, &groups).is_empty() {
+            return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
+        }
+        if let Some(c) = try_argmins(&t, input, &p, &lower, &groups, opts.deadline)? {
+            return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
+        }
+        pass = p;
+    }
     let root_lower = lower.clone();
+    let r = relu_bab(
+        &t,
+        input,
+        a,
+        RootState {
+            rows: &rows,
+            groups: &groups,
+            relax,
+            lower,
+            pass: &pass,
+        },
+        opts,
+        opts.max_domains,
+    )?;
+    stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
+    let by = match r.verdict {
+        Verdict::Unknown { .. } => "none",
+        _ => "bab",
+    };
+    Ok(report(
+        r.verdict,
+        root_lower,
+        by,
+        stats,
+        r.domains,
+        r.max_depth,
+    ))
+}
+
+/// A bounding problem's state at the root of a branch-and-bound: the rows (`lower.len() ×
+/// outputs`), their conjunctions, the slopes reached, the best bounds and the pass that gave them.
+struct RootState<'r> {
+    rows: &'r [f64],
+    groups: &'r [usize],
+    relax: Relaxation,
+    lower: Vec<f64>,
+    pass: &'r Backward,
+}
+
+/// What [`relu_bab`] found.
+struct ReluBab {
+    verdict: Verdict,
+    domains: usize,
+    max_depth: usize,
+    fp_allowance: f64,
+}
+
+/// Branch-and-bound on the kept unstable ReLUs of `a` (the root's intermediate bounds),
+/// worst domain first, each child re-bounded by [`split_analysis`] and β-CROWN, the unit to
+/// split picked by [`pick_unit_fsb`]; stops unknown at `opts.deadline` or after
+/// `max_domains` domains.
+fn relu_bab(
+    t: &Target<'_>,
+    input: &InputBox,
+    a: Analysis,
+    root: RootState<'_>,
+    opts: &Options,
+    max_domains: usize,
+) -> Result<ReluBab> {
+    let RootState {
+        rows,
+        groups,
+        relax,
+        lower,
+        pass,
+    } = root;
+    let mut fp_allowance = 0.0f64;
+    let done = |verdict, domains, max_depth, fp_allowance| {
+        Ok(ReluBab {
+            verdict,
+            domains,
+            max_depth,
+            fp_allowance,
+        })
+    };
+    let unknown = |why: String| Verdict::Unknown { reason: why };
+    let a = std::sync::Arc::new(a);
     let mut heap = BinaryHeap::new();
-    let pick = pick_unit(&a, &pass, &lower, &groups, &relax);
-    let (rows, m, groups, relax, lower) = compact(&rows, m, &groups, &relax, &lower);
+    let pick = pick_unit(&a, pass, &lower, groups, &relax);
+    let (rows, m, groups, relax, lower) = compact(rows, t.rows(), groups, &relax, &lower);
     heap.push(Domain {
         rows,
         m,
@@ -899,6 +1188,7 @@ pub fn verify_output(
         relax,
         lower,
         depth: 0,
+        an: a,
     });
     let (mut domains, mut max_depth) = (0usize, 0usize);
     let mut undecided_leaves = 0usize;
@@ -906,7 +1196,7 @@ pub fn verify_output(
     // the children of a domain are bounded at once, one per core
     let per_batch = super::lbp::threads().div_ceil(2).max(1);
     while !heap.is_empty() {
-        if past(opts.deadline) || domains >= opts.max_domains {
+        if past(opts.deadline) || domains >= max_domains {
             let d = heap.peek().expect("not empty");
             let why = format!(
                 "branch-and-bound stopped ({}) with {} open domains after {domains} bounded; worst open bound {:.6e}",
@@ -914,14 +1204,7 @@ pub fn verify_output(
                 heap.len(),
                 d.worst()
             );
-            return Ok(report(
-                unknown(why),
-                root_lower,
-                "none",
-                stats,
-                domains,
-                max_depth,
-            ));
+            return done(unknown(why), domains, max_depth, fp_allowance);
         }
         // (parent, its relaxation with the new split, iterations, a fully split leaf?)
         let mut jobs: Vec<(std::rc::Rc<Domain>, Relaxation, usize, bool)> = Vec::new();
@@ -946,35 +1229,49 @@ pub fn verify_output(
                 }
             }
         }
-        let work: Vec<(&Domain, &Relaxation, usize)> = jobs
+        let work: Vec<(&Domain, &Relaxation, usize, bool)> = jobs
             .iter()
-            .map(|(d, r, it, _)| (d.as_ref(), r, *it))
+            .map(|(d, r, it, leaf)| (d.as_ref(), r, *it, *leaf))
             .collect();
-        let (a, t) = (&a, &t);
-        let outcomes = super::lbp::each_on_own_core(&work, |&(d, relax, iters)| {
-            bound_domain(a, t, input, d, relax.clone(), iters, opts.deadline)
+        let t = &t;
+        let outcomes = super::lbp::each_on_own_core(&work, |&(d, relax, iters, leaf)| {
+            let split = if leaf {
+                None
+            } else {
+                relax.splits.last().map(|(s, _)| *s)
+            };
+            let split = split.filter(|_| opts.refine_domains);
+            let an = split_analysis(&d.an, split, opts.deadline);
+            let outcome = bound_domain(&an, t, input, d, relax.clone(), iters, opts.deadline)?;
+            let pick = match &outcome {
+                DomainOutcome::Open { lower, pass, relax } if !leaf => pick_unit_fsb(
+                    &an,
+                    pass,
+                    &d.rows,
+                    d.m,
+                    lower,
+                    &d.groups,
+                    relax,
+                    opts.fsb_candidates,
+                ),
+                _ => None,
+            };
+            Ok::<_, Error>((outcome, an, pick))
         });
         for ((d, _, _, leaf), outcome) in jobs.into_iter().zip(outcomes) {
             domains += 1;
             if !leaf {
                 max_depth = max_depth.max(d.depth + 1);
             }
-            match outcome? {
+            let (outcome, an, pick) = outcome?;
+            match outcome {
                 DomainOutcome::Proved => {}
                 DomainOutcome::Refuted(c) => {
-                    return Ok(report(
-                        Verdict::Refuted(c),
-                        root_lower,
-                        "bab",
-                        stats,
-                        domains,
-                        max_depth,
-                    ))
+                    return done(Verdict::Refuted(c), domains, max_depth, fp_allowance)
                 }
                 DomainOutcome::Open { .. } if leaf => undecided_leaves += 1,
                 DomainOutcome::Open { lower, pass, relax } => {
-                    stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-                    let pick = pick_unit(a, &pass, &lower, &d.groups, &relax);
+                    fp_allowance = fp_allowance.max(pass.fp_allowance);
                     let (rows, m, groups, relax, lower) =
                         compact(&d.rows, n_rows, &d.groups, &relax, &lower);
                     heap.push(Domain {
@@ -985,6 +1282,7 @@ pub fn verify_output(
                         lower,
                         pick,
                         depth: d.depth + 1,
+                        an,
                     });
                 }
             }
@@ -994,23 +1292,9 @@ pub fn verify_output(
         let why = format!(
             "{undecided_leaves} fully split domains kept a non-positive bound and no counterexample (β not converged)"
         );
-        return Ok(report(
-            unknown(why),
-            root_lower,
-            "none",
-            stats,
-            domains,
-            max_depth,
-        ));
+        return done(unknown(why), domains, max_depth, fp_allowance);
     }
-    Ok(report(
-        Verdict::Proved,
-        root_lower,
-        "bab",
-        stats,
-        domains,
-        max_depth,
-    ))
+    done(Verdict::Proved, domains, max_depth, fp_allowance)
 }
 
 /// One input-split domain: a sub-box with its unproved rows.
@@ -1071,6 +1355,10 @@ impl BoxDomain {
     }
 }
 
+/// Domains of one ReLU branch-and-bound inside input branch-and-bound (see
+/// [`Options::hybrid_max_unstable`]).
+pub const HYBRID_MAX_DOMAINS: usize = 256;
+
 /// See [`BoxDomain::pick`].
 const INPUT_SPLIT_ASPECT: f64 = 8.0;
 
@@ -1116,12 +1404,12 @@ fn bound_box(t: &Target<'_>, d: &BoxDomain, sub: &InputBox, opts: &Options) -> R
     let a = Analysis::new(&t.gnet, sub, opts.deadline)?;
     let mut b = a.lower_bounds(&d.rows, d.m, &Relaxation::default(), true);
     let mut fp = b.fp_allowance;
+    let mut relax = Relaxation::default();
     if opts.input_split_alpha && !open_rows(&b.lower, &d.groups).is_empty() && !past(opts.deadline)
     {
         if let Some(c) = try_argmins(t, sub, &b, &b.lower, &d.groups, opts.deadline)? {
             return Ok(BoxOutcome::Refuted(c));
         }
-        let mut relax = Relaxation::default();
         init_alpha(&a, d.m, &mut relax);
         let (al, pass) = optimize(
             &a,
@@ -1142,6 +1430,24 @@ fn bound_box(t: &Target<'_>, d: &BoxDomain, sub: &InputBox, opts: &Options) -> R
     }
     if let Some(c) = try_argmins(t, sub, &b, &b.lower, &d.groups, opts.deadline)? {
         return Ok(BoxOutcome::Refuted(c));
+    }
+    // few unstable units left: split them instead of the box
+    if a.stats.unstable_kept <= opts.hybrid_max_unstable && !past(opts.deadline) {
+        init_alpha(&a, d.m, &mut relax);
+        let root = RootState {
+            rows: &d.rows,
+            groups: &d.groups,
+            relax,
+            lower: b.lower.clone(),
+            pass: &b,
+        };
+        let r = relu_bab(t, sub, a, root, opts, HYBRID_MAX_DOMAINS)?;
+        fp = fp.max(r.fp_allowance);
+        match r.verdict {
+            Verdict::Proved => return Ok(BoxOutcome::Proved { fp }),
+            Verdict::Refuted(c) => return Ok(BoxOutcome::Refuted(c)),
+            Verdict::Unknown { .. } => {}
+        }
     }
     let n_in = sub.dim();
     let unproved = unproved(&d.rows, t.rows(), n_in, &d.groups, &b.lower, &b.input_coef);

@@ -1103,9 +1103,11 @@ pub struct LbpStats {
 
 /// Sound pre-activation bounds for every kept unit: interval propagation, then CROWN
 /// back-substitution for the kept units interval propagation leaves unstable, layer by layer.
+/// Cloning shares the graph.
+#[derive(Clone, Debug)]
 pub struct Analysis {
     /// The compiled graph.
-    pub graph: Graph,
+    pub graph: std::sync::Arc<Graph>,
     /// Sound intervals of every value (ReLU pre-activations refined by back-substitution).
     pub iv: Intervals,
     /// The input box.
@@ -1155,9 +1157,9 @@ pub fn serial<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// `f` of every item, each on its own thread and [`serial`] there (one bounding problem per
-/// core); a single item runs on this thread as it is. Results in order.
+/// core); a single item, or any inside [`serial`], runs on this thread. Results in order.
 pub fn each_on_own_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
+    if items.len() <= 1 || SERIAL.with(|s| s.get()) {
         return items.iter().map(f).collect();
     }
     let f = &f;
@@ -1245,7 +1247,7 @@ impl Analysis {
         let iv = intervals(&graph, input);
         let fp = FpTerms::new(&graph, &iv);
         let mut a = Analysis {
-            graph,
+            graph: std::sync::Arc::new(graph),
             iv,
             input: input.clone(),
             stats: LbpStats::default(),
@@ -1293,12 +1295,25 @@ impl Analysis {
 
     /// Refines the kept units' pre-activation bounds by back-substitution, layer by layer.
     pub(crate) fn refine(&mut self, deadline: Option<Instant>, relax: &Relaxation) {
+        self.refine_from(0, deadline, relax);
+    }
+
+    /// [`Analysis::refine`] for the ReLU nodes from node `first` on.
+    pub(crate) fn refine_from(
+        &mut self,
+        first: usize,
+        deadline: Option<Instant>,
+        relax: &Relaxation,
+    ) {
         self.stats = LbpStats {
             kept: self.kept_total(),
             ..LbpStats::default()
         };
         self.fp = FpTerms::new(&self.graph, &self.iv);
         for k in self.graph.kept_relu_nodes() {
+            if k < first {
+                continue;
+            }
             let units = self.unstable_units(k);
             self.stats.candidates += units.len();
             if units.is_empty() {
@@ -1366,6 +1381,41 @@ impl Analysis {
         }
     }
 
+    /// Narrows the intervals of value `v` to `[lo, hi]` where those are tighter (`updates`:
+    /// `(unit, lo, hi)`, each a sound bound), then re-propagates intervals downstream and
+    /// recomputes the floating-point terms and the unstable count.
+    pub(crate) fn narrow(&mut self, v: usize, updates: &[(usize, f64, f64)]) {
+        for &(i, lo, hi) in updates {
+            self.iv.lo[v][i] = self.iv.lo[v][i].max(lo);
+            self.iv.hi[v][i] = self.iv.hi[v][i].min(hi);
+        }
+        repropagate(&self.graph, &mut self.iv, v);
+        self.fp = FpTerms::new(&self.graph, &self.iv);
+        self.count_unstable();
+    }
+
+    /// Lower bounds of `rows · value_start` (`m × size(start)`, row-major).
+    pub fn lower_bounds_at(
+        &self,
+        start: usize,
+        rows: &[f64],
+        m: usize,
+        relax: &Relaxation,
+        record: bool,
+    ) -> Backward {
+        backward(
+            &self.graph,
+            &self.iv,
+            &self.fp,
+            &self.input,
+            start,
+            rows,
+            m,
+            relax,
+            record,
+        )
+    }
+
     /// Lower bounds of `rows · output` (`m × outputs`, row-major).
     pub fn lower_bounds(
         &self,
@@ -1374,18 +1424,7 @@ impl Analysis {
         relax: &Relaxation,
         record: bool,
     ) -> Backward {
-        let out = self.graph.values() - 1;
-        backward(
-            &self.graph,
-            &self.iv,
-            &self.fp,
-            &self.input,
-            out,
-            rows,
-            m,
-            relax,
-            record,
-        )
+        self.lower_bounds_at(self.graph.values() - 1, rows, m, relax, record)
     }
 
     /// Sound bounds of every output: back-substitution intersected with intervals (outputs

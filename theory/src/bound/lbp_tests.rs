@@ -194,6 +194,88 @@ proptest! {
 
 }
 
+/// Every sample's values (all nodes) lie in the intervals of `a`.
+fn check_values_inside(
+    a: &Analysis,
+    pts: &[Vec<f64>],
+    what: &str,
+) -> std::result::Result<(), TestCaseError> {
+    for x in pts {
+        let vals = a.graph.forward_values(x);
+        for (v, val) in vals.iter().enumerate() {
+            for (i, &y) in val.iter().enumerate() {
+                prop_assert!(
+                    a.iv.lo[v][i] <= y && y <= a.iv.hi[v][i],
+                    "{what}: value {v}[{i}] = {y} outside [{}, {}]",
+                    a.iv.lo[v][i],
+                    a.iv.hi[v][i]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the intervals of `inner` lie within those of `outer`, value by value.
+fn nested(inner: &Analysis, outer: &Analysis) -> bool {
+    (0..inner.iv.lo.len()).all(|v| {
+        (0..inner.iv.lo[v].len()).all(|i| {
+            inner.iv.lo[v][i] >= outer.iv.lo[v][i] && inner.iv.hi[v][i] <= outer.iv.hi[v][i]
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// α-optimised intermediate bounds contain every sample's values and lie within
+    /// CROWN's; the unstable count never grows.
+    #[test]
+    fn tightened_intermediate_bounds_are_sound_and_nested(p in conv_problems()) {
+        let crown = Analysis::new(&p.net, &p.input, None).unwrap();
+        let mut a = crown.clone();
+        bab::tighten_intermediate(&mut a, 10, None);
+        let mut pts = samples(&p.input, 200, 11);
+        pts.push(p.input.center());
+        check_values_inside(&a, &pts, "tightened")?;
+        prop_assert!(nested(&a, &crown), "tightened bounds looser than CROWN's");
+        prop_assert!(a.stats.unstable_kept <= crown.stats.unstable_kept);
+    }
+
+    /// A branch-and-bound child's intervals (the split applied, later nodes re-bounded)
+    /// contain the values of every sample on its side of the split, and lie within the
+    /// parent's.
+    #[test]
+    fn split_domains_keep_their_samples(p in conv_problems(), pick in any::<usize>()) {
+        let parent = std::sync::Arc::new(Analysis::new(&p.net, &p.input, None).unwrap());
+        let unstable: Vec<(usize, usize)> = parent
+            .graph
+            .kept_relu_nodes()
+            .into_iter()
+            .flat_map(|k| parent.unstable_units(k).into_iter().map(move |i| (k, i)))
+            .collect();
+        prop_assume!(!unstable.is_empty());
+        let (node, unit) = unstable[pick % unstable.len()];
+        let mut pts = samples(&p.input, 400, 13);
+        pts.push(p.input.center());
+        let u = parent.graph.input_of(node);
+        for active in [true, false] {
+            let split = lbp::Split { node, unit, active };
+            let child = bab::split_analysis(&parent, Some(split), None);
+            prop_assert!(nested(&child, &parent), "child looser than its parent");
+            let side: Vec<Vec<f64>> = pts
+                .iter()
+                .filter(|x| {
+                    let pre = parent.graph.forward_values(x)[u][unit];
+                    if active { pre >= 0.0 } else { pre <= 0.0 }
+                })
+                .cloned()
+                .collect();
+            check_values_inside(&child, &side, if active { "active child" } else { "inactive child" })?;
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
