@@ -1032,25 +1032,13 @@ pub fn verify_output(
     }
     // 3. α-CROWN
     init_alpha(&a, m, &mut relax);
-    let (al, pass) = optimize(
-        &a,
-        &rows,
-        m,
-        &groups,
-        &mut relax,
-        opts.alpha_iters,
-        opts.deadline,
-    );
-    for r in 0..m {
-        lower[r] = lower[r].max(al[r]);
-    }
-    stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
-    if open_rows(&lower, &groups).is_empty() {
-        return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
-    }
-    if let Some(c) = try_argmins(&t, input, &pass, &lower, &groups, opts.deadline)? {
-        return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
-    }
+    let problem = (&rows[..], &groups[..]);
+    let pass = match alpha_stage(
+        &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
+    )? {
+        Stage::Decided(v) => return Ok(report(v, lower, "alpha", stats, 0, 0)),
+        Stage::Open(pass) => pass,
+    };
     if opts.level == Level::Alpha || past(opts.deadline) {
         let why = format!(
             "α-CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample{}",
@@ -1078,26 +1066,12 @@ pub fn verify_output(
     });
     if share > 0.0 && tighten_intermediate(&mut a, opts.alpha_iters, tighten_by) > 0 {
         stats.unstable_kept = a.stats.unstable_kept;
-        let (al, p) = optimize(
-            &a,
-            &rows,
-            m,
-            &groups,
-            &mut relax,
-            opts.alpha_iters,
-            opts.deadline,
-        );
-        for r in 0..m {
-            lower[r] = lower[r].max(al[r]);
+        match alpha_stage(
+            &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
+        )? {
+            Stage::Decided(v) => return Ok(report(v, lower, "alpha", stats, 0, 0)),
+            Stage::Open(p) => pass = p,
         }
-        stats.fp_allowance = stats.fp_allowance.max(p.fp_allowance);
-        if open_rows(&lower, &groups).is_empty() {
-            return Ok(report(Verdict::Proved, lower, "alpha", stats, 0, 0));
-        }
-        if let Some(c) = try_argmins(&t, input, &p, &lower, &groups, opts.deadline)? {
-            return Ok(report(Verdict::Refuted(c), lower, "alpha", stats, 0, 0));
-        }
-        pass = p;
     }
     let root_lower = lower.clone();
     let r = relu_bab(
@@ -1127,6 +1101,42 @@ pub fn verify_output(
         r.domains,
         r.max_depth,
     ))
+}
+
+/// What a bounding stage left: a verdict, or the pass of its best bounds.
+enum Stage {
+    Decided(Verdict),
+    Open(Backward),
+}
+
+/// α-CROWN on `problem` (rows `lower.len() × outputs` and their conjunctions) from `relax`:
+/// raises `lower` to the best bounds found, then decides when every conjunction is proved or
+/// a minimising input is a counterexample.
+#[allow(clippy::too_many_arguments)] // one bounding problem and the run's state
+fn alpha_stage(
+    t: &Target<'_>,
+    input: &InputBox,
+    a: &Analysis,
+    problem: (&[f64], &[usize]),
+    relax: &mut Relaxation,
+    lower: &mut [f64],
+    stats: &mut LbpStats,
+    opts: &Options,
+) -> Result<Stage> {
+    let (rows, groups) = problem;
+    let m = lower.len();
+    let (al, pass) = optimize(a, rows, m, groups, relax, opts.alpha_iters, opts.deadline);
+    for (l, x) in lower.iter_mut().zip(&al) {
+        *l = l.max(*x);
+    }
+    stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+    if open_rows(lower, groups).is_empty() {
+        return Ok(Stage::Decided(Verdict::Proved));
+    }
+    if let Some(c) = try_argmins(t, input, &pass, lower, groups, opts.deadline)? {
+        return Ok(Stage::Decided(Verdict::Refuted(c)));
+    }
+    Ok(Stage::Open(pass))
 }
 
 /// A bounding problem's state at the root of a branch-and-bound: the rows (`lower.len() ×

@@ -188,7 +188,26 @@ pub fn run_instance_report(
         deadline: Some(deadline),
         ..Options::default()
     };
-    let (answer, report) = match bab::verify_spec(&net, &spec, &opts) {
+    // a panic is a bug of ours: the instance is an `error`, and a batch goes on with the next
+    let verified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bab::verify_spec(&net, &spec, &opts)
+    }));
+    let verified = match verified {
+        Ok(v) => v,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            return (
+                Answer::Error(format!("internal error (a bug, please report): {what}")),
+                prepare,
+                None,
+            );
+        }
+    };
+    let (answer, report) = match verified {
         Ok(r) => (
             match r.verdict.clone() {
                 Verdict::Proved => Answer::Unsat,
