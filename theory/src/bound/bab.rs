@@ -1059,7 +1059,11 @@ pub fn verify_output(
     // ReLU branch-and-bound keeps the root's intermediate bounds in every domain: tighten
     // them first by α-CROWN, then bound the rows again
     let mut pass = pass;
-    let share = opts.intermediate_alpha_share.clamp(0.0, 1.0);
+    let share = if graph_values(&a) <= REFINE_MAX_VALUES {
+        opts.intermediate_alpha_share.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let tighten_by = opts.deadline.map(|d| {
         let now = Instant::now();
         now + d.saturating_duration_since(now).mul_f64(share)
@@ -1139,6 +1143,22 @@ fn alpha_stage(
     Ok(Stage::Open(pass))
 }
 
+/// ReLU branch-and-bound tightens intermediate bounds (α-CROWN at the root, CROWN in every
+/// child) only on graphs with at most this many values (MLPs such as mnist_fc's 256×6 net,
+/// 3.9k, or ACAS Xu's): on convolutional nets (oval21's, ~10k values and up) each
+/// re-tightening costs many times a domain's own bound, and at a 30 s cap oval21 solved fewer
+/// instances with it.
+const REFINE_MAX_VALUES: usize = 8192;
+
+/// Values (sum of sizes) of the analysed graph.
+fn graph_values(a: &Analysis) -> usize {
+    (0..a.graph.values()).map(|v| a.graph.size(v)).sum()
+}
+
+/// The memory, in f64s, that the open domains' own intervals may take in ReLU
+/// branch-and-bound (1 GiB; a domain's copy is about four f64 per value of the graph).
+const DOMAIN_INTERVALS_F64: usize = 1 << 27;
+
 /// A bounding problem's state at the root of a branch-and-bound: the rows (`lower.len() ×
 /// outputs`), their conjunctions, the slopes reached, the best bounds and the pass that gave them.
 struct RootState<'r> {
@@ -1187,6 +1207,7 @@ fn relu_bab(
     };
     let unknown = |why: String| Verdict::Unknown { reason: why };
     let a = std::sync::Arc::new(a);
+    let values = graph_values(&a);
     let mut heap = BinaryHeap::new();
     let pick = pick_unit(&a, pass, &lower, groups, &relax);
     let (rows, m, groups, relax, lower) = compact(rows, t.rows(), groups, &relax, &lower);
@@ -1239,6 +1260,11 @@ fn relu_bab(
                 }
             }
         }
+        // children own their intervals only while the open domains' copies fit the budget;
+        // past it they share their parent's (sound, only looser)
+        let refine = opts.refine_domains
+            && values <= REFINE_MAX_VALUES
+            && (heap.len() + jobs.len()).saturating_mul(4 * values) <= DOMAIN_INTERVALS_F64;
         let work: Vec<(&Domain, &Relaxation, usize, bool)> = jobs
             .iter()
             .map(|(d, r, it, leaf)| (d.as_ref(), r, *it, *leaf))
@@ -1250,7 +1276,7 @@ fn relu_bab(
             } else {
                 relax.splits.last().map(|(s, _)| *s)
             };
-            let split = split.filter(|_| opts.refine_domains);
+            let split = split.filter(|_| refine);
             let an = split_analysis(&d.an, split, opts.deadline);
             let outcome = bound_domain(&an, t, input, d, relax.clone(), iters, opts.deadline)?;
             let pick = match &outcome {
