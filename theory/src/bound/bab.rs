@@ -788,12 +788,8 @@ fn pick_unit_fsb(
             ));
             let c = a.lower_bounds(rows, m, &r, false);
             let l: Vec<f64> = c.lower.iter().zip(lower).map(|(&x, &p)| x.max(p)).collect();
-            let w = if open_rows(&l, groups).is_empty() {
-                f64::INFINITY
-            } else {
-                worst_open(&l, groups)
-            };
-            worse = worse.min(w);
+            // a child with every conjunction proved has no open row: +∞
+            worse = worse.min(worst_open(&l, groups));
         }
         if best.is_none_or(|(s, _, _)| worse > s) {
             best = Some((worse, k, i));
@@ -1033,7 +1029,7 @@ pub fn verify_output(
     // 3. α-CROWN
     init_alpha(&a, m, &mut relax);
     let problem = (&rows[..], &groups[..]);
-    let pass = match alpha_stage(
+    let mut pass = match alpha_stage(
         &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
     )? {
         Stage::Decided(v) => return Ok(report(v, lower, "alpha", stats, 0, 0)),
@@ -1056,9 +1052,8 @@ pub fn verify_output(
         };
         return input_bab(&t, input, &opts, &rows, &groups, lower, &pass, stats);
     }
-    // ReLU branch-and-bound keeps the root's intermediate bounds in every domain: tighten
-    // them first by α-CROWN, then bound the rows again
-    let mut pass = pass;
+    // ReLU branch-and-bound starts from the root's intermediate bounds: tighten them first
+    // by α-CROWN, then bound the rows again
     let share = if graph_values(&a) <= REFINE_MAX_VALUES {
         opts.intermediate_alpha_share.clamp(0.0, 1.0)
     } else {
