@@ -379,50 +379,54 @@ fn gradients(
     relax: &Relaxation,
 ) -> (HashMap<usize, Vec<f64>>, Vec<Vec<f64>>) {
     let g = &a.graph;
-    let split_of = relax.split_index();
+    let split_of: HashMap<usize, Vec<Option<(bool, usize)>>> = g
+        .kept_relu_nodes()
+        .into_iter()
+        .map(|k| (k, relax.splits_at(k, g.size(g.input_of(k)))))
+        .collect();
     let mut d_alpha: HashMap<usize, Vec<f64>> = relax
         .alpha
         .iter()
         .map(|(&k, v)| (k, vec![0.0; v.len()]))
         .collect();
     let mut d_beta = vec![vec![0.0; m]; relax.splits.len()];
-    for r in 0..m {
-        let x = &b.argmin[r];
-        g.forward_with(x, |k, mask, pre, out| {
-            let n = pre.len();
-            let coef = b.relu_coef.get(&k).map(|c| &c[r * n..(r + 1) * n]);
-            let al = relax.alpha.get(&k).map(|c| &c[r * n..(r + 1) * n]);
-            let u = g.input_of(k);
-            for i in 0..n {
-                if !mask.is_kept(i) {
-                    continue; // identity: out already holds pre
-                }
-                if let Some(&(active, j)) = split_of.get(&(k, i)) {
-                    out[i] = if active { pre[i] } else { 0.0 };
-                    let sigma = if active { 1.0 } else { -1.0 };
-                    d_beta[j][r] = -sigma * pre[i];
-                    continue;
-                }
-                let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
-                if l >= 0.0 {
-                    out[i] = pre[i];
-                } else if h <= 0.0 {
-                    out[i] = 0.0;
-                } else {
-                    let c = coef.map_or(0.0, |c| c[i]);
-                    if c >= 0.0 {
-                        let alpha = al.map_or_else(|| default_alpha(l, h), |al| al[i]);
-                        out[i] = alpha * pre[i];
-                        if let Some(d) = d_alpha.get_mut(&k) {
-                            d[r * n + i] = c * pre[i];
-                        }
-                    } else {
-                        out[i] = upper_slope(l, h) * (pre[i] - l);
+    let xs: Vec<f64> = b.argmin.iter().take(m).flatten().copied().collect();
+    g.forward_rows_with(&xs, m, |k, r, mask, pre, out| {
+        let n = pre.len();
+        let coef = b.relu_coef.get(&k).map(|c| &c[r * n..(r + 1) * n]);
+        let al = relax.alpha.get(&k).map(|c| &c[r * n..(r + 1) * n]);
+        let u = g.input_of(k);
+        let split_of = split_of.get(&k);
+        let mut d_al = d_alpha.get_mut(&k).map(|d| &mut d[r * n..(r + 1) * n]);
+        for i in 0..n {
+            if !mask.is_kept(i) {
+                continue; // identity: out already holds pre
+            }
+            if let Some((active, j)) = split_of.and_then(|s| s[i]) {
+                out[i] = if active { pre[i] } else { 0.0 };
+                let sigma = if active { 1.0 } else { -1.0 };
+                d_beta[j][r] = -sigma * pre[i];
+                continue;
+            }
+            let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
+            if l >= 0.0 {
+                out[i] = pre[i];
+            } else if h <= 0.0 {
+                out[i] = 0.0;
+            } else {
+                let c = coef.map_or(0.0, |c| c[i]);
+                if c >= 0.0 {
+                    let alpha = al.map_or_else(|| default_alpha(l, h), |al| al[i]);
+                    out[i] = alpha * pre[i];
+                    if let Some(d) = d_al.as_deref_mut() {
+                        d[i] = c * pre[i];
                     }
+                } else {
+                    out[i] = upper_slope(l, h) * (pre[i] - l);
                 }
             }
-        });
-    }
+        }
+    });
     (d_alpha, d_beta)
 }
 

@@ -39,7 +39,11 @@
 //!   from several readers by `2u·|a|·m`, each bias addition by `2u|bias|`, and the final
 //!   concretisation by `2γ₂ₙ·|a|(|c| + r)`; the bound returned is
 //!   `next_down(lower − e − 2u(|lower| + e))`, and `e` is doubled to cover its own rounding;
-//! * relaxation slopes are rounded so that the relaxation holds in real arithmetic.
+//! * relaxation slopes are rounded so that the relaxation holds in real arithmetic;
+//! * `γₙ` bounds a sum of `n` products in **any** order of the additions (and with fused
+//!   multiply-adds), so the arithmetic is free to reorder: a dense layer's transposed
+//!   product for a batch of rows is one matrix product (nalgebra's gemm, matrixmultiply's
+//!   blocked kernels), and single dot products keep eight partial sums.
 //!
 //! The error terms are tiny (≈ 1e-13 relative) unless the interval magnitudes explode; the
 //! total allowance is reported ([`LbpStats::fp_allowance`]). Non-finite values make a bound
@@ -142,6 +146,8 @@ enum Op {
     Dense {
         /// Row-major `(out, in)`.
         w: Vec<f64>,
+        /// The same weights column-major (the batched forward's matrix product reads them so).
+        w_cols: Vec<f64>,
         abs_w: Vec<f64>,
         b: Vec<f64>,
         n_in: usize,
@@ -213,15 +219,13 @@ impl Op {
     /// linear op with one input.
     fn apply(&self, x: &[f64], abs: bool, out: &mut [f64]) {
         match self {
-            Op::Dense { w, abs_w, b, n_in } => {
+            Op::Dense {
+                w, abs_w, b, n_in, ..
+            } => {
                 let w = if abs { abs_w } else { w };
                 for (o, y) in out.iter_mut().enumerate() {
                     let row = &w[o * n_in..(o + 1) * n_in];
-                    let mut acc = if abs { 0.0 } else { b[o] };
-                    for (wi, xi) in row.iter().zip(x) {
-                        acc += wi * xi;
-                    }
-                    *y = acc;
+                    *y = dot(row, x, if abs { 0.0 } else { b[o] });
                 }
             }
             Op::Conv {
@@ -444,6 +448,38 @@ impl Op {
         }
     }
 
+    /// `op(c)`, `|op|(r)` and `|op|(s)` (interval propagation's centre, radius and
+    /// magnitude terms): three [`Op::apply`]s, fused into one pass over the weights for a
+    /// dense layer.
+    fn interval_terms(
+        &self,
+        c: &[f64],
+        r: &[f64],
+        s: &[f64],
+        co: &mut [f64],
+        ro: &mut [f64],
+        so: &mut [f64],
+    ) {
+        match self {
+            Op::Dense {
+                w, abs_w, b, n_in, ..
+            } => {
+                for o in 0..co.len() {
+                    let (wr, ar) = (
+                        &w[o * n_in..(o + 1) * n_in],
+                        &abs_w[o * n_in..(o + 1) * n_in],
+                    );
+                    (co[o], ro[o], so[o]) = dot3(wr, ar, c, r, s, b[o]);
+                }
+            }
+            op => {
+                op.apply(c, false, co);
+                op.apply(r, true, ro);
+                op.apply(s, true, so);
+            }
+        }
+    }
+
     /// `Σ_o a_o·b_o` for one row: the bias the row picks up at this node.
     fn bias_dot(&self, a: &[f64]) -> f64 {
         match self {
@@ -494,6 +530,7 @@ impl Graph {
                     let abs_w = w.iter().map(|v| v.abs()).collect();
                     Op::Dense {
                         w,
+                        w_cols: a.weight.as_slice().to_vec(),
                         abs_w,
                         b: a.bias.as_slice().to_vec(),
                         n_in,
@@ -621,6 +658,65 @@ impl Graph {
         vals
     }
 
+    /// [`Graph::forward_with`] for `m` inputs at once (`xs`: `m × inputs`, row-major): each
+    /// value is `m × size`, dense layers are one matrix product over the rows (summed in
+    /// the kernel's order: for gradients and scores, never for a bound or a verdict), and
+    /// `relu(k, r, mask, pre, out)` runs per row `r`.
+    pub(crate) fn forward_rows_with(
+        &self,
+        xs: &[f64],
+        m: usize,
+        mut relu: impl FnMut(usize, usize, &ReluMask, &[f64], &mut [f64]),
+    ) -> Vec<Vec<f64>> {
+        let mut vals: Vec<Vec<f64>> = Vec::with_capacity(self.sizes.len());
+        vals.push(xs.to_vec());
+        for (k, op) in self.ops.iter().enumerate() {
+            let (si, so) = (self.sizes[self.inputs[k][0]], self.sizes[k + 1]);
+            let mut out = vec![0.0; m * so];
+            let a = &vals[self.inputs[k][0]];
+            match op {
+                Op::Add => {
+                    let b = &vals[self.inputs[k][1]];
+                    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+                        *o = x + y;
+                    }
+                }
+                Op::Relu(mask) => {
+                    out.copy_from_slice(a);
+                    for r in 0..m {
+                        relu(
+                            k,
+                            r,
+                            mask,
+                            &a[r * si..(r + 1) * si],
+                            &mut out[r * so..(r + 1) * so],
+                        );
+                    }
+                }
+                Op::Dense { w_cols, b, .. } if m > 1 => {
+                    for row in out.chunks_mut(so) {
+                        row.copy_from_slice(b);
+                    }
+                    // outᵀ (so × m) += W (so × si) · xᵀ (si × m), column-major views
+                    let w = nalgebra::DMatrixView::from_slice(w_cols, so, si);
+                    let xt = nalgebra::DMatrixView::from_slice(a, si, m);
+                    nalgebra::DMatrixViewMut::from_slice(&mut out, so, m).gemm(1.0, &w, &xt, 1.0);
+                }
+                _ => {
+                    for r in 0..m {
+                        op.apply(
+                            &a[r * si..(r + 1) * si],
+                            false,
+                            &mut out[r * so..(r + 1) * so],
+                        );
+                    }
+                }
+            }
+            vals.push(out);
+        }
+        vals
+    }
+
     /// The exact f64 forward (kept units `max(0, x)`, linearized ones the identity).
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
         self.forward_values(x).pop().expect("output")
@@ -734,9 +830,7 @@ fn node_interval(g: &Graph, k: usize, iv: &Intervals) -> (Vec<f64>, Vec<f64>) {
             let mut ro = vec![0.0; n];
             let mut so = vec![0.0; n];
             let mut bo = vec![0.0; n];
-            op.apply(&c, false, &mut co);
-            op.apply(&r, true, &mut ro);
-            op.apply(&s, true, &mut so);
+            op.interval_terms(&c, &r, &s, &mut co, &mut ro, &mut so);
             op.abs_bias(&mut bo);
             let g2 = 2.0 * gamma(op.terms());
             let (mut l, mut h) = (vec![0.0; n], vec![0.0; n]);
@@ -809,14 +903,83 @@ pub struct Relaxation {
 }
 
 impl Relaxation {
-    /// `(node, unit) → (active, index in splits)`.
-    pub fn split_index(&self) -> HashMap<(usize, usize), (bool, usize)> {
-        self.splits
-            .iter()
-            .enumerate()
-            .map(|(j, (s, _))| ((s.node, s.unit), (s.active, j)))
-            .collect()
+    /// The splits on ReLU node `node` of `units` units: per unit, `(active, index in
+    /// splits)` when it is split (a table, so that a pass looks a unit up in O(1)).
+    pub fn splits_at(&self, node: usize, units: usize) -> Vec<Option<(bool, usize)>> {
+        let mut at = vec![None; units];
+        for (j, (s, _)) in self.splits.iter().enumerate() {
+            if s.node == node && s.unit < units {
+                at[s.unit] = Some((s.active, j));
+            }
+        }
+        at
     }
+}
+
+/// `init + Σ aᵢbᵢ` with eight running partial sums, which the compiler turns into vector
+/// instructions (a single running sum waits on each addition). The order of the additions
+/// differs from left to right; every error bound here uses `γₙ` for a sum of `n` products,
+/// which holds for any order.
+fn dot(a: &[f64], b: &[f64], init: f64) -> f64 {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut tail = init;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    let mut acc = [0.0f64; 8];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
+/// `(init + w·c, a·r, a·s)` in one pass, each sum as in [`dot`].
+fn dot3(w: &[f64], a: &[f64], c: &[f64], r: &[f64], s: &[f64], init: f64) -> (f64, f64, f64) {
+    let n = w.len();
+    let full = n - n % 8;
+    let (mut x, mut y, mut z) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
+    for j in (0..full).step_by(8) {
+        let (w8, a8) = (&w[j..j + 8], &a[j..j + 8]);
+        let (c8, r8, s8) = (&c[j..j + 8], &r[j..j + 8], &s[j..j + 8]);
+        for l in 0..8 {
+            x[l] += w8[l] * c8[l];
+            y[l] += a8[l] * r8[l];
+            z[l] += a8[l] * s8[l];
+        }
+    }
+    let (mut tx, mut ty, mut tz) = (init, 0.0, 0.0);
+    for j in full..n {
+        tx += w[j] * c[j];
+        ty += a[j] * r[j];
+        tz += a[j] * s[j];
+    }
+    let sum8 = |v: [f64; 8]| ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    (sum8(x) + tx, sum8(y) + ty, sum8(z) + tz)
+}
+
+/// Whether a batch of coefficient rows is dense enough for one matrix product through a
+/// dense layer: at least a quarter of its entries non-zero. Sparser batches (the one-hot
+/// rows that start an intermediate bound) go row by row, skipping zeros.
+fn worth_gemm(a: &[f64]) -> bool {
+    4 * a.iter().filter(|&&x| x != 0.0).count() >= a.len()
+}
+
+/// `out += a·W` for `m` rows at once: `a` is `m × n_out`, `W` (`w`) `n_out × n_in` and `out`
+/// `m × n_in`, all row-major — one matrix product (nalgebra's gemm, which hands sizes above
+/// 5 to matrixmultiply's blocked kernels). Each entry of `out` is a sum of `n_out` products,
+/// in whatever order the kernel takes; the classical bound `γₙ·Σ|a_o||W_oi|` on its rounding
+/// error holds for every summation order (and with fused multiply-adds), so the backward
+/// pass's error term `|a|·t` covers it exactly as it covers [`Op::transpose`]'s loop.
+fn dense_transpose_rows(w: &[f64], n_in: usize, a: &[f64], m: usize, out: &mut [f64]) {
+    let n_out = w.len() / n_in;
+    // column-major views of the transposes (a row-major `r × c` slice is a column-major
+    // `c × r` matrix): outᵀ (n_in × m) += Wᵀ (n_in × n_out) · aᵀ (n_out × m)
+    let wt = nalgebra::DMatrixView::from_slice(w, n_in, n_out);
+    let at = nalgebra::DMatrixView::from_slice(a, n_out, m);
+    let mut ot = nalgebra::DMatrixViewMut::from_slice(out, n_in, m);
+    ot.gemm(1.0, &wt, &at, 1.0);
 }
 
 /// What one backward pass returns, per row.
@@ -845,7 +1008,7 @@ fn pre(iv: &Intervals, g: &Graph, k: usize, i: usize) -> (f64, f64) {
 /// The floating-point error weights of a set of intervals: the magnitude bound `m` of every
 /// value and, per linear node, `t = γₙ(|W| m + |b|)` (+ batch-norm parameter error) per
 /// output, so that a row `a` on the node's output adds at most `|a|·t` of rounding error.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FpTerms {
     mag: Vec<Vec<f64>>,
     t: Vec<Vec<f64>>,
@@ -855,41 +1018,58 @@ impl FpTerms {
     /// Computes the terms for `iv`.
     pub fn new(g: &Graph, iv: &Intervals) -> FpTerms {
         let mag: Vec<Vec<f64>> = (0..g.sizes.len()).map(|v| iv.magnitude(v)).collect();
-        let t = g
-            .ops
-            .iter()
-            .enumerate()
-            .map(|(k, op)| match op {
-                Op::Add | Op::Identity | Op::Relu(_) => Vec::new(),
-                op => {
-                    let sv = g.sizes[k + 1];
-                    let mu = &mag[g.inputs[k][0]];
-                    let mut t = vec![0.0; sv];
-                    op.apply(mu, true, &mut t);
-                    let mut bo = vec![0.0; sv];
-                    op.abs_bias(&mut bo);
-                    let gm = gamma(op.terms());
-                    let gb = gamma(sv + 2);
-                    for i in 0..sv {
-                        t[i] = gm * t[i] + (gm + gb) * bo[i];
-                    }
-                    if let Op::Scale {
-                        scale_err,
-                        shift_err,
-                        per,
-                        ..
-                    } = op
-                    {
-                        for i in 0..sv {
-                            let ch = i / per;
-                            t[i] += scale_err[ch] * mu[i] + shift_err[ch];
-                        }
-                    }
-                    t
-                }
-            })
+        let t = (0..g.ops.len())
+            .map(|k| Self::node_terms(g, k, &mag))
             .collect();
         FpTerms { mag, t }
+    }
+
+    /// Re-computes the terms after the intervals of values `from` and later changed (what
+    /// narrowing value `from` and [`repropagate`] from it touch): their magnitudes, and `t`
+    /// of every node that reads one of them. The same terms as [`FpTerms::new`] gives.
+    fn update_from(&mut self, g: &Graph, iv: &Intervals, from: usize) {
+        for v in from..g.sizes.len() {
+            self.mag[v] = iv.magnitude(v);
+        }
+        for k in 0..g.ops.len() {
+            if g.inputs[k][0] >= from {
+                self.t[k] = Self::node_terms(g, k, &self.mag);
+            }
+        }
+    }
+
+    /// `t` of node `k` from the magnitudes of its input.
+    fn node_terms(g: &Graph, k: usize, mag: &[Vec<f64>]) -> Vec<f64> {
+        let op = &g.ops[k];
+        match op {
+            Op::Add | Op::Identity | Op::Relu(_) => Vec::new(),
+            op => {
+                let sv = g.sizes[k + 1];
+                let mu = &mag[g.inputs[k][0]];
+                let mut t = vec![0.0; sv];
+                op.apply(mu, true, &mut t);
+                let mut bo = vec![0.0; sv];
+                op.abs_bias(&mut bo);
+                let gm = gamma(op.terms());
+                let gb = gamma(sv + 2);
+                for i in 0..sv {
+                    t[i] = gm * t[i] + (gm + gb) * bo[i];
+                }
+                if let Op::Scale {
+                    scale_err,
+                    shift_err,
+                    per,
+                    ..
+                } = op
+                {
+                    for i in 0..sv {
+                        let ch = i / per;
+                        t[i] += scale_err[ch] * mu[i] + shift_err[ch];
+                    }
+                }
+                t
+            }
+        }
     }
 }
 
@@ -945,7 +1125,6 @@ pub fn backward(
     relax: &Relaxation,
     record: bool,
 ) -> Backward {
-    let split_of = relax.split_index();
     let mut pending: HashMap<usize, Vec<f64>> = HashMap::new();
     pending.insert(start, rows.to_vec());
     let mut bias = vec![0.0; m];
@@ -971,6 +1150,7 @@ pub fn backward(
                     relu_coef.insert(k, a.clone());
                 }
                 let mu = &fp.mag[u0];
+                let split_of = relax.splits_at(k, sv);
                 let mut out = vec![0.0; m * su];
                 for r in 0..m {
                     let ar = &a[r * sv..(r + 1) * sv];
@@ -983,7 +1163,7 @@ pub fn backward(
                             or[i] = ai;
                             continue;
                         }
-                        if let Some(&(active, j)) = split_of.get(&(k, i)) {
+                        if let Some((active, j)) = split_of[i] {
                             let base = if active { ai } else { 0.0 };
                             let beta = relax.splits[j].1[r];
                             // min over {σx >= 0} of f >= min over x of f − β σ x
@@ -1023,9 +1203,19 @@ pub fn backward(
             op => {
                 let t = &fp.t[k];
                 let mut out = vec![0.0; m * su];
+                match op {
+                    Op::Dense { w, n_in, .. } if m > 1 && worth_gemm(&a) => {
+                        dense_transpose_rows(w, *n_in, &a, m, &mut out)
+                    }
+                    _ => {
+                        for r in 0..m {
+                            let ar = &a[r * sv..(r + 1) * sv];
+                            op.transpose(ar, &mut out[r * su..(r + 1) * su]);
+                        }
+                    }
+                }
                 for r in 0..m {
                     let ar = &a[r * sv..(r + 1) * sv];
-                    op.transpose(ar, &mut out[r * su..(r + 1) * su]);
                     bias[r] += op.bias_dot(ar);
                     let e: f64 = ar.iter().zip(t).map(|(x, y)| x.abs() * y).sum();
                     err[r] += e + 2.0 * U * bias[r].abs();
@@ -1309,7 +1499,11 @@ impl Analysis {
             kept: self.kept_total(),
             ..LbpStats::default()
         };
-        self.fp = FpTerms::new(&self.graph, &self.iv);
+        // `fp` is in step with `iv` on entry (every change of `iv` updates it: here,
+        // `narrow`, `interval_only`). Within the loop it is left as it was: intervals only
+        // narrow, so the magnitudes it holds still bound every value and its error terms
+        // stay sound (only a little larger); one update at the end brings it in step.
+        let mut changed_from: Option<usize> = None;
         for k in self.graph.kept_relu_nodes() {
             if k < first {
                 continue;
@@ -1362,7 +1556,10 @@ impl Analysis {
             self.stats.refined += refined;
             self.stats.fp_allowance = self.stats.fp_allowance.max(fp);
             repropagate(&self.graph, &mut self.iv, u);
-            self.fp = FpTerms::new(&self.graph, &self.iv);
+            changed_from.get_or_insert(u);
+        }
+        if let Some(u) = changed_from {
+            self.fp.update_from(&self.graph, &self.iv, u);
         }
         self.count_unstable();
     }
@@ -1390,7 +1587,7 @@ impl Analysis {
             self.iv.hi[v][i] = self.iv.hi[v][i].min(hi);
         }
         repropagate(&self.graph, &mut self.iv, v);
-        self.fp = FpTerms::new(&self.graph, &self.iv);
+        self.fp.update_from(&self.graph, &self.iv, v);
         self.count_unstable();
     }
 

@@ -1717,43 +1717,6 @@ mod tests {
         }
     }
 
-    /// Item 8 timing (not a test of time: run it and read the numbers):
-    /// `cargo test -p snl-theory --lib many_nodes_timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn many_nodes_timing() {
-        const N: usize = 100_000;
-        let mut net = Network::new(vec![1]);
-        for k in 0..N {
-            net.push(match k % 2 {
-                0 => Layer::Dense(Affine::new(
-                    DMatrix::from_element(1, 1, 1.0),
-                    DVector::from_element(1, 1.0),
-                )),
-                _ => Layer::Relu(ReluMask::all_kept(1)),
-            });
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("long.safetensors");
-        crate::save(&net, &p).unwrap();
-        let t = std::time::Instant::now();
-        let back = crate::load(&p).unwrap();
-        eprintln!(
-            "model file, {N} nodes: loaded in {:.3} s",
-            t.elapsed().as_secs_f64()
-        );
-        assert_eq!(back.nodes.len(), N);
-        let bytes = export(&net, Encoding::Masked).unwrap().to_bytes();
-        let t = std::time::Instant::now();
-        let back = import(&bytes).unwrap();
-        eprintln!(
-            "ONNX, {} nodes in the graph: imported in {:.3} s",
-            N,
-            t.elapsed().as_secs_f64()
-        );
-        assert_eq!(back.forward(&[0.0]).unwrap(), vec![50_000.0]);
-    }
-
     /// `b` with the bytes at the fractions `edits` overwritten, then cut to `cut` of its
     /// length.
     fn mutated(mut b: Vec<u8>, edits: &[(f64, u8)], cut: f64) -> Vec<u8> {
