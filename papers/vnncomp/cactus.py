@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cactus plots: papers/vnncomp/cactus-<bench>.png and .svg.
 
-    python cactus.py [--results DIR] [--published DIR] [--no-published]
+    python cactus.py [--results DIR] [--published DIR] [--no-published] [--out-dir DIR]
 
 Run with $SNL_CACHE/plot-venv/bin/python (matplotlib). Reads results.json (written by summarize.py)
 for the per-instance correctness if it is there: a row counts as solved when it is sat/unsat and not
@@ -25,9 +25,9 @@ import common  # noqa: E402
 from summarize import BENCHES, instance_index, read_results, tool_bench  # noqa: E402
 
 
-def wrong_keys(bench):
-    """(tool-name, onnx, vnnlib) judged wrong in results.json."""
-    p = HERE / "results.json"
+def wrong_keys(bench, out_dir):
+    """(tool-name, onnx, vnnlib) judged wrong in <out_dir>/results.json."""
+    p = out_dir / "results.json"
     if not p.exists():
         return set()
     data = json.loads(p.read_text()).get("benchmarks", {}).get(bench, {}).get("tools", {})
@@ -39,7 +39,9 @@ def main():
     ap.add_argument("--results", default=str(common.RESULTS))
     ap.add_argument("--published", default="/work/shared/vnncomp2022/results")
     ap.add_argument("--no-published", action="store_true")
+    ap.add_argument("--out-dir", default=str(HERE), help="where the plots go; results.json is read from there")
     a = ap.parse_args()
+    out_dir = Path(a.out_dir)
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "snl-vnncomp"
@@ -64,7 +66,7 @@ def main():
             continue
         local_keys = {(r["onnx"], r["vnnlib"]) for rows in local.values() for r in rows}
         restrict = bool(local_keys) and len(local_keys) < len(keyidx)
-        wrong = wrong_keys(bench)
+        wrong = wrong_keys(bench, out_dir)
         for name, rows, dashed in [(n, r, False) for n, r in local.items()] + [(n, r, True) for n, r in pub.items()]:
             times = sorted(r["time"] for r in rows
                            if (r["onnx"], r["vnnlib"]) in keyidx
@@ -93,11 +95,11 @@ def main():
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
         fig.tight_layout()
         for ext in ("png", "svg"):
-            out = HERE / f"cactus-{bench}.{ext}"
+            out = out_dir / f"cactus-{bench}.{ext}"
             # no date, fixed ids: the same data gives the same file
             fig.savefig(out, dpi=130, metadata={"Date": None} if ext == "svg" else {"Software": None})
         plt.close(fig)
-        print(f"wrote {HERE / f'cactus-{bench}.png'} and .svg", file=sys.stderr)
+        print(f"wrote {out_dir / f'cactus-{bench}.png'} and .svg", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@
 #   CAP=60 LIMIT=3 BENCHES="acasxu mnist_fc" papers/vnncomp/run.sh     # smoke test
 #   SKIP_SETUP=1 SKIP_PEERS=1 papers/vnncomp/run.sh                    # only ours + summary + plots
 #
+#   CAP=30 BENCHES=mnist_fc OUT=papers/vnncomp/side-by-side papers/vnncomp/run.sh   # all tools, one run
+#
 # Env: CAP (uniform per-instance cap in s; empty = the instance timeouts of instances.csv), LIMIT
-# (first N instances per benchmark), BENCHES, TOOLS (subset of "snl marabou abcrown"), SNL_CACHE.
+# (first N instances per benchmark), BENCHES, TOOLS (subset of "snl marabou abcrown"), SNL_CACHE,
+# OUT (folder for results/, results.md/json and the cactus plots; default papers/vnncomp).
+# Every tool resumes its results/<tool>-<bench>.csv after the last row that matches this run's
+# instance list (delete the file to rerun from scratch).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/papers/vnncomp"
@@ -20,7 +25,9 @@ LIMIT="${LIMIT:-}"
 ARGS=()
 [ -n "$CAP" ] && ARGS+=(--cap "$CAP")
 [ -n "$LIMIT" ] && ARGS+=(--limit "$LIMIT")
-RES="$HERE/results"
+OUTDIR="$(mkdir -p "${OUT:-$HERE}" && cd "${OUT:-$HERE}" && pwd)"
+RES="$OUTDIR/results"
+export VNNCOMP_RESULTS="$RES"
 mkdir -p "$RES"
 has() { case " $TOOLS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
@@ -54,5 +61,5 @@ for b in $BENCHES; do
 done
 
 # --- summary and plots ----------------------------------------------------------------------------
-"$SNL_CACHE/onnx-venv/bin/python" "$HERE/summarize.py" ${REF:+--ref "$REF"}
-"$SNL_CACHE/plot-venv/bin/python" "$HERE/cactus.py"
+"$SNL_CACHE/onnx-venv/bin/python" "$HERE/summarize.py" --results "$RES" --out-dir "$OUTDIR" ${REF:+--ref "$REF"}
+"$SNL_CACHE/plot-venv/bin/python" "$HERE/cactus.py" --results "$RES" --out-dir "$OUTDIR"

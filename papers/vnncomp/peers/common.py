@@ -18,7 +18,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PAPER = HERE.parent                      # papers/vnncomp
-RESULTS = PAPER / "results"
+# result CSVs and counterexamples; VNNCOMP_RESULTS moves them (a side-by-side run in its own folder)
+RESULTS = Path(os.environ.get("VNNCOMP_RESULTS", str(PAPER / "results"))).resolve()
 BENCH_ROOT = Path(os.environ.get("VNNCOMP_BENCHMARKS", "/work/shared/vnncomp2022/benchmarks"))
 CACHE = Path(os.environ.get("SNL_CACHE", str(Path.home() / ".cache" / "snl")))
 UNZIPPED = CACHE / "vnncomp2022-unzipped"
@@ -100,17 +101,40 @@ def write_cex(tool, bench, index, text):
 
 class ResultWriter:
     """Writes results/<tool>-<bench>.csv row by row (flushed, so a killed run keeps its rows).
-    Rows of earlier runs are dropped: each run writes the file anew."""
 
-    def __init__(self, tool, bench, out=None):
+    Resume, as `snl-verify vnncomp --batch` does: rows already in the file that match the leading
+    instances of this run, in order, are kept and those instances are skipped (`todo` lists the
+    rest); when some instance is left to run, anything after the first row that does not match
+    (another instance list, a cut-off line) is dropped, with its counterexample files. Delete the
+    file to rerun from scratch."""
+
+    def __init__(self, tool, bench, insts, out=None):
         self.tool, self.bench = tool, bench
         self.path = Path(out) if out else RESULTS / f"{tool}-{bench}.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        rows = []
+        if self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+        done = 0
+        for row, inst in zip(rows, insts):
+            if len(row) != 6 or row[0] != bench or tuple(row[1:3]) != inst.key or row[4] not in RESULT_VALUES:
+                break
+            done += 1
+        # a run over a prefix of what the file holds (a --limit run after a full one) changes nothing
+        kept = rows if done == len(insts) else rows[:done]
+        self.todo = insts[done:]
+        stale = RESULTS / "cex" / tool / bench
+        for inst in self.todo:
+            cex_path(tool, bench, inst.index).unlink(missing_ok=True)
+        if stale.is_dir() and not kept:
+            shutil.rmtree(stale)
         self.f = open(self.path, "w", newline="")
         self.w = csv.writer(self.f)
-        stale = RESULTS / "cex" / tool / bench
-        if stale.is_dir():
-            shutil.rmtree(stale)
+        self.w.writerows(kept)
+        self.f.flush()
+        if done:
+            print(f"[{tool}] {bench}: resuming after {done} rows of {self.path}", file=sys.stderr, flush=True)
 
     def row(self, inst, result, run_time, prepare_time=0.0):
         assert result in RESULT_VALUES, result

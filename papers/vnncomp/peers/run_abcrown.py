@@ -196,13 +196,13 @@ def main():
     if not (CV / "abcrown.py").exists():
         sys.exit(f"α,β-CROWN source not found at {SRC}: run setup_abcrown.sh")
     insts = common.instances(a.bench, a.limit, a.only)
-    log_dir = common.CACHE / "abcrown" / "logs" / a.bench
-    if log_dir.exists():
-        shutil.rmtree(log_dir)
-    log_dir.mkdir(parents=True)
     tool = a.name or TOOL
-    w = common.ResultWriter(tool, a.bench, a.out)
-    for inst in insts:
+    w = common.ResultWriter(tool, a.bench, insts, a.out)
+    log_dir = common.CACHE / "abcrown" / "logs" / a.bench
+    if log_dir.exists() and len(w.todo) == len(insts):
+        shutil.rmtree(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for inst in w.todo:
         limit = min(inst.timeout, a.cap) if a.cap else inst.timeout
         result, wall, cex = run_one(inst, limit, log_dir)
         if result == "sat":

@@ -92,8 +92,8 @@ def main():
     a = p.parse_args()
     insts = common.instances(a.bench, a.limit, a.only)
     tool = a.name or TOOL
-    w = common.ResultWriter(tool, a.bench, a.out)
-    for inst in insts:
+    w = common.ResultWriter(tool, a.bench, insts, a.out)
+    for inst in w.todo:
         limit = min(inst.timeout, a.cap) if a.cap else inst.timeout
         result, wall, cex = run_one(inst, limit, a.workers)
         if result == "sat":
