@@ -932,7 +932,12 @@ fn dot(a: &[f64], b: &[f64], init: f64) -> f64 {
             acc[l] += x[l] * y[l];
         }
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+    sum8(acc) + tail
+}
+
+/// The sum of eight partial sums, pairwise.
+fn sum8(v: [f64; 8]) -> f64 {
+    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
 }
 
 /// `(init + w·c, a·r, a·s)` in one pass, each sum as in [`dot`].
@@ -955,7 +960,6 @@ fn dot3(w: &[f64], a: &[f64], c: &[f64], r: &[f64], s: &[f64], init: f64) -> (f6
         ty += a[j] * r[j];
         tz += a[j] * s[j];
     }
-    let sum8 = |v: [f64; 8]| ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
     (sum8(x) + tx, sum8(y) + ty, sum8(z) + tz)
 }
 
