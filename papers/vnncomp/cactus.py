@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cactus plots: papers/vnncomp/cactus-<bench>.png and .svg.
 
-    python cactus.py [--results DIR] [--published DIR] [--no-published] [--out-dir DIR]
+    python cactus.py [--results DIR] [--published DIR] [--no-published] [--out-dir DIR] [--note TEXT]
 
 Run with $SNL_CACHE/plot-venv/bin/python (matplotlib). Reads results.json (written by summarize.py)
 for the per-instance correctness if it is there: a row counts as solved when it is sat/unsat and not
@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--published", default="/work/shared/vnncomp2022/results")
     ap.add_argument("--no-published", action="store_true")
     ap.add_argument("--out-dir", default=str(HERE), help="where the plots go; results.json is read from there")
+    ap.add_argument("--note", default="", help="appended to each title (e.g. the cap of the local runs)")
     a = ap.parse_args()
     out_dir = Path(a.out_dir)
     import matplotlib
@@ -62,8 +63,8 @@ def main():
                 t, b = tool_bench(p)
                 if b == bench:
                     pub[t + " (published)"] = read_results(p)
-        if not local and not pub:
-            continue
+        if not local:
+            continue  # nothing run here: no plot (published-only figures belong to the competition)
         local_keys = {(r["onnx"], r["vnnlib"]) for rows in local.values() for r in rows}
         restrict = bool(local_keys) and len(local_keys) < len(keyidx)
         wrong = wrong_keys(bench, out_dir)
@@ -88,7 +89,7 @@ def main():
         ax.set_yscale("log")
         ax.set_xlabel("instances solved" + (f" (of the {n_inst} run here)" if restrict else f" (of {n_inst})"))
         ax.set_ylabel("time per instance (s), sorted")
-        ax.set_title(f"VNN-COMP 2022 {bench}")
+        ax.set_title(f"VNN-COMP 2022 {bench}" + (f" — {a.note}" if a.note else ""))
         ax.set_xlim(0, max(n_inst, 1) + 0.5)
         ax.grid(True, which="both", alpha=0.3)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

@@ -62,4 +62,5 @@ done
 
 # --- summary and plots ----------------------------------------------------------------------------
 "$SNL_CACHE/onnx-venv/bin/python" "$HERE/summarize.py" --results "$RES" --out-dir "$OUTDIR" ${REF:+--ref "$REF"}
-"$SNL_CACHE/plot-venv/bin/python" "$HERE/cactus.py" --results "$RES" --out-dir "$OUTDIR"
+"$SNL_CACHE/plot-venv/bin/python" "$HERE/cactus.py" --results "$RES" --out-dir "$OUTDIR" \
+  ${CAP:+--note "runs here capped at $CAP s per instance"}
