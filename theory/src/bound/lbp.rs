@@ -635,27 +635,7 @@ impl Graph {
         x: &[f64],
         mut relu: impl FnMut(usize, &ReluMask, &[f64], &mut [f64]),
     ) -> Vec<Vec<f64>> {
-        let mut vals: Vec<Vec<f64>> = Vec::with_capacity(self.sizes.len());
-        vals.push(x.to_vec());
-        for (k, op) in self.ops.iter().enumerate() {
-            let mut out = vec![0.0; self.sizes[k + 1]];
-            let a = &vals[self.inputs[k][0]];
-            match op {
-                Op::Add => {
-                    let b = &vals[self.inputs[k][1]];
-                    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
-                        *o = x + y;
-                    }
-                }
-                Op::Relu(m) => {
-                    out.copy_from_slice(a);
-                    relu(k, m, a, &mut out);
-                }
-                _ => op.apply(a, false, &mut out),
-            }
-            vals.push(out);
-        }
-        vals
+        self.forward_rows_with(x, 1, |k, _, mask, pre, out| relu(k, mask, pre, out))
     }
 
     /// [`Graph::forward_with`] for `m` inputs at once (`xs`: `m × inputs`, row-major): each

@@ -100,23 +100,33 @@ fn conv_problem(seed: u64, keep: f64, eps: f64, stride2: bool, outs: usize) -> C
 
 /// A 3 → 12 → 12 → 3 MLP with a random mask, and a box around a random centre.
 fn small_mlp(seed: u64, keep: f64, eps: f64) -> (Network, InputBox) {
+    mlp(seed, &[3, 12, 12, 3], Some(keep), 1.0, eps)
+}
+
+/// An MLP of layer sizes `dims` (input first, output last): weights uniform in `±scale`,
+/// biases in `±0.3`, each hidden unit kept with probability `keep` (all kept for `None`),
+/// and a box of radius `eps` around a centre in `[−1, 1]`.
+fn mlp(seed: u64, dims: &[usize], keep: Option<f64>, scale: f64, eps: f64) -> (Network, InputBox) {
     let mut s = seed;
-    let mut net = Network::new(vec![3]);
-    let mut fan = 3;
-    for width in [12, 12] {
+    let mut net = Network::new(vec![dims[0]]);
+    let last = dims.len() - 1;
+    for (k, w) in dims.windows(2).enumerate() {
+        let (fan, width) = (w[0], w[1]);
         net.push(Layer::Dense(crate::Affine::new(
-            nalgebra::DMatrix::from_fn(width, fan, |_, _| sym(&mut s, 1.0)),
+            nalgebra::DMatrix::from_fn(width, fan, |_, _| sym(&mut s, scale)),
             nalgebra::DVector::from_fn(width, |_, _| sym(&mut s, 0.3)),
         )));
-        let mask: Vec<bool> = (0..width).map(|_| unit(&mut s) < keep).collect();
-        net.push(Layer::Relu(ReluMask::from_bools(&mask)));
-        fan = width;
+        if k + 1 < last {
+            let mask = match keep {
+                Some(p) => {
+                    ReluMask::from_bools(&(0..width).map(|_| unit(&mut s) < p).collect::<Vec<_>>())
+                }
+                None => ReluMask::all_kept(width),
+            };
+            net.push(Layer::Relu(mask));
+        }
     }
-    net.push(Layer::Dense(crate::Affine::new(
-        nalgebra::DMatrix::from_fn(3, fan, |_, _| sym(&mut s, 1.0)),
-        nalgebra::DVector::from_fn(3, |_, _| sym(&mut s, 0.3)),
-    )));
-    let centre: Vec<f64> = (0..3).map(|_| sym(&mut s, 1.0)).collect();
+    let centre: Vec<f64> = (0..dims[0]).map(|_| sym(&mut s, 1.0)).collect();
     (net, InputBox::around(&centre, eps).unwrap())
 }
 
@@ -639,28 +649,6 @@ fn a_past_deadline_returns_at_once() {
     let _ = r.verdict; // any verdict: sound bounds may still decide, an attack may refute
 }
 
-/// A `8 → 24 → 24 → 10` MLP with every unit kept (wide enough that dense layers over 9
-/// rows go through matrixmultiply's kernels) and a box around a random centre.
-fn wide_mlp(seed: u64, eps: f64) -> (Network, InputBox) {
-    let mut s = seed;
-    let mut net = Network::new(vec![8]);
-    let mut fan = 8;
-    for width in [24, 24] {
-        net.push(Layer::Dense(crate::Affine::new(
-            nalgebra::DMatrix::from_fn(width, fan, |_, _| sym(&mut s, 0.5)),
-            nalgebra::DVector::from_fn(width, |_, _| sym(&mut s, 0.3)),
-        )));
-        net.push(Layer::Relu(ReluMask::all_kept(width)));
-        fan = width;
-    }
-    net.push(Layer::Dense(crate::Affine::new(
-        nalgebra::DMatrix::from_fn(10, fan, |_, _| sym(&mut s, 0.5)),
-        nalgebra::DVector::from_fn(10, |_, _| sym(&mut s, 0.3)),
-    )));
-    let centre: Vec<f64> = (0..8).map(|_| sym(&mut s, 1.0)).collect();
-    (net, InputBox::around(&centre, eps).unwrap())
-}
-
 /// The batched path (dense layers as one matrix product over all rows) against the
 /// row-at-a-time path it replaced (one row per pass): the same bounds within rounding,
 /// each below every sample; and the batched forward of the gradients against the
@@ -668,7 +656,14 @@ fn wide_mlp(seed: u64, eps: f64) -> (Network, InputBox) {
 #[test]
 fn batched_rows_match_row_at_a_time() {
     for seed in 0..8 {
-        let (net, input) = wide_mlp(seed, 0.05 + 0.05 * (seed % 3) as f64);
+        // every unit kept, wide enough that dense layers over 9 rows reach matrixmultiply
+        let (net, input) = mlp(
+            seed,
+            &[8, 24, 24, 10],
+            None,
+            0.5,
+            0.05 + 0.05 * (seed % 3) as f64,
+        );
         let a = Analysis::new(&net, &input, None).unwrap();
         let rows = bab::margin_rows(10, (seed % 10) as usize);
         let m = 9;
