@@ -76,6 +76,9 @@ def main():
                            and (name, r["onnx"], r["vnnlib"]) not in wrong)
             label = (f"{name.replace(' (published)', '')} — published 2022, competition hardware (GPU for α,β-CROWN, MN-BaB)"
                      if dashed else f"{name} — this machine, 2 CPU cores")
+            ran = len({(r["onnx"], r["vnnlib"]) for r in rows} & set(keyidx))
+            if not dashed and ran < (len(local_keys) if restrict else len(keyidx)):
+                label += f", only {ran} instances run so far"
             lines.append((name, label, dashed, times))
 
         fig, ax = plt.subplots(figsize=(7.5, 4.5 + 0.22 * len(lines)))
