@@ -1058,7 +1058,7 @@ pub fn verify_output(
     }
     // ReLU branch-and-bound starts from the root's intermediate bounds: tighten them first
     // by α-CROWN, then bound the rows again
-    let share = if graph_values(&a) <= REFINE_MAX_VALUES {
+    let share = if a.graph.total_size() <= REFINE_MAX_VALUES {
         opts.intermediate_alpha_share.clamp(0.0, 1.0)
     } else {
         0.0
@@ -1149,11 +1149,6 @@ fn alpha_stage(
 /// instances with it.
 const REFINE_MAX_VALUES: usize = 8192;
 
-/// Values (sum of sizes) of the analysed graph.
-fn graph_values(a: &Analysis) -> usize {
-    (0..a.graph.values()).map(|v| a.graph.size(v)).sum()
-}
-
 /// The memory, in f64s, that the open domains' own intervals may take in ReLU
 /// branch-and-bound (1 GiB; a domain's copy is about four f64 per value of the graph).
 const DOMAIN_INTERVALS_F64: usize = 1 << 27;
@@ -1206,7 +1201,7 @@ fn relu_bab(
     };
     let unknown = |why: String| Verdict::Unknown { reason: why };
     let a = std::sync::Arc::new(a);
-    let values = graph_values(&a);
+    let values = a.graph.total_size();
     let mut heap = BinaryHeap::new();
     let pick = pick_unit(&a, pass, &lower, groups, &relax);
     let (rows, m, groups, relax, lower) = compact(rows, t.rows(), groups, &relax, &lower);

@@ -594,6 +594,11 @@ impl Graph {
         self.sizes.len()
     }
 
+    /// Sum of the sizes of all values (the scalars a forward pass holds).
+    pub fn total_size(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+
     /// Size of value `v`.
     pub fn size(&self, v: usize) -> usize {
         self.sizes[v]
@@ -1550,7 +1555,7 @@ impl Analysis {
 
     /// Whether one backward row is expensive here (see [`LARGE_GRAPH_VALUES`]).
     fn large(&self) -> bool {
-        self.graph.sizes.iter().sum::<usize>() > LARGE_GRAPH_VALUES
+        self.graph.total_size() > LARGE_GRAPH_VALUES
     }
 
     /// Units (two rows each: lower and upper) per backward batch.
