@@ -30,6 +30,8 @@ def unzip_benchmark(bench):
     """Decompress benchmarks/<bench>/{onnx,vnnlib}/*.gz into $SNL_CACHE/vnncomp2022-unzipped/<bench>/
     (once; a file already there with a newer mtime is kept). Returns that folder."""
     src = BENCH_ROOT / bench
+    if not (src / "instances.csv").is_file():
+        sys.exit(f"no benchmark {bench!r}: {src / 'instances.csv'} not found (VNNCOMP_BENCHMARKS sets the folder)")
     dst = UNZIPPED / bench
     for sub in ("onnx", "vnnlib"):
         (dst / sub).mkdir(parents=True, exist_ok=True)
