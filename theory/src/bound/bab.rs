@@ -13,7 +13,12 @@
 //!   stable units are never split). In a domain the split units are exact (identity or
 //!   zero) and their constraints enter the bound through Lagrange multipliers `β ≥ 0`
 //!   (β-CROWN), optimised together with α. The root's intermediate bounds are first
-//!   tightened by α-CROWN ([`tighten_intermediate`]); each child re-computes the CROWN
+//!   tightened by α-CROWN ([`tighten_intermediate`]); when a first, short branch-and-bound
+//!   leaves the instance open, they are tightened again by a small branch-and-bound per
+//!   unit ([`bab_tighten_intermediate`]: each unstable unit's bound, node by node, over
+//!   splits of the units before it — what α,β-CROWN gets from MILP refinement with Gurobi,
+//!   here with the same sound bounds as every domain) and branch-and-bound starts again from
+//!   them; each child re-computes the CROWN
 //!   bounds of the ReLU nodes after its split ([`split_analysis`]). Domains are processed
 //!   worst bound first; the unit to split is chosen by filtered smart branching
 //!   ([`pick_unit_fsb`]) among the units whose triangle relaxation costs the bound most —
@@ -78,6 +83,11 @@ pub struct Options {
     /// The share of the time left that ReLU branch-and-bound may spend tightening the
     /// root's intermediate bounds by α-CROWN ([`tighten_intermediate`]); 0 skips it.
     pub intermediate_alpha_share: f64,
+    /// The share of the time left that ReLU branch-and-bound may spend, once a first run of
+    /// [`INTERMEDIATE_BAB_FIRST`] of the time left an instance open, tightening the root's
+    /// intermediate bounds by branch-and-bound per unit ([`bab_tighten_intermediate`]),
+    /// before branching again; 0 skips it (only graphs with intermediate α-CROWN run it).
+    pub intermediate_bab_share: f64,
     /// Whether each branch-and-bound child re-computes the intermediate bounds after its
     /// split ([`split_analysis`]) instead of keeping its parent's.
     pub refine_domains: bool,
@@ -105,6 +115,7 @@ impl Default for Options {
             input_split_max_dim: INPUT_SPLIT_MAX_DIM,
             input_split_alpha: false,
             intermediate_alpha_share: 0.3,
+            intermediate_bab_share: 0.3,
             refine_domains: true,
             fsb_candidates: 3,
             hybrid_max_unstable: 12,
@@ -548,6 +559,147 @@ pub fn tighten_intermediate(a: &mut Analysis, iters: usize, deadline: Option<Ins
                     .iter()
                     .enumerate()
                     .map(|(j, &i)| (i, best[2 * j], -best[2 * j + 1]))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let updates: Vec<(usize, f64, f64)> = results.into_iter().flatten().collect();
+        a.narrow(u, &updates);
+    }
+    before.saturating_sub(a.stats.unstable_kept)
+}
+
+/// Domains per bound of [`bab_tighten_intermediate`] in [`verify_output`]. A second round
+/// with twice as many made no further unit stable on mnist_fc 256×6 `prop_4_0.05` (236
+/// unstable after both) and cost the time branch-and-bound needed.
+const UNIT_BAB_DOMAINS: usize = 24;
+
+/// A lower bound of `sign · x_i` on value `u` (the input of ReLU node `k`) by a small
+/// branch-and-bound over the kept unstable units of the ReLU nodes before `k`: the root is
+/// α-CROWN from this analysis, each domain adds one split (β-CROWN, `iters` steps), worst
+/// domain first, for at most `max_domains` domains or until every domain's bound is `>= 0`
+/// (the unit is then stable on that side). The result is the lowest bound over the leaves
+/// (a domain's bound never drops below its parent's), so it is sound on the whole box and
+/// never looser than the root's α-CROWN bound.
+#[allow(clippy::too_many_arguments)] // one unit's bounding problem
+fn unit_bab(
+    a: &Analysis,
+    k: usize,
+    i: usize,
+    sign: f64,
+    alpha_iters: usize,
+    iters: usize,
+    max_domains: usize,
+    deadline: Option<Instant>,
+) -> f64 {
+    let u = a.graph.input_of(k);
+    let mut row = vec![0.0; a.graph.size(u)];
+    row[i] = sign;
+    let groups = [0usize];
+    let mut relax = Relaxation::default();
+    init_alpha_before(a, u, 1, &mut relax);
+    let (best, pass) = optimize_at(a, u, &row, 1, &groups, &mut relax, alpha_iters, deadline);
+    // (bound, relaxation, unit to split); a max-heap on the negated bound: worst first
+    struct Open(f64, Relaxation, Option<(usize, usize)>);
+    let pick = |lower: f64, pass: &Backward, relax: &Relaxation| {
+        unit_scores(a, pass, &[lower], &groups, relax)
+            .into_iter()
+            .find(|&(_, _, node, _)| node < k)
+            .map(|(_, _, node, unit)| (node, unit))
+    };
+    let mut closed = f64::INFINITY;
+    let mut open: Vec<Open> = Vec::new();
+    let root = best[0];
+    if root >= 0.0 {
+        return root;
+    }
+    let p = pick(root, &pass, &relax);
+    open.push(Open(root, relax, p));
+    let mut domains = 0usize;
+    while domains < max_domains && !past(deadline) {
+        // the worst open domain (few domains: a linear scan)
+        let Some(w) = (0..open.len()).min_by(|&x, &y| open[x].0.total_cmp(&open[y].0)) else {
+            break;
+        };
+        let Open(lower, relax, pick_at) = open.swap_remove(w);
+        let Some((node, unit)) = pick_at else {
+            // nothing left to split: a leaf
+            closed = closed.min(lower);
+            continue;
+        };
+        for active in [true, false] {
+            let mut r = relax.clone();
+            r.splits.push((Split { node, unit, active }, vec![0.0]));
+            let (b, pass) = optimize_at(a, u, &row, 1, &groups, &mut r, iters, deadline);
+            domains += 1;
+            let l = b[0].max(lower);
+            if l >= 0.0 {
+                closed = closed.min(l);
+            } else {
+                let p = pick(l, &pass, &r);
+                open.push(Open(l, r, p));
+            }
+        }
+    }
+    open.iter().map(|o| o.0).fold(closed, f64::min)
+}
+
+/// Tightens the root's intermediate bounds by branch-and-bound: for each ReLU node in graph
+/// order (after the first, whose input is exact already), each kept unit still unstable
+/// gets [`unit_bab`] on the side nearer zero and, unless that made it stable, on the other;
+/// the bounds narrow node by node, so later nodes start from the tightened ones. Sound
+/// because every bound is. Units run on all cores; `deadline` stops it (the nodes not
+/// reached keep their bounds). Returns how many units it made stable.
+pub fn bab_tighten_intermediate(
+    a: &mut Analysis,
+    alpha_iters: usize,
+    iters: usize,
+    max_domains: usize,
+    deadline: Option<Instant>,
+) -> usize {
+    let before = a.stats.unstable_kept;
+    let nodes = a.graph.kept_relu_nodes();
+    for (n, &k) in nodes.iter().enumerate() {
+        if past(deadline) {
+            break;
+        }
+        // no unstable unit before k: nothing to branch on
+        if nodes[..n].iter().all(|&p| a.unstable_units(p).is_empty()) {
+            continue;
+        }
+        let units = a.unstable_units(k);
+        if units.is_empty() {
+            continue;
+        }
+        let u = a.graph.input_of(k);
+        let cores = super::lbp::threads().max(1);
+        let shares: Vec<Vec<usize>> = (0..cores)
+            .map(|c| units.iter().copied().skip(c).step_by(cores).collect())
+            .collect();
+        let results = {
+            let a = &*a;
+            super::lbp::each_on_own_core(&shares, |share| {
+                share
+                    .iter()
+                    .map(|&i| {
+                        let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
+                        let bound = |sign| {
+                            unit_bab(a, k, i, sign, alpha_iters, iters, max_domains, deadline)
+                        };
+                        let (mut lo, mut hi) = (l, h);
+                        // the side nearer zero first: it is the likelier to become stable
+                        if -l <= h {
+                            lo = lo.max(bound(1.0));
+                            if lo < 0.0 {
+                                hi = hi.min(-bound(-1.0));
+                            }
+                        } else {
+                            hi = hi.min(-bound(-1.0));
+                            if hi > 0.0 {
+                                lo = lo.max(bound(1.0));
+                            }
+                        }
+                        (i, lo, hi)
+                    })
                     .collect::<Vec<_>>()
             })
         };
@@ -1077,7 +1229,79 @@ pub fn verify_output(
         }
     }
     let root_lower = lower.clone();
-    let r = relu_bab(
+    // on small graphs, a first branch-and-bound for a short share of the time decides the
+    // easy instances; what it leaves gets the intermediate bounds tightened by
+    // branch-and-bound per unit, then branch-and-bound again with the rest of the time
+    let mut first = None;
+    if share > 0.0 && opts.intermediate_bab_share > 0.0 {
+        if let Some(d) = opts.deadline {
+            let now = Instant::now();
+            let left = d.saturating_duration_since(now);
+            let quick = Options {
+                deadline: Some(
+                    now + left
+                        .mul_f64(INTERMEDIATE_BAB_FIRST)
+                        .min(INTERMEDIATE_BAB_FIRST_MAX),
+                ),
+                ..opts.clone()
+            };
+            let r = relu_bab(
+                &t,
+                input,
+                a.clone(),
+                RootState {
+                    rows: &rows,
+                    groups: &groups,
+                    relax: relax.clone(),
+                    lower: lower.clone(),
+                    pass: &pass,
+                },
+                &quick,
+                opts.max_domains,
+            )?;
+            let timed_out = past(quick.deadline) && !past(opts.deadline);
+            if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
+                stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
+                let by = if matches!(r.verdict, Verdict::Unknown { .. }) {
+                    "none"
+                } else {
+                    "bab"
+                };
+                return Ok(report(
+                    r.verdict,
+                    root_lower,
+                    by,
+                    stats,
+                    r.domains,
+                    r.max_depth,
+                ));
+            }
+            let now = Instant::now();
+            let by = now
+                + d.saturating_duration_since(now)
+                    .mul_f64(opts.intermediate_bab_share);
+            let stable = bab_tighten_intermediate(
+                &mut a,
+                opts.alpha_iters,
+                opts.bab_iters,
+                UNIT_BAB_DOMAINS,
+                Some(by),
+            );
+            if stable > 0 {
+                stats.unstable_kept = a.stats.unstable_kept;
+                match alpha_stage(
+                    &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
+                )? {
+                    Stage::Decided(v) => {
+                        return Ok(report(v, lower, "alpha", stats, r.domains, r.max_depth))
+                    }
+                    Stage::Open(p) => pass = p,
+                }
+            }
+            first = Some(r);
+        }
+    }
+    let mut r = relu_bab(
         &t,
         input,
         a,
@@ -1091,6 +1315,11 @@ pub fn verify_output(
         opts,
         opts.max_domains,
     )?;
+    if let Some(f) = first {
+        r.domains += f.domains;
+        r.max_depth = r.max_depth.max(f.max_depth);
+        r.fp_allowance = r.fp_allowance.max(f.fp_allowance);
+    }
     stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
     let by = match r.verdict {
         Verdict::Unknown { .. } => "none",
@@ -1148,6 +1377,13 @@ fn alpha_stage(
 /// re-tightening costs many times a domain's own bound, and at a 30 s cap oval21 solved fewer
 /// instances with it.
 const REFINE_MAX_VALUES: usize = 8192;
+
+/// The first, short ReLU branch-and-bound run before the intermediate bounds are tightened
+/// by branch-and-bound (see [`Options::intermediate_bab_share`]): this share of the time
+/// left, at most [`INTERMEDIATE_BAB_FIRST_MAX`]. On mnist_fc every instance the run without
+/// the tightening decided took well under a second.
+const INTERMEDIATE_BAB_FIRST: f64 = 0.1;
+const INTERMEDIATE_BAB_FIRST_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The memory, in f64s, that the open domains' own intervals may take in ReLU
 /// branch-and-bound (1 GiB; a domain's copy is about four f64 per value of the graph).
