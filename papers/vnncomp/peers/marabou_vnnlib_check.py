@@ -70,60 +70,43 @@ def main(onnx, cex, vnnlib):
     print(f"1. no property: {code}; Marabou's outputs {'match' if same else 'DIFFER from'} onnxruntime's "
           f"(max |diff| {np.abs(mar - ort).max() if mar is not None else float('nan'):.2e})")
 
+    def loader(text):
+        """Marabou's answer on the slack box around X with `text` as the VNN-LIB file."""
+        with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
+            f.write(text)
+        try:
+            code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=f.name)
+        finally:
+            os.unlink(f.name)
+        return code
+
     # X may sit on the box's faces; the loader's bounds (parsed by Marabou) could then miss a
-    # point box by a rounding, so the input gets a slack of SLACK around X here
-    code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=vnnlib)
-    print(f"2. VNN-LIB file through Marabou's loader, input within {SLACK:g} of X: {code} "
-          "(right answer: sat)")
-
-    # the same file with its input asserts left out (the box is the slack box around X, set
-    # above): if this says sat where step 2 said unsat, the loader's input bounds are the culprit
+    # point box by a rounding, so the input gets a slack of SLACK around X from here on
+    near = f"input within {SLACK:g} of X"
     prop = open(vnnlib).read()
+    print(f"2. VNN-LIB file through Marabou's loader, {near}: {loader(prop)} (right answer: sat)")
+    # its input asserts left out (the box is the slack box around X): if this says sat where
+    # step 2 said unsat, the loader's input bounds are the culprit
     outputs_only = re.sub(r"\(assert\s+\([<>]=\s+X_\d+\s+[^()\s]+\)\)", "", prop)
-    with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
-        f.write(outputs_only)
-    try:
-        code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=f.name)
-    finally:
-        os.unlink(f.name)
-    print(f"2b. the same file without its input asserts, input within {SLACK:g} of X: {code} "
+    print(f"2b. the same file without its input asserts, {near}: {loader(outputs_only)} "
           "(right answer: sat)")
-
-    # the same file with its tabs written as spaces (oval21 and sri_resnet_a indent with tabs,
-    # mnist_fc with spaces)
-    with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
-        f.write(prop.replace("\t", "    "))
-    try:
-        code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=f.name)
-    finally:
-        os.unlink(f.name)
-    print(f"2c. the same file with its tabs replaced by spaces, input within {SLACK:g} of X: {code} "
+    # tabs written as spaces (oval21 and sri_resnet_a indent with tabs, mnist_fc with spaces)
+    print(f"2c. the same file with its tabs replaced by spaces, {near}: "
+          f"{loader(prop.replace(chr(9), '    '))} (right answer: sat)")
+    # each (<= Y_a Y_b) written as (>= Y_b Y_a) (mnist_fc, where Marabou's answers hold,
+    # writes its output constraints with >=)
+    flipped = re.sub(r"\(<=\s+(Y_\d+)\s+(Y_\d+)\)", r"(>= \2 \1)", prop)
+    print(f"2d. the same file with (<= Y_a Y_b) written (>= Y_b Y_a), {near}: {loader(flipped)} "
           "(right answer: sat)")
-
-    # the same file with each (<= Y_a Y_b) written as (>= Y_b Y_a) (mnist_fc, where Marabou's
-    # answers hold, writes its output constraints with >=)
-    with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
-        f.write(re.sub(r"\(<=\s+(Y_\d+)\s+(Y_\d+)\)", r"(>= \2 \1)", prop))
-    try:
-        code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=f.name)
-    finally:
-        os.unlink(f.name)
-    print(f"2d. the same file with (<= Y_a Y_b) written (>= Y_b Y_a), input within {SLACK:g} of X: "
-          f"{code} (right answer: sat)")
 
     # (a, b) for each disjunct Y_a <= Y_b
     pairs = [(int(a), int(b)) for a, b in re.findall(r"\(<=\s+Y_(\d+)\s+Y_(\d+)\)", prop)]
     pairs += [(int(b), int(a)) for a, b in re.findall(r"\(>=\s+Y_(\d+)\s+Y_(\d+)\)", prop)]
     held = [(a, b) for a, b in pairs if ort[a] <= ort[b]]
     # each disjunct that X satisfies, alone, as a VNN-LIB file through the loader
+    declare = "".join(f"(declare-const Y_{j} Real)\n" for j in range(len(ort)))
     for a, b in held:
-        with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
-            f.write("".join(f"(declare-const Y_{j} Real)\n" for j in range(len(ort))))
-            f.write(f"(assert (<= Y_{a} Y_{b}))\n")
-        try:
-            code, _, _ = fixed(SLACK).solve(verbose=False, options=opts, propertyFilename=f.name)
-        finally:
-            os.unlink(f.name)
+        code = loader(f"{declare}(assert (<= Y_{a} Y_{b}))\n")
         print(f"2e. only (assert (<= Y_{a} Y_{b})) as a VNN-LIB file through the loader: {code} "
               "(right answer: sat)")
     for a, b in held:

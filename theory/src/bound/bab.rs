@@ -1106,6 +1106,15 @@ pub fn verify_output(
         domains,
         max_depth,
     };
+    // a ReLU branch-and-bound run's report: decided by it, or by nothing
+    let bab_report = |r: ReluBab, margin_lower, mut stats: LbpStats| {
+        stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
+        let by = match r.verdict {
+            Verdict::Unknown { .. } => "none",
+            _ => "bab",
+        };
+        report(r.verdict, margin_lower, by, stats, r.domains, r.max_depth)
+    };
     // the trivial cases: no disjunct (nothing to violate), an empty conjunction (everything
     // violates)
     if spec.disjuncts.is_empty() {
@@ -1261,20 +1270,7 @@ pub fn verify_output(
             )?;
             let timed_out = past(quick.deadline) && !past(opts.deadline);
             if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
-                stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
-                let by = if matches!(r.verdict, Verdict::Unknown { .. }) {
-                    "none"
-                } else {
-                    "bab"
-                };
-                return Ok(report(
-                    r.verdict,
-                    root_lower,
-                    by,
-                    stats,
-                    r.domains,
-                    r.max_depth,
-                ));
+                return Ok(bab_report(r, root_lower, stats));
             }
             let now = Instant::now();
             let by = now
@@ -1320,19 +1316,7 @@ pub fn verify_output(
         r.max_depth = r.max_depth.max(f.max_depth);
         r.fp_allowance = r.fp_allowance.max(f.fp_allowance);
     }
-    stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
-    let by = match r.verdict {
-        Verdict::Unknown { .. } => "none",
-        _ => "bab",
-    };
-    Ok(report(
-        r.verdict,
-        root_lower,
-        by,
-        stats,
-        r.domains,
-        r.max_depth,
-    ))
+    Ok(bab_report(r, root_lower, stats))
 }
 
 /// What a bounding stage left: a verdict, or the pass of its best bounds.
