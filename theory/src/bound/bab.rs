@@ -526,6 +526,48 @@ const TIGHTEN_UNITS: usize = 64;
 /// lower bound of a backward pass, so the analysis stays sound; `deadline` stops it with
 /// the nodes not reached kept as they were. Returns how many units it made stable.
 pub fn tighten_intermediate(a: &mut Analysis, iters: usize, deadline: Option<Instant>) -> usize {
+    narrow_node_by_node(a, deadline, |a, k, units| {
+        let u = a.graph.input_of(k);
+        let su = a.graph.size(u);
+        let per = units
+            .len()
+            .div_ceil(super::lbp::threads())
+            .clamp(1, TIGHTEN_UNITS);
+        let chunks: Vec<&[usize]> = units.chunks(per).collect();
+        super::lbp::each_on_own_core(&chunks, |chunk| {
+            let m = 2 * chunk.len();
+            let mut rows = vec![0.0; m * su];
+            for (j, &i) in chunk.iter().enumerate() {
+                rows[(2 * j) * su + i] = 1.0;
+                rows[(2 * j + 1) * su + i] = -1.0;
+            }
+            let groups: Vec<usize> = (0..m).map(|r| r / 2).collect();
+            let mut relax = Relaxation::default();
+            init_alpha_before(a, u, m, &mut relax);
+            let (best, _) = optimize_at(a, u, &rows, m, &groups, &mut relax, iters, deadline);
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| (i, best[2 * j], -best[2 * j + 1]))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    })
+}
+
+/// The loop of [`tighten_intermediate`] and [`bab_tighten_intermediate`]: for each kept
+/// ReLU node in graph order whose kept units are not all stable, `bounds(a, k, units)` gives
+/// new `(unit, lower, upper)` bounds of the node's input for its unstable kept `units`, and
+/// the analysis narrows to them before the next node, so later nodes start from the
+/// tightened bounds. `deadline` stops it, the nodes not reached kept as they were. Returns
+/// how many units it made stable.
+fn narrow_node_by_node(
+    a: &mut Analysis,
+    deadline: Option<Instant>,
+    mut bounds: impl FnMut(&Analysis, usize, &[usize]) -> Vec<(usize, f64, f64)>,
+) -> usize {
     let before = a.stats.unstable_kept;
     for k in a.graph.kept_relu_nodes() {
         if past(deadline) {
@@ -535,35 +577,8 @@ pub fn tighten_intermediate(a: &mut Analysis, iters: usize, deadline: Option<Ins
         if units.is_empty() {
             continue;
         }
-        let u = a.graph.input_of(k);
-        let su = a.graph.size(u);
-        let per = units
-            .len()
-            .div_ceil(super::lbp::threads())
-            .clamp(1, TIGHTEN_UNITS);
-        let chunks: Vec<&[usize]> = units.chunks(per).collect();
-        let results = {
-            let a = &*a;
-            super::lbp::each_on_own_core(&chunks, |chunk| {
-                let m = 2 * chunk.len();
-                let mut rows = vec![0.0; m * su];
-                for (j, &i) in chunk.iter().enumerate() {
-                    rows[(2 * j) * su + i] = 1.0;
-                    rows[(2 * j + 1) * su + i] = -1.0;
-                }
-                let groups: Vec<usize> = (0..m).map(|r| r / 2).collect();
-                let mut relax = Relaxation::default();
-                init_alpha_before(a, u, m, &mut relax);
-                let (best, _) = optimize_at(a, u, &rows, m, &groups, &mut relax, iters, deadline);
-                chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &i)| (i, best[2 * j], -best[2 * j + 1]))
-                    .collect::<Vec<_>>()
-            })
-        };
-        let updates: Vec<(usize, f64, f64)> = results.into_iter().flatten().collect();
-        a.narrow(u, &updates);
+        let updates = bounds(a, k, &units);
+        a.narrow(a.graph.input_of(k), &updates);
     }
     before.saturating_sub(a.stats.unstable_kept)
 }
@@ -598,7 +613,7 @@ fn unit_bab(
     let mut relax = Relaxation::default();
     init_alpha_before(a, u, 1, &mut relax);
     let (best, pass) = optimize_at(a, u, &row, 1, &groups, &mut relax, alpha_iters, deadline);
-    // (bound, relaxation, unit to split); a max-heap on the negated bound: worst first
+    // an open domain: its bound, its relaxation (splits and β), the unit it would split
     struct Open(f64, Relaxation, Option<(usize, usize)>);
     let pick = |lower: f64, pass: &Backward, relax: &Relaxation| {
         unit_scores(a, pass, &[lower], &groups, relax)
@@ -656,57 +671,48 @@ pub fn bab_tighten_intermediate(
     max_domains: usize,
     deadline: Option<Instant>,
 ) -> usize {
-    let before = a.stats.unstable_kept;
     let nodes = a.graph.kept_relu_nodes();
-    for (n, &k) in nodes.iter().enumerate() {
-        if past(deadline) {
-            break;
-        }
+    narrow_node_by_node(a, deadline, |a, k, units| {
         // no unstable unit before k: nothing to branch on
-        if nodes[..n].iter().all(|&p| a.unstable_units(p).is_empty()) {
-            continue;
-        }
-        let units = a.unstable_units(k);
-        if units.is_empty() {
-            continue;
+        if nodes
+            .iter()
+            .take_while(|&&p| p != k)
+            .all(|&p| a.unstable_units(p).is_empty())
+        {
+            return Vec::new();
         }
         let u = a.graph.input_of(k);
+        let bound = |i, sign| unit_bab(a, k, i, sign, alpha_iters, iters, max_domains, deadline);
+        // units dealt round-robin: their costs vary with how soon each becomes stable
         let cores = super::lbp::threads().max(1);
         let shares: Vec<Vec<usize>> = (0..cores)
             .map(|c| units.iter().copied().skip(c).step_by(cores).collect())
             .collect();
-        let results = {
-            let a = &*a;
-            super::lbp::each_on_own_core(&shares, |share| {
-                share
-                    .iter()
-                    .map(|&i| {
-                        let (l, h) = (a.iv.lo[u][i], a.iv.hi[u][i]);
-                        let bound = |sign| {
-                            unit_bab(a, k, i, sign, alpha_iters, iters, max_domains, deadline)
-                        };
-                        let (mut lo, mut hi) = (l, h);
-                        // the side nearer zero first: it is the likelier to become stable
-                        if -l <= h {
-                            lo = lo.max(bound(1.0));
-                            if lo < 0.0 {
-                                hi = hi.min(-bound(-1.0));
-                            }
-                        } else {
-                            hi = hi.min(-bound(-1.0));
-                            if hi > 0.0 {
-                                lo = lo.max(bound(1.0));
-                            }
+        super::lbp::each_on_own_core(&shares, |share| {
+            share
+                .iter()
+                .map(|&i| {
+                    let (mut lo, mut hi) = (a.iv.lo[u][i], a.iv.hi[u][i]);
+                    // the side nearer zero first: it is the likelier to become stable
+                    if -lo <= hi {
+                        lo = lo.max(bound(i, 1.0));
+                        if lo < 0.0 {
+                            hi = hi.min(-bound(i, -1.0));
                         }
-                        (i, lo, hi)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        };
-        let updates: Vec<(usize, f64, f64)> = results.into_iter().flatten().collect();
-        a.narrow(u, &updates);
-    }
-    before.saturating_sub(a.stats.unstable_kept)
+                    } else {
+                        hi = hi.min(-bound(i, -1.0));
+                        if hi > 0.0 {
+                            lo = lo.max(bound(i, 1.0));
+                        }
+                    }
+                    (i, lo, hi)
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    })
 }
 
 /// One branch-and-bound domain.
