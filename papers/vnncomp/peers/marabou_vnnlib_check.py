@@ -45,9 +45,17 @@ def main(onnx, cex, vnnlib):
     warnings.filterwarnings("ignore")
     from maraboupy import Marabou
 
+    for path in (onnx, cex, vnnlib):
+        if not os.path.isfile(path):
+            sys.exit(f"{path}: no such file")
     txt = open(cex).read()
-    xs = {int(i): float(v) for i, v in re.findall(r"\(X_(\d+) ([^)\s]+)\)", txt)}
-    x = np.array([xs[i] for i in range(len(xs))])
+    try:
+        xs = {int(i): float(v) for i, v in re.findall(r"\(X_(\d+) ([^)\s]+)\)", txt)}
+        x = np.array([xs[i] for i in range(len(xs))])
+    except (ValueError, KeyError):
+        sys.exit(f"{cex}: not a counterexample file (X_0, X_1, ... with numbers)")
+    if x.size == 0:
+        sys.exit(f"{cex}: not a counterexample file (no X values)")
     opts = Marabou.createOptions(verbosity=0, timeoutInSeconds=120)
 
     def fixed(slack=0.0):

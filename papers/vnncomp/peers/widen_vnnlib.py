@@ -16,7 +16,10 @@ BOUND = re.compile(r"\(assert\s+\((<=|>=)\s+X_(\d+)\s+([^()\s]+)\)\)")
 
 
 def main(src, dst, k):
-    text = open(src).read()
+    try:
+        text = open(src).read()
+    except OSError as e:
+        sys.exit(f"{src}: {e.strerror}")
     lo, hi = {}, {}
     for op, i, v in BOUND.findall(text):
         (hi if op == "<=" else lo)[int(i)] = float(v)
@@ -28,11 +31,20 @@ def main(src, dst, k):
         centre, half = (lo[i] + hi[i]) / 2, (hi[i] - lo[i]) / 2 * k
         return f"(assert ({op} X_{i} {centre + half if op == '<=' else centre - half!r}))"
 
-    with open(dst, "w") as f:
-        f.write(BOUND.sub(wider, text))
+    try:
+        with open(dst, "w") as f:
+            f.write(BOUND.sub(wider, text))
+    except OSError as e:
+        sys.exit(f"{dst}: {e.strerror}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 4:
         sys.exit(__doc__.strip().splitlines()[2].strip())
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
+    try:
+        k = float(sys.argv[3])
+    except ValueError:
+        k = float("nan")
+    if not k >= 1.0 or k == float("inf"):
+        sys.exit(f"K must be a finite number >= 1 (got {sys.argv[3]!r})")
+    main(sys.argv[1], sys.argv[2], k)
