@@ -139,20 +139,32 @@ fn bad_onnx_files_are_one_line_and_exit_2() {
     std::fs::write(&cut_gz, &gzb[..gzb.len() - 9]).unwrap();
     let not_gz = dir.path().join("plain.onnx.gz");
     std::fs::write(&not_gz, &bytes).unwrap();
-    // an unsupported op: the exporter's masked encoding of a partly kept layer uses
-    // Gather, which the importer refuses
+    // the exporter's gathered encoding of a partly kept layer (Gather, Concat) reads back as
+    // a masked ReLU with the same kept units ...
     let mut partial = net();
     partial.nodes[1].layer = Layer::Relu(ReluMask::from_bools(&[true, false, true]));
     let gather = dir.path().join("gather.onnx");
-    export(&partial, Encoding::Gathered)
-        .unwrap()
-        .save(&gather)
+    let mut e = export(&partial, Encoding::Gathered).unwrap();
+    e.save(&gather).unwrap();
+    let out = bin()
+        .args(["info", "--model"])
+        .arg(&gather)
+        .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let info = String::from_utf8(out.stdout).unwrap();
+    assert!(info.contains("ReLUs: 2 kept of 3"), "{info}");
+    // ... and an op the importer does not read is one line naming it and its node
+    let graph = e.model.graph.as_mut().unwrap();
+    let relu = graph.node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
+    relu.op_type = "Sigmoid".into();
+    let sigmoid = dir.path().join("sigmoid.onnx");
+    e.save(&sigmoid).unwrap();
     for (p, needle) in [
         (cut.clone(), "not a valid ONNX protobuf"),
         (cut_gz, "gzip"),
         (not_gz, "not gzip-compressed"),
-        (gather, "(Gather): operator 'Gather' is not supported"),
+        (sigmoid, "(Sigmoid): operator 'Sigmoid' is not supported"),
         (dir.path().join("missing.onnx"), "no such file"),
     ] {
         for cmd in ["info", "bound"] {

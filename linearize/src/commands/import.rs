@@ -175,12 +175,13 @@ fn run_onnx(onnx: &std::path::Path, c: &ImportCommand) -> anyhow::Result<ExitSta
     let output_shape = net.output_shape()?;
     match c.output_format {
         OutputFormat::Text => println!(
-            "imported {} (ONNX): input {:?}, output {:?}, {} nodes, {} ReLUs in {} layers \
-             (all kept); wrote {}",
+            "imported {} (ONNX): input {:?}, output {:?}, {} nodes, {} of {} ReLUs kept in {} \
+             layers; wrote {}",
             onnx.display(),
             net.input_shape,
             output_shape,
             net.nodes.len(),
+            counts.kept,
             counts.total,
             counts.layers.len(),
             c.out.display()
@@ -194,6 +195,7 @@ fn run_onnx(onnx: &std::path::Path, c: &ImportCommand) -> anyhow::Result<ExitSta
                 "output_shape": output_shape,
                 "nodes": net.nodes.len(),
                 "relus_total": counts.total,
+                "relus_kept": counts.kept,
                 "relu_layers": counts.layers.len(),
             })
         ),

@@ -199,7 +199,24 @@ struct Tensor {
 #[derive(Clone, Debug)]
 enum Val {
     Const(Tensor),
-    Net { id: usize, shape: Vec<usize> },
+    Net {
+        id: usize,
+        shape: Vec<usize>,
+    },
+    /// Units of a flat IR value picked by `Gather`s and `Concat`s, not yet in the IR.
+    Pick(Pick),
+}
+
+/// The pieces of the gathered ReLU encoding (`Gather(K) → Relu`, `Gather(L)`, `Concat`,
+/// `Gather(inverse)`, docs/onnx.md): position `j` holds unit `units[j].0` of the flat IR
+/// value `src` (`len` units), through a ReLU when `units[j].1`. When a node other than
+/// `Gather`, `Concat`, `Relu`, `Identity` or `Dropout` reads one, every unit must sit at its
+/// own position again; it then becomes one masked ReLU node (the units with a ReLU kept).
+#[derive(Clone, Debug)]
+struct Pick {
+    src: usize,
+    len: usize,
+    units: Vec<(usize, bool)>,
 }
 
 /// Product of dimensions, `None` past [`MAX_ELEMENTS`]... or overflow.
@@ -530,8 +547,16 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     for (index, node) in g.node.iter().enumerate() {
         im.node(&Ctx { index, node })?;
     }
+    if let Some(Val::Pick(p)) = im.vals.get(&output.name) {
+        let p = p.clone();
+        let v = im
+            .materialize(&p)
+            .map_err(|r| file_err(format!("the graph output '{}': {r}", clean(&output.name))))?;
+        im.vals.insert(output.name.clone(), v);
+    }
     let (id, shape) = match im.vals.get(&output.name) {
         Some(Val::Net { id, shape }) => (*id, shape.clone()),
+        Some(Val::Pick(_)) => unreachable!("materialized above"),
         Some(Val::Const(_)) => return Err(file_err("the graph output is a constant")),
         None => {
             return Err(file_err(format!(
@@ -585,13 +610,14 @@ impl Importer {
     fn constant(&self, cx: &Ctx<'_>, i: usize, what: &str) -> Result<Tensor> {
         match self.get(cx, i)? {
             Val::Const(t) => Ok(t.clone()),
-            Val::Net { .. } => Err(cx.err(format!("{what} must be a constant"))),
+            Val::Net { .. } | Val::Pick(_) => Err(cx.err(format!("{what} must be a constant"))),
         }
     }
 
     fn value(&self, cx: &Ctx<'_>, i: usize) -> Result<(usize, Vec<usize>)> {
         match self.get(cx, i)? {
             Val::Net { id, shape } => Ok((*id, shape.clone())),
+            Val::Pick(_) => unreachable!("node() materializes picks before other ops read them"),
             Val::Const(_) => Err(cx.err(format!(
                 "input {i} is a constant; constant folding is not supported"
             ))),
@@ -613,8 +639,38 @@ impl Importer {
         if outs.is_empty() || (outs.len() > 1 && !extra_ok) || n.output[0].is_empty() {
             return Err(cx.err(format!("{} outputs; exactly one is supported", outs.len())));
         }
+        // picked units (gathered encoding) become IR values where another op reads them; an
+        // op the importer does not read is left to the match below to name
+        if matches!(
+            n.op_type.as_str(),
+            "Constant"
+                | "Gemm"
+                | "MatMul"
+                | "Conv"
+                | "BatchNormalization"
+                | "AveragePool"
+                | "Add"
+                | "Sub"
+                | "Mul"
+                | "Div"
+                | "Flatten"
+                | "Reshape"
+                | "Transpose"
+                | "Squeeze"
+                | "Unsqueeze"
+        ) {
+            for name in &n.input {
+                if let Some(Val::Pick(p)) = self.vals.get(name) {
+                    let p = p.clone();
+                    let v = self.materialize(&p).map_err(|r| cx.err(r))?;
+                    self.vals.insert(name.clone(), v);
+                }
+            }
+        }
         let val = match n.op_type.as_str() {
             "Constant" => self.constant_node(cx)?,
+            "Gather" => self.gather(cx)?,
+            "Concat" => self.concat(cx)?,
             "Identity" => {
                 cx.only(&[])?;
                 self.get(cx, 0)?.clone()
@@ -645,6 +701,14 @@ impl Importer {
             "Conv" => self.conv(cx)?,
             "BatchNormalization" => self.batch_norm(cx)?,
             "AveragePool" => self.avg_pool(cx)?,
+            "Relu" if matches!(self.get(cx, 0)?, Val::Pick(_)) => {
+                cx.only(&[])?;
+                let Val::Pick(mut p) = self.get(cx, 0)?.clone() else {
+                    unreachable!("matched above")
+                };
+                p.units.iter_mut().for_each(|u| u.1 = true);
+                Val::Pick(p)
+            }
             "Relu" => {
                 cx.only(&[])?;
                 let (id, shape) = self.value(cx, 0)?;
@@ -759,6 +823,118 @@ impl Importer {
         };
         self.vals.insert(n.output[0].clone(), val);
         Ok(())
+    }
+
+    /// `Gather(axis 1)` of a flat value (or of picked units) by a constant 1-D index list.
+    fn gather(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["axis"])?;
+        let a = cx.int("axis", 0);
+        if axis(a, 2) != Some(1) {
+            return Err(cx.err(format!(
+                "axis {a}: only axis 1 (the units of a flat [1, F] value) is supported"
+            )));
+        }
+        let base = match self.get(cx, 0)? {
+            Val::Pick(p) => p.clone(),
+            Val::Net { id, shape } if shape.len() == 1 => Pick {
+                src: *id,
+                len: shape[0],
+                units: (0..shape[0]).map(|i| (i, false)).collect(),
+            },
+            Val::Net { shape, .. } => {
+                return Err(cx.err(format!(
+                    "gathers from a value of shape [1, {}]: only a flat [1, F] value is supported",
+                    shape
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+            Val::Const(_) => {
+                return Err(cx.err("gathers from a constant; constant folding is not supported"))
+            }
+        };
+        let idx = self.constant(cx, 1, "the indices")?;
+        if idx.dims.len() != 1 {
+            return Err(cx.err(format!(
+                "indices of rank {}: only a 1-D index list is supported",
+                idx.dims.len()
+            )));
+        }
+        let n = base.units.len() as f64;
+        let units = idx
+            .data
+            .iter()
+            .map(|&v| {
+                if v.fract() != 0.0 || v < -n || v >= n {
+                    return Err(cx.err(format!("index {v} is out of range for {n} units")));
+                }
+                let j = if v < 0.0 { v + n } else { v } as usize;
+                Ok(base.units[j])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Val::Pick(Pick { units, ..base }))
+    }
+
+    /// `Concat(axis 1)` of units picked from one flat value.
+    fn concat(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["axis"])?;
+        let a = cx
+            .attr("axis")
+            .map(|at| at.i)
+            .ok_or_else(|| cx.err("no axis given"))?;
+        if axis(a, 2) != Some(1) {
+            return Err(cx.err(format!(
+                "axis {a}: only axis 1 (the units of flat [1, F] values) is supported"
+            )));
+        }
+        let mut out: Option<Pick> = None;
+        for i in 0..cx.node.input.len() {
+            let Val::Pick(p) = self.get(cx, i)? else {
+                return Err(cx.err(format!(
+                    "input {i} is not a Gather of a flat value: Concat is read only as part of the gathered ReLU encoding (docs/onnx.md)"
+                )));
+            };
+            match &mut out {
+                None => out = Some(p.clone()),
+                Some(o) if o.src == p.src && o.len == p.len => o.units.extend(&p.units),
+                Some(_) => {
+                    return Err(cx.err(
+                        "joins units of different values: Concat is read only as part of the gathered ReLU encoding (docs/onnx.md)",
+                    ))
+                }
+            }
+        }
+        out.map(Val::Pick).ok_or_else(|| cx.err("no inputs"))
+    }
+
+    /// The IR value of picked units: each unit must be back at its own position; the units
+    /// through a ReLU become a masked ReLU node's kept units (none: the value itself).
+    fn materialize(&mut self, p: &Pick) -> std::result::Result<Val, String> {
+        if p.units.len() != p.len || p.units.iter().enumerate().any(|(i, u)| u.0 != i) {
+            return Err(format!(
+                "reads {} units picked by Gather/Concat from a value of {} units, not each unit back at its own position: only the gathered ReLU encoding is supported (docs/onnx.md)",
+                p.units.len(),
+                p.len
+            ));
+        }
+        let flags: Vec<bool> = p.units.iter().map(|u| u.1).collect();
+        if !flags.contains(&true) {
+            return Ok(Val::Net {
+                id: p.src,
+                shape: vec![p.len],
+            });
+        }
+        self.shapes.push(vec![p.len]);
+        self.net.nodes.push(crate::network::Node {
+            layer: Layer::Relu(ReluMask::from_bools(&flags)),
+            inputs: vec![p.src],
+        });
+        Ok(Val::Net {
+            id: self.net.nodes.len(),
+            shape: vec![p.len],
+        })
     }
 
     fn constant_node(&self, cx: &Ctx<'_>) -> Result<Val> {
@@ -1531,7 +1707,9 @@ mod tests {
             weight: vals(54, 0.37),
             bias: vals(3, 1.1),
         }));
-        cnn.push(Layer::Relu(ReluMask::all_kept(27)));
+        // partially linearized: the gathered encoding's Gather/Concat pieces on the way back
+        let third: Vec<bool> = (0..27).map(|i| i % 3 == 1).collect();
+        cnn.push(Layer::Relu(ReluMask::from_bools(&third)));
         cnn.push(Layer::Flatten);
         cnn.push(Layer::Dense(Affine::new(
             DMatrix::from_row_slice(4, 27, &vals(108, 0.21)),
@@ -1542,7 +1720,9 @@ mod tests {
             DMatrix::from_row_slice(5, 5, &vals(25, 0.8)),
             DVector::from_vec(vals(5, 0.3)),
         )));
-        let r = res.push(Layer::Relu(ReluMask::all_kept(5)));
+        let r = res.push(Layer::Relu(ReluMask::from_bools(&[
+            true, false, true, false, true,
+        ])));
         res.push_with(Layer::Add, vec![r, h]);
         res.push(Layer::Scale {
             factor: vec![1.0, 0.0, 1.0, 1.0, 0.0],
@@ -1551,10 +1731,29 @@ mod tests {
             DMatrix::from_row_slice(3, 5, &vals(15, 0.6)),
             DVector::zeros(3),
         )));
+        let kept = |n: &Network| -> Vec<Vec<bool>> {
+            n.nodes
+                .iter()
+                .filter_map(|x| match &x.layer {
+                    Layer::Relu(m) => Some(m.to_bools()),
+                    _ => None,
+                })
+                .collect()
+        };
         for (name, net) in [("cnn", cnn), ("residual", res)] {
-            let bytes = export(&net, Encoding::Gathered).unwrap().to_bytes();
+            let g = export(&net, Encoding::Gathered).unwrap();
+            assert!(
+                g.summary
+                    .layers
+                    .iter()
+                    .any(|l| l.form == crate::onnx::ReluForm::Gathered),
+                "{name}: the test must go through the gathered form"
+            );
+            let bytes = g.to_bytes();
             let back = import(&bytes).unwrap();
             assert_eq!(back.input_shape, net.input_shape);
+            // the same kept units, each a masked ReLU again
+            assert_eq!(kept(&back), kept(&net), "{name}");
             for seed in 0..3 {
                 let x: Vec<f64> = vals(numel(&net.input_shape), 0.13 + seed as f64)
                     .iter()
@@ -1572,6 +1771,73 @@ mod tests {
             std::io::Write::write_all(&mut gz, &bytes).unwrap();
             assert_eq!(import(&gz.finish().unwrap()).unwrap(), back);
         }
+    }
+
+    #[test]
+    fn gather_and_concat_are_read_only_as_the_gathered_relu_encoding() {
+        let idx = |n: &str, v: &[i64]| i64t(n, v);
+        // the encoding by hand, with negative indices: units 0 and 2 kept
+        let enc = model(
+            &[1, 3],
+            vec![
+                node("Gather", &["x", "k"], "gk", vec![ai("axis", 1)]),
+                node("Relu", &["gk"], "rk", vec![]),
+                node("Gather", &["x", "l"], "gl", vec![ai("axis", -1)]),
+                node("Concat", &["rk", "gl"], "c", vec![ai("axis", 1)]),
+                node("Gather", &["c", "inv"], "y", vec![ai("axis", 1)]),
+            ],
+            vec![idx("k", &[0, -1]), idx("l", &[1]), idx("inv", &[0, 2, 1])],
+        );
+        let net = import(&enc).unwrap();
+        assert_eq!(
+            net.forward(&[-1.0, -2.0, 3.0]).unwrap(),
+            vec![0.0, -2.0, 3.0]
+        );
+        let err = |nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
+            import(&model(&[1, 3], nodes, inits))
+                .unwrap_err()
+                .to_string()
+        };
+        // the batch axis (ONNX's default axis 0)
+        assert_eq!(
+            err(vec![node("Gather", &["x", "k"], "y", vec![])], vec![idx("k", &[0])]),
+            "node 0 'Gather_y' (Gather): axis 0: only axis 1 (the units of a flat [1, F] value) is supported"
+        );
+        // units reordered, then read by another op
+        assert_eq!(
+            err(
+                vec![
+                    node("Gather", &["x", "p"], "g", vec![ai("axis", 1)]),
+                    node("Relu", &["g"], "y", vec![]),
+                    node("Add", &["y", "y"], "z", vec![]),
+                ],
+                vec![idx("p", &[2, 1, 0])]
+            ),
+            "node 2 'Add_z' (Add): reads 3 units picked by Gather/Concat from a value of 3 units, not each unit back at its own position: only the gathered ReLU encoding is supported (docs/onnx.md)"
+        );
+        // ... or left as the graph's output
+        assert!(err(
+            vec![node("Gather", &["x", "p"], "y", vec![ai("axis", 1)])],
+            vec![idx("p", &[0, 1])]
+        )
+        .starts_with("the graph output 'y': reads 2 units picked"));
+        assert_eq!(
+            err(
+                vec![
+                    node("Gather", &["x", "p"], "g", vec![ai("axis", 1)]),
+                    node("Concat", &["g", "x"], "y", vec![ai("axis", 1)]),
+                ],
+                vec![idx("p", &[0])]
+            ),
+            "node 1 'Concat_y' (Concat): input 1 is not a Gather of a flat value: Concat is read only as part of the gathered ReLU encoding (docs/onnx.md)"
+        );
+        assert_eq!(
+            err(
+                vec![node("Gather", &["x", "p"], "y", vec![ai("axis", 1)])],
+                vec![idx("p", &[3])]
+            ),
+            "node 0 'Gather_y' (Gather): index 3 is out of range for 3 units"
+        );
     }
 
     #[test]
