@@ -104,8 +104,20 @@ fn check(name: &str, net: &Network, inputs: usize) -> usize {
     let want: Vec<Vec<f64>> = xs.iter().map(|x| net.forward(x).unwrap()).collect();
     let counts = net.relu_counts().unwrap();
     let mut gathered_elements = 0;
-    for enc in [Encoding::Gathered, Encoding::Masked] {
-        let e = export(net, enc).unwrap();
+    for enc in [Encoding::Gathered, Encoding::Masked, Encoding::Split] {
+        let e = match export(net, enc) {
+            Ok(e) => e,
+            // split: only MLPs (every partial ReLU layer between dense layers)
+            Err(err) if enc == Encoding::Split => {
+                let err = err.to_string();
+                assert!(
+                    err.contains("the split ONNX encoding needs"),
+                    "{name}: {err}"
+                );
+                continue;
+            }
+            Err(err) => panic!("{name} {enc:?}: {err}"),
+        };
         let path = dir.path().join(format!("{name}-{enc:?}.onnx"));
         e.save(&path).unwrap();
         let run = ort(&path, &xs);
@@ -154,6 +166,15 @@ fn check(name: &str, net: &Network, inputs: usize) -> usize {
                 );
             }
             Encoding::Masked => assert_eq!(run.relu_elements, counts.total, "{name}"),
+            Encoding::Split => {
+                assert_eq!(
+                    run.relu_elements, counts.kept,
+                    "{name} split: Relu elements = kept"
+                );
+                for op in ["Gather", "Concat", "MatMul"] {
+                    assert!(!run.ops.contains_key(op), "{name} split has {op}");
+                }
+            }
         }
     }
     gathered_elements

@@ -31,6 +31,10 @@ pub enum OnnxEncoding {
     Gathered,
     /// `x − m ⊙ min(x, 0)` with a constant mask on every unit (plaintext runtimes, verifiers).
     Masked,
+    /// Dense layer before the ReLU as two Gemms (kept, linear units), Relu on the kept part
+    /// only, the next dense layer reading both (MLPs; Relu elements = kept ReLUs; read by
+    /// Marabou and onnx2pytorch).
+    Split,
 }
 
 impl From<OnnxEncoding> for snl_theory::onnx::Encoding {
@@ -38,6 +42,7 @@ impl From<OnnxEncoding> for snl_theory::onnx::Encoding {
         match e {
             OnnxEncoding::Gathered => Self::Gathered,
             OnnxEncoding::Masked => Self::Masked,
+            OnnxEncoding::Split => Self::Split,
         }
     }
 }

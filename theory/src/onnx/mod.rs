@@ -14,9 +14,13 @@
 //!   `s`, written `x + m ⊙ Relu(−x)` with `Mul` by constants, `Relu` and `Add` (ops every
 //!   runtime, CrypTen and Marabou read, where `Min` is not). Every ReLU layer keeps its
 //!   comparison on every unit: the form of the original SNL code.
+//! * [`Encoding::Split`] (MLPs): the dense layer before the ReLU is written as two `Gemm`s,
+//!   the kept rows `z_K` and the linear rows `z_L`, `Relu(z_K)`, and the dense layer after
+//!   it as one `Gemm` per part summed by `Add`: only ops every verifier reads, and Relu
+//!   elements = kept ReLUs. Refused unless every partial layer sits between dense layers.
 //!
-//! Both encodings first fold what is exactly affine: a batch norm into the conv or dense
-//! layer it reads (when nothing else reads that layer) and, in the gathered encoding, a
+//! Every encoding first folds what is exactly affine: a batch norm into the conv or dense
+//! layer it reads (when nothing else reads that layer) and, in the gathered and split encodings, a
 //! layer with no kept ReLU away, and a dense layer into the dense layer it reads. The
 //! remaining batch norms (e.g. node 0, the input normalization, which cannot be folded
 //! into the following zero-padded conv) become `Mul` and `Add` with constants, and a scale
@@ -64,6 +68,9 @@ pub enum Encoding {
     Gathered,
     /// `x − m ⊙ min(x, 0)` on every unit, with a constant mask `m`.
     Masked,
+    /// The dense layer before the ReLU written as two `Gemm`s, kept and linear units, `Relu`
+    /// on the kept part only, the dense layer after it reading both parts (MLPs only).
+    Split,
 }
 
 impl std::fmt::Display for Encoding {
@@ -72,6 +79,7 @@ impl std::fmt::Display for Encoding {
         f.write_str(match self {
             Encoding::Gathered => "gathered",
             Encoding::Masked => "masked",
+            Encoding::Split => "split",
         })
     }
 }
@@ -88,6 +96,8 @@ pub enum ReluForm {
     Gathered,
     /// The masked form.
     Masked,
+    /// Kept and linear units as two parts of the dense layers around it.
+    Split,
 }
 
 /// One ReLU layer of the model file in the export.
@@ -175,11 +185,45 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
     if n > 0 {
         names[n] = "output".into();
     }
+    let plan = match encoding {
+        Encoding::Split => split_plan(&simple, &origin)?,
+        _ => vec![None; n],
+    };
+    // split encoding: the parts (ONNX name, units) a value is written in; empty = one part,
+    // `names[v]`, holding every unit in order
+    let mut parts: Vec<Vec<(String, Vec<usize>)>> = vec![Vec::new(); n + 1];
     for (k, node) in simple.nodes.iter().enumerate() {
         let x = names[node.inputs[0]].clone();
         let y = names[k + 1].clone();
         let s = &shapes[node.inputs[0]];
         match &node.layer {
+            Layer::Dense(a) if plan[k].is_some() || !parts[node.inputs[0]].is_empty() => {
+                let ins = match &parts[node.inputs[0]] {
+                    p if p.is_empty() => vec![(x.clone(), (0..a.weight.ncols()).collect())],
+                    p => p.clone(),
+                };
+                let outs: Vec<(String, Vec<usize>)> = match &plan[k] {
+                    Some((kept, lin)) => vec![
+                        (format!("n{k}.kept"), kept.clone()),
+                        (format!("n{k}.lin"), lin.clone()),
+                    ],
+                    None => vec![(y.clone(), (0..a.weight.nrows()).collect())],
+                };
+                for (q, (out, rows)) in outs.iter().enumerate() {
+                    split_dense(&mut g, &format!("n{k}.{q}"), a, &ins, rows, out);
+                }
+                if plan[k].is_some() {
+                    parts[k + 1] = outs;
+                }
+            }
+            Layer::Relu(_) if !parts[node.inputs[0]].is_empty() => {
+                // [kept, linear] from split_plan: Relu on the kept part only
+                let mut p = parts[node.inputs[0]].clone();
+                let r = format!("n{k}.kept_relu");
+                g.node("Relu", &[&p[0].0], &r, vec![]);
+                p[0].0 = r;
+                parts[k + 1] = p;
+            }
             Layer::Dense(a) => {
                 let (r, c) = a.weight.shape();
                 let w = g.init(&format!("n{k}.weight"), &[r, c], &row_major(a));
@@ -212,8 +256,15 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
             }
             Layer::BatchNorm(bn) => {
                 let (scale, shift) = bn.scale_shift();
-                let mut cshape = vec![1usize; s.len()];
-                cshape[0] = scale.len();
+                // one channel: scalar constants (maraboupy 2.0.0's parser takes a `Mul` or `Add`
+                // constant of shape [1, 1, 1] for an array, not a number, and fails)
+                let cshape = if scale.len() == 1 {
+                    vec![]
+                } else {
+                    let mut c = vec![1usize; s.len()];
+                    c[0] = scale.len();
+                    c
+                };
                 let sc = g.float_const(&format!("n{k}.scale"), &cshape, &scale);
                 let sh = g.float_const(&format!("n{k}.shift"), &cshape, &shift);
                 let t = format!("n{k}.scaled");
@@ -306,6 +357,10 @@ pub fn deployed(
 ) -> Result<(Network, Vec<usize>, Vec<ReluLayerExport>)> {
     let counts = net.relu_counts()?;
     let (simple, origin, _, _) = simplify(net, encoding, fold)?;
+    if encoding == Encoding::Split {
+        // refused where the export refuses it
+        split_plan(&simple, &origin)?;
+    }
     let layers = relu_layers(&simple, &origin, &counts, encoding);
     Ok((simple, origin, layers))
 }
@@ -317,6 +372,7 @@ fn relu_form(m: &crate::ReluMask, encoding: Encoding) -> (ReluForm, usize) {
         _ if kept == total => (ReluForm::Plain, total),
         Encoding::Gathered => (ReluForm::Gathered, kept),
         Encoding::Masked => (ReluForm::Masked, total),
+        Encoding::Split => (ReluForm::Split, kept),
     }
 }
 
@@ -359,6 +415,99 @@ fn relu_layers(
     }
     layers.sort_by_key(|l| l.node);
     layers
+}
+
+/// For the split encoding: per node of `simple`, `Some((kept, linear))` when it is a dense
+/// layer whose output a partially linearized ReLU splits. Every such ReLU must read a dense
+/// layer that nothing else reads, and be read only by dense layers (not be the output).
+fn split_plan(simple: &Network, origin: &[usize]) -> Result<Vec<Option<SplitUnits>>> {
+    let n = simple.nodes.len();
+    let mut read_by: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
+    for (k, node) in simple.nodes.iter().enumerate() {
+        for &i in &node.inputs {
+            read_by[i].push(k);
+        }
+    }
+    let mut plan = vec![None; n];
+    for (k, node) in simple.nodes.iter().enumerate() {
+        let Layer::Relu(m) = &node.layer else {
+            continue;
+        };
+        if m.kept() == m.len() {
+            continue;
+        }
+        let u = node.inputs[0];
+        let dense_in = u > 0 && matches!(simple.nodes[u - 1].layer, Layer::Dense(_));
+        let dense_out = k + 1 < n
+            && !read_by[k + 1].is_empty()
+            && read_by[k + 1]
+                .iter()
+                .all(|&r| matches!(simple.nodes[r].layer, Layer::Dense(_)));
+        if !dense_in || read_by[u] != [k] || !dense_out {
+            return Err(Error::InvalidNode {
+                node: origin[k],
+                reason: "the split ONNX encoding needs every partially linearized ReLU layer \
+                         between dense layers (read from one dense layer that nothing else \
+                         reads, read only by dense layers); use the gathered or masked encoding"
+                    .into(),
+            });
+        }
+        let flags = m.to_bools();
+        plan[u - 1] = Some((
+            (0..flags.len()).filter(|&i| flags[i]).collect(),
+            (0..flags.len()).filter(|&i| !flags[i]).collect(),
+        ));
+    }
+    Ok(plan)
+}
+
+/// Kept and linear units of a split layer.
+type SplitUnits = (Vec<usize>, Vec<usize>);
+
+/// `out` = rows `rows` of the dense layer `a` applied to a value given in parts (ONNX name,
+/// the input units it holds): one `Gemm` per part (the bias in the first), summed by `Add`s.
+fn split_dense(
+    g: &mut GraphBuilder,
+    tag: &str,
+    a: &Affine,
+    ins: &[(String, Vec<usize>)],
+    rows: &[usize],
+    out: &str,
+) {
+    let mut acc: Option<String> = None;
+    for (j, (x, cols)) in ins.iter().enumerate() {
+        let w: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| cols.iter().map(move |&c| a.weight[(r, c)]))
+            .collect();
+        let b: Vec<f64> = if j == 0 {
+            rows.iter().map(|&r| a.bias[r]).collect()
+        } else {
+            vec![0.0; rows.len()]
+        };
+        let wn = g.init(&format!("{tag}.p{j}.weight"), &[rows.len(), cols.len()], &w);
+        let bn = g.init(&format!("{tag}.p{j}.bias"), &[rows.len()], &b);
+        let last = j + 1 == ins.len();
+        let term = if last && acc.is_none() {
+            out.to_string()
+        } else {
+            format!("{tag}.p{j}")
+        };
+        let attrs = vec![float("alpha", 1.0), float("beta", 1.0), int("transB", 1)];
+        g.node("Gemm", &[x, &wn, &bn], &term, attrs);
+        acc = Some(match acc {
+            None => term,
+            Some(prev) => {
+                let sum = if last {
+                    out.to_string()
+                } else {
+                    format!("{tag}.sum{j}")
+                };
+                g.node("Add", &[&prev, &term], &sum, vec![]);
+                sum
+            }
+        });
+    }
 }
 
 /// The gathered form of a partially linearized ReLU (see the module docs).
@@ -444,9 +593,9 @@ fn simplify(
 ) -> Result<(Network, Vec<usize>, usize, usize)> {
     net.validate()?;
     let n = net.nodes.len();
-    // 1. (gathered) layers without a kept unit are the identity
+    // 1. (gathered, split) layers without a kept unit are the identity
     let mut redirect: Vec<Option<usize>> = vec![None; n];
-    if encoding == Encoding::Gathered {
+    if matches!(encoding, Encoding::Gathered | Encoding::Split) {
         for (k, node) in net.nodes.iter().enumerate() {
             if matches!(&node.layer, Layer::Relu(m) if m.kept() == 0) {
                 redirect[k] = Some(node.inputs[0]);
@@ -717,6 +866,90 @@ mod tests {
         // the bytes decode back to the same message
         let back = ModelProto::decode(&g.to_bytes()[..]).unwrap();
         assert_eq!(back, g.model);
+    }
+
+    #[test]
+    fn split_encoding_keeps_the_function_with_relus_on_kept_units_only() {
+        // normalization → flatten → dense → relu(partial) → dense → relu(partial) → dense:
+        // the second dense reads two parts and writes two
+        let mut net = Network::new(vec![1, 2, 2]);
+        net.push(Layer::BatchNorm(BatchNorm {
+            gamma: vec![1.0],
+            beta: vec![0.0],
+            mean: vec![0.3],
+            var: vec![0.04],
+            eps: 0.0,
+        }));
+        net.push(Layer::Flatten);
+        net.push(dense(6, 4, 0.3));
+        net.push(Layer::Relu(ReluMask::from_bools(&[
+            true, false, false, true, true, false,
+        ])));
+        net.push(dense(5, 6, 0.7));
+        net.push(Layer::Relu(ReluMask::from_bools(&[
+            false, true, false, false, false,
+        ])));
+        net.push(dense(3, 5, 1.1));
+        let e = export(&net, Encoding::Split).unwrap();
+        assert_eq!(e.summary.relu_elements, 4);
+        assert!(e.summary.layers.iter().all(|l| l.form == ReluForm::Split));
+        let ops: Vec<&str> = e
+            .model
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        // only ops maraboupy and onnx2pytorch read: no Gather, Concat or MatMul
+        assert!(
+            ops.iter()
+                .all(|o| ["Constant", "Mul", "Add", "Flatten", "Gemm", "Relu"].contains(o)),
+            "{ops:?}"
+        );
+        assert_eq!(ops.iter().filter(|o| **o == "Relu").count(), 2);
+        // 2 (first dense, split out) + 2·2 (both parts in, both out) + 2 (last: two parts in)
+        assert_eq!(ops.iter().filter(|o| **o == "Gemm").count(), 8);
+        let back = crate::onnx::import(&e.to_bytes()).unwrap();
+        for seed in 0..4 {
+            let x: Vec<f64> = (0..4)
+                .map(|i| ((i + seed * 5) as f64 * 0.77).sin())
+                .collect();
+            let (a, b) = (back.forward(&x).unwrap(), net.forward(&x).unwrap());
+            // f32 weights
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5),
+                "{a:?} vs {b:?}"
+            );
+        }
+        // a partially linearized ReLU not between dense layers: one error naming its node
+        let mut cnn = Network::new(vec![1, 3, 3]);
+        cnn.push(Layer::Conv2d(Conv2d {
+            in_channels: 1,
+            out_channels: 1,
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            weight: vec![2.0],
+            bias: vec![0.5],
+        }));
+        cnn.push(Layer::Relu(ReluMask::from_bools(&[
+            true, false, true, false, true, false, true, false, true,
+        ])));
+        cnn.push(Layer::Flatten);
+        cnn.push(dense(2, 9, 0.4));
+        let err = export(&cnn, Encoding::Split).unwrap_err().to_string();
+        assert!(
+            err.starts_with("node 1: the split ONNX encoding needs"),
+            "{err}"
+        );
+        // fully kept or fully linearized layers are fine anywhere
+        cnn.nodes[1].layer = Layer::Relu(ReluMask::all_kept(9));
+        assert_eq!(
+            export(&cnn, Encoding::Split).unwrap().summary.relu_elements,
+            9
+        );
     }
 
     #[test]

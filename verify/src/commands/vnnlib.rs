@@ -30,6 +30,10 @@ pub enum EncodingArg {
     Gathered,
     /// `x − m ⊙ min(x, 0)` on every unit with a constant mask.
     Masked,
+    /// Dense layer before the ReLU as two Gemms (kept, linear units), Relu on the kept part
+    /// only, the next dense layer reading both (MLPs; Relu elements = kept ReLUs; read by
+    /// Marabou and onnx2pytorch).
+    Split,
 }
 
 impl From<EncodingArg> for Encoding {
@@ -37,6 +41,7 @@ impl From<EncodingArg> for Encoding {
         match e {
             EncodingArg::Gathered => Encoding::Gathered,
             EncodingArg::Masked => Encoding::Masked,
+            EncodingArg::Split => Encoding::Split,
         }
     }
 }
