@@ -6,6 +6,13 @@ use clap::Parser;
 use snl_linearize::cli::{Args, ExitStatus};
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a print into a closed pipe (`snl-verify … | head -1`) would panic;
+    // with the default action the process ends quietly, as other Unix tools do.
+    // SAFETY: called first in main, before any other thread exists; sets a signal disposition.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {

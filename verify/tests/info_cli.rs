@@ -66,3 +66,22 @@ fn bad_arguments_are_exit_2_and_help_is_0() {
         .unwrap()
         .contains("Exit codes"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_process_quietly() {
+    // `snl-verify info … | head -0`: the read end is closed before anything is printed
+    let dir = tempfile::tempdir().unwrap();
+    let p = model(dir.path());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = bin()
+        .args(["info", "--model"])
+        .arg(&p)
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    // ended by SIGPIPE (no exit code), as `cat` or `grep` would be
+    assert_eq!(out.status.code(), None, "{err}");
+}
