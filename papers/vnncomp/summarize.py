@@ -17,7 +17,8 @@ Wrong answers:
   * "disputed" (listed, not counted as wrong): a sat that could not be validated here (a published
     sat) on an instance that is unsat by published consensus (at least two other published tools say
     unsat and no other published tool says sat).
-Solved = sat + unsat - wrong. Time ratios (tool / ref) use instances both solve correctly: the ratio
+Solved = sat + unsat - wrong. Score: VNN-COMP 2022's points (vnncomp_scores), within each group
+(the tools run here; the published rows). Time ratios (tool / ref) use instances both solve correctly: the ratio
 of the summed times and the geometric mean of per-instance ratios. Published times come from the
 competition's hardware (α,β-CROWN and MN-BaB on a GPU) and are not comparable with times here.
 """
@@ -71,9 +72,9 @@ def norm(p):
     return p
 
 
-def tool_bench(path):
+def tool_bench(path, benches=BENCHES):
     stem = path.stem
-    for b in sorted(BENCHES, key=len, reverse=True):
+    for b in sorted(benches, key=len, reverse=True):
         if stem.endswith("-" + b):
             return stem[: -len(b) - 1], b
     return None, None
@@ -136,6 +137,44 @@ def instance_index(bench):
     return idx
 
 
+# VNN-COMP 2022's per-instance points (its scoring script, process_results.py of the competition's
+# results repository): a correct answer 10, an incorrect one -100, nothing otherwise; among the tools
+# answering correctly, the fastest +2 and the second fastest +1, two times within 0.2 s counting as
+# equal; a time is the run time minus the tool's overhead (its shortest run time on a solved instance
+# of the benchmark), at least 1 s. Here only tools of one group score against each other: the local
+# runs (same machine, same run) and, apart, the published rows.
+POINTS_CORRECT, POINTS_WRONG, BONUS_FASTEST, BONUS_SECOND, SAME_TIME_S = 10, -100, 2, 1, 0.2
+
+
+def vnncomp_scores(group, per, wrong_keys):
+    """{tool: points} over the instances of `per` ({key: {tool: row}}) for the tools of `group`;
+    `wrong_keys[tool]` holds the keys of that tool's wrong answers."""
+    overhead = {}
+    for d in per.values():
+        for n, r in d.items():
+            if n in group and r.get("correct"):
+                overhead[n] = min(overhead.get(n, math.inf), r["time"])
+    score = {n: 0 for n in group}
+    for k, d in per.items():
+        times = {}
+        for n in group:
+            r = d.get(n)
+            if r is None:
+                continue
+            if k in wrong_keys.get(n, ()):
+                score[n] += POINTS_WRONG
+            elif r.get("correct"):
+                score[n] += POINTS_CORRECT
+                times[n] = max(1.0, r["time"] - overhead[n])
+        ranked = sorted(times.values())
+        for n, t in times.items():
+            if t < ranked[0] + SAME_TIME_S:
+                score[n] += BONUS_FASTEST
+            elif len(ranked) > 1 and t < ranked[1] + SAME_TIME_S:
+                score[n] += BONUS_SECOND
+    return score
+
+
 def geomean(xs):
     xs = [x for x in xs if x > 0 and math.isfinite(x)]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
@@ -150,28 +189,32 @@ def main():
                     help="keep every published row even when the local runs cover only some instances")
     ap.add_argument("--results", default=str(common.RESULTS))
     ap.add_argument("--out-dir", default=str(HERE), help="where results.md and results.json go")
+    ap.add_argument("--benchmarks", default=",".join(BENCHES),
+                    help="comma-separated benchmark folder names under $VNNCOMP_BENCHMARKS (default: the four 2022 ones)")
     a = ap.parse_args()
+    benches = [b for b in a.benchmarks.split(",") if b]
 
     runs = {}  # (bench, name) -> {"tool", "kind", "rows"}
     for p in sorted(Path(a.results).glob("*.csv")):
-        t, b = tool_bench(p)
+        t, b = tool_bench(p, benches)
         if t:
             runs[(b, t)] = {"tool": t, "kind": "local", "label": LOCAL_LABEL, "rows": read_results(p)}
     if not a.no_published:
         for p in sorted(Path(a.published).glob("*.csv")):
-            t, b = tool_bench(p)
+            t, b = tool_bench(p, benches)
             if t:
                 runs[(b, t + " (published)")] = {"tool": t, "kind": "published", "label": PUBLISHED_LABEL, "rows": read_results(p)}
 
     checker = None
     out = {"tolerances": {"input": TOL_IN, "output_abs": TOL_OUT}, "benchmarks": {}}
-    md = ["# VNN-COMP 2022 benchmarks: results", "",
+    title = "VNN-COMP 2022 benchmarks" if benches == BENCHES else ", ".join(benches)
+    md = [f"# {title}: results", "",
           f"Local runs: {LOCAL_LABEL}. Published rows: {PUBLISHED_LABEL}; their times are not comparable with ours.",
           f"Wrong = sat whose counterexample fails under onnxruntime (input slack {TOL_IN:g}, output abs {TOL_OUT:g}), "
           "or unsat where a tool run here has a validated sat. Disputed = unvalidated (published) sat against "
           "published unsat consensus (≥2 other published unsat, no other sat). Solved = sat + unsat − wrong.", ""]
 
-    for bench in BENCHES:
+    for bench in benches:
         names = [n for (b, n) in runs if b == bench]
         if not names:
             continue
@@ -266,6 +309,12 @@ def main():
                     s["solved_time"] += r["time"]
             stats[n] = s
 
+        wrong_keys = {n: {(w["onnx"], w["vnnlib"]) for w in stats[n]["wrong_list"]} for n in names}
+        for kind in ("local", "published"):
+            group = [n for n in names if runs[(bench, n)]["kind"] == kind]
+            for n, pts in vnncomp_scores(group, per, wrong_keys).items():
+                stats[n]["score"] = pts
+
         # time ratios vs ref
         local_names = [n for n in names if runs[(bench, n)]["kind"] == "local"]
         # fallback: the local tool with most solved instances
@@ -293,14 +342,16 @@ def main():
         md += [f"## {bench}", "",
                (f"Only the {len(local_keys)} instances run here (published rows restricted to them)." if restricted else ""), "",
                f"Time ratio: tool / {ref} on instances both solve correctly (sum of times; geometric mean of per-instance ratios)." if ref else "", "",
-               "| tool | where | instances | solved | sat | unsat | timeout | unknown | error | wrong | disputed | time of solved (s) | both solved | ratio (sum) | ratio (geomean) |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "Score: VNN-COMP 2022's points (correct 10, wrong −100, fastest +2, second +1), among the "
+               "tools run here and, apart, among the published rows.", "",
+               "| tool | where | instances | solved | sat | unsat | timeout | unknown | error | wrong | disputed | score | time of solved (s) | both solved | ratio (sum) | ratio (geomean) |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         order = sorted(names, key=lambda n: (runs[(bench, n)]["kind"] != "local", n))
         for n in order:
             s = stats[n]
             f = lambda v: "–" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))  # noqa: E731
             md.append(f"| {n} | {s['label']} | {s['instances']} | {s['solved']} | {s['sat']} | {s['unsat']} | {s['timeout']} | "
-                      f"{s['unknown']} | {s['error']} | {s['wrong']} | {s['disputed']} | {s['solved_time']:.1f} | "
+                      f"{s['unknown']} | {s['error']} | {s['wrong']} | {s['disputed']} | {s['score']} | {s['solved_time']:.1f} | "
                       f"{f(s['common_solved'])} | {f(s['time_ratio_sum'])} | {f(s['time_ratio_geomean'])} |")
         for n in order:
             for w in stats[n]["wrong_list"]:

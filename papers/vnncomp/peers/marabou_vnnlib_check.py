@@ -19,11 +19,16 @@ held at the counterexample's X (after step 0), and Marabou is asked:
 2d. the same, with each `(<= Y_a Y_b)` written `(>= Y_b Y_a)` (as mnist_fc writes them);
 2e. each disjunct that X satisfies, alone, as a one-assert VNN-LIB file through the loader;
 3. with each disjunct of the property's output constraint that X satisfies, added through the
-   Python API (`addInequality`) instead of the loader: again `sat` is the only right answer.
+   Python API (`addInequality`) instead of the loader: again `sat` is the only right answer;
+4. each disjunct that X satisfies, alone, over the file's *whole* input box (the file with its
+   output constraint replaced by that one assert), through the loader: X lies in the box and
+   satisfies the disjunct, so `sat` is the only right answer; `unsat` here is a wrong answer with
+   no disjunction involved.
 
-If 1 agrees with onnxruntime, 2e and 3 say `sat` and 2 says `unsat`, Marabou's network is right and
-each disjunct alone is answered right: the wrong answer comes from the disjunction as the loader
-builds it; 2b-2d rule out the input bounds and the file's spelling. Only properties whose output
+If 1 agrees with onnxruntime, Marabou's network is right. If 2e and 3 say `sat` and 2 says `unsat`,
+each disjunct alone is answered right near X but their disjunction is not; 2b-2d rule out the input
+bounds and the file's spelling. If 4 says `unsat`, the fault is not (only) the disjunction: one
+linear output constraint over the box is answered wrong. Only properties whose output
 part is a disjunction of single `(<= Y_a Y_b)` / `(>= Y_a Y_b)` constraints (oval21, mnist_fc,
 sri_resnet_a) are handled in steps 2e and 3.
 """
@@ -124,6 +129,22 @@ def main(onnx, cex, vnnlib):
         code, _, _ = net.solve(verbose=False, options=opts)
         print(f"3. Y_{a} <= Y_{b} (onnxruntime: {ort[a]:.5f} <= {ort[b]:.5f}) through addInequality: "
               f"{code} (right answer: sat)")
+    # each held disjunct alone over the whole box: the file's output constraint (the last assert,
+    # the `(assert (or ...` block) replaced by the one disjunct
+    head = prop[:prop.rindex("(assert (or")] if "(assert (or" in prop else None
+    if head is None:
+        print("4. skipped: the file has no `(assert (or` output block")
+        return
+    for a, b in held:
+        with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
+            f.write(f"{head}(assert (<= Y_{a} Y_{b}))\n")
+        try:
+            t = time.time()
+            code, _, _ = Marabou.read_onnx(onnx).solve(verbose=False, options=opts, propertyFilename=f.name)
+        finally:
+            os.unlink(f.name)
+        print(f"4. only (assert (<= Y_{a} Y_{b})) over the file's whole input box, through the loader: "
+              f"{code} in {time.time() - t:.1f} s (right answer: sat)")
 
 
 if __name__ == "__main__":
