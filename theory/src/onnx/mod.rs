@@ -831,6 +831,12 @@ mod tests {
         ))
     }
 
+    /// The op types of an export's graph, in order.
+    fn ops(e: &OnnxExport) -> Vec<&str> {
+        let g = e.model.graph.as_ref().unwrap();
+        g.node.iter().map(|n| n.op_type.as_str()).collect()
+    }
+
     #[test]
     fn vanished_layers_fold_and_counts_match() {
         // dense → relu(all linearized) → dense → relu(partial) → dense
@@ -847,19 +853,9 @@ mod tests {
         assert_eq!(g.summary.relu_elements, 2);
         assert_eq!(g.summary.layers[0].form, ReluForm::Vanished);
         assert_eq!(g.summary.layers[1].form, ReluForm::Gathered);
-        let relus = g
-            .model
-            .graph
-            .as_ref()
-            .unwrap()
-            .node
-            .iter()
-            .filter(|n| n.op_type == "Relu")
-            .count();
-        assert_eq!(relus, 1);
+        assert_eq!(ops(&g).iter().filter(|o| **o == "Relu").count(), 1);
         // two Gemms left: the folded pair and the last one
-        let gemms = g.model.graph.as_ref().unwrap().node.iter();
-        assert_eq!(gemms.filter(|n| n.op_type == "Gemm").count(), 2);
+        assert_eq!(ops(&g).iter().filter(|o| **o == "Gemm").count(), 2);
         let m = export(&net, Encoding::Masked).unwrap();
         assert_eq!(m.summary.relu_elements, 11);
         assert_eq!(m.summary.folded_dense, 0);
@@ -893,15 +889,7 @@ mod tests {
         let e = export(&net, Encoding::Split).unwrap();
         assert_eq!(e.summary.relu_elements, 4);
         assert!(e.summary.layers.iter().all(|l| l.form == ReluForm::Split));
-        let ops: Vec<&str> = e
-            .model
-            .graph
-            .as_ref()
-            .unwrap()
-            .node
-            .iter()
-            .map(|n| n.op_type.as_str())
-            .collect();
+        let ops = ops(&e);
         // only ops maraboupy and onnx2pytorch read: no Gather, Concat or MatMul
         assert!(
             ops.iter()
