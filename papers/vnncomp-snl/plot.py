@@ -5,10 +5,10 @@
 
 Run with $SNL_CACHE/plot-venv/bin/python (matplotlib; run.sh makes the venv as papers/vnncomp does).
 
-Reads every results/<tool>.csv (one per verifier, no header, the competition's columns
-`benchmark,onnx,vnnlib,prepare time,result,run time`; the tool's name is the file name without
-.csv) and models.csv (written by run.sh: one row per network with its clean test accuracy and kept
-ReLUs). A network is identified by its ONNX file name, `fmnist-256xL-<budget>.onnx`, budget `full`
+Reads every results/<tool>-benchmark-<encoding>.csv (one per verifier and ONNX encoding, no
+header, the competition's columns `benchmark,onnx,vnnlib,prepare time,result,run time`; a file
+named otherwise is one line named by its stem) and models.csv (written by run.sh: one row per network with its clean test accuracy and kept
+ReLUs). Colour: the tool; line: the encoding (solid split, dashed masked). A network is identified by its ONNX file name, `fmnist-256xL-<budget>.onnx`, budget `full`
 (the teacher, every ReLU kept) or `bNN` (NN% of the ReLUs).
 
 One column per architecture (256x2, 256x4, 256x6); x = kept ReLUs as a fraction of the teacher's
@@ -17,6 +17,7 @@ One column per architecture (256x2, 256x4, 256x6); x = kept ReLUs as a fraction 
           clean test accuracy of the network;
   bottom: mean run time per instance over all of the network's instances, an unsolved one
           (timeout / unknown / error) counted at the run time its row records (≈ the cap).
+The same numbers as a Markdown table: printed, and written to STEM.md.
 Every row counts as the tool wrote it: no counterexample check is done here.
 """
 import argparse
@@ -38,6 +39,12 @@ def parse_net(onnx):
         return None
     arch, b = m.groups()
     return arch, 1.0 if b == "full" else int(b[1:]) / 100.0
+
+
+def split_stem(stem):
+    """('marabou', 'split') from 'marabou-benchmark-split'; (stem, None) for any other name."""
+    m = re.fullmatch(r"(.+)-benchmark-(\w+)", stem)
+    return (m.group(1), m.group(2)) if m else (stem, None)
 
 
 def read_results(path):
@@ -70,6 +77,30 @@ def read_models(path):
     return acc
 
 
+def solved_table(tools):
+    """Markdown: per tool (and encoding) and network, solved of run (sat + unsat, as written)
+    and mean run time per instance."""
+    budgets = [1.0, 0.5, 0.2, 0.1, 0.05]
+    head = ["tool", "net"] + ["teacher" if b == 1.0 else f"{round(100 * b)} %" for b in budgets]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for stem, res in sorted(tools.items(), key=lambda kv: split_stem(kv[0])):
+        tool, enc = split_stem(stem)
+        name = f"{tool} ({enc})" if enc else tool
+        for arch in ARCHS:
+            cells = []
+            for b in budgets:
+                rows = res.get((arch, b), [])
+                if not rows:
+                    cells.append("–")
+                    continue
+                solved = sum(r in ("sat", "unsat") for r, _ in rows)
+                mean = sum(t for _, t in rows) / len(rows)
+                cells.append(f"{solved}/{len(rows)} · {mean:.2f} s")
+            if any(c != "–" for c in cells):
+                out.append(f"| {name} | {arch} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n\nCells: solved / run · mean run time per instance (unsolved at their recorded time).\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", default=str(HERE / "results"), help="folder of <tool>.csv files")
@@ -82,24 +113,33 @@ def main():
         sys.exit(f"no result CSVs in {a.results}")
     acc = read_models(a.models)
 
+    table = solved_table(tools)
+    Path(f"{a.out}.md").write_text(table)
+    print(table, end="")
+
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "snl-vnncomp-snl"
     import matplotlib.pyplot as plt
 
+    colours = sorted({split_stem(t)[0] for t in tools})
     fig, axes = plt.subplots(2, len(ARCHS), figsize=(4.2 * len(ARCHS), 6.4), sharex=True, squeeze=False)
     for j, arch in enumerate(ARCHS):
         top, bot = axes[0][j], axes[1][j]
-        for k, (tool, res) in enumerate(sorted(tools.items())):
+        for stem, res in sorted(tools.items()):
+            tool, enc = split_stem(stem)
+            style = {"color": f"C{colours.index(tool)}", "ls": "--" if enc == "masked" else "-",
+                     "marker": "o" if enc != "masked" else "x"}
+            name = f"{tool} ({enc})" if enc else tool
             budgets = sorted(b for (ar, b) in res if ar == arch)
             if not budgets:
                 continue
             solved = [sum(r in ("sat", "unsat") for r, _ in res[(arch, b)]) for b in budgets]
             mean_t = [sum(t for _, t in res[(arch, b)]) / len(res[(arch, b)]) for b in budgets]
             n = [len(res[(arch, b)]) for b in budgets]
-            label = tool if len(set(n)) == 1 else f"{tool} (n = {min(n)}–{max(n)})"
-            top.plot(budgets, solved, marker="o", color=f"C{k}", label=label)
-            bot.plot(budgets, mean_t, marker="o", color=f"C{k}", label=tool)
+            label = name if len(set(n)) == 1 else f"{name} (n = {min(n)}–{max(n)})"
+            top.plot(budgets, solved, label=label, **style)
+            bot.plot(budgets, mean_t, label=name, **style)
         nets = sorted(b for (ar, b) in acc if ar == arch)
         handles = top.get_legend_handles_labels()
         if nets:

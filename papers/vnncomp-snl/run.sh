@@ -2,16 +2,18 @@
 # VNN-COMP 2022 mnist_fc's protocol on Fashion-MNIST, with SNL-linearized networks (README.md).
 #
 #   papers/vnncomp-snl/run.sh                     # build, train, linearize, eval, export, instances
-#   VERIFY=1 CAP=60 papers/vnncomp-snl/run.sh     # ... then the verification runs and the plot
+#   VERIFY=1 CAP=60 papers/vnncomp-snl/run.sh     # ... then the verification runs, plot, results.md
+#   VERIFY=1 SUBSET=1 CAP=20 papers/vnncomp-snl/run.sh        # the run in README.md (75 instances)
 #   VERIFY=1 TOOLS="snl" LIMIT=5 papers/vnncomp-snl/run.sh   # a smoke test of ours only
 #
 # Idempotent: a step whose output exists is skipped; from scratch:
-#   rm -rf papers/vnncomp-snl/{work,benchmark/onnx,benchmark/vnnlib,models.csv,images.csv}
-# Run folders and intermediate files live in work/ (git-ignored); the benchmark's ONNX and VNN-LIB
-# files (benchmark/{onnx,vnnlib}/*.gz, ≈ 22 MB) are git-ignored and regenerated; instances.csv,
-# benchmark/MANIFEST.sha256 (sha256 of every .gz), models.csv and images.csv are committed.
+#   rm -rf papers/vnncomp-snl/{work,benchmark-*/onnx,benchmark-*/vnnlib,models.csv,images.csv}
+# Run folders and intermediate files live in work/ (git-ignored); the benchmarks' ONNX and VNN-LIB
+# files (benchmark-{masked,split}/{onnx,vnnlib}/*.gz, ≈ 22 MB each) are git-ignored and regenerated;
+# instances.csv, subset.csv, MANIFEST.sha256 (sha256 of every .gz), models.csv and images.csv are
+# committed.
 # Env: CARGO_TARGET_DIR (default <repo>/target), SNL_CACHE (default ~/.cache/snl), VERIFY, CAP,
-# LIMIT, TOOLS (subset of "snl marabou abcrown").
+# LIMIT, SUBSET, TOOLS (subset of "snl marabou abcrown"), RUN_ENCODINGS (subset of "masked split").
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/papers/vnncomp-snl"
@@ -20,13 +22,16 @@ export SNL_CACHE="${SNL_CACHE:-$HOME/.cache/snl}"
 SNL="$CARGO_TARGET_DIR/release/snl"
 SNLV="$CARGO_TARGET_DIR/release/snl-verify"
 W="$HERE/work"
-B="$HERE/benchmark"
+# one benchmark folder per ONNX encoding of the networks (README): benchmark-masked/ and
+# benchmark-split/, the same VNN-LIB files and instances in both
+ENCODINGS="masked split"
+bdir() { echo "$HERE/benchmark-$1"; }
 ARCHS="${ARCHS:-256x2 256x4 256x6}"   # override only for a partial test run
 BUDGETS="0.5,0.2,0.1,0.05"
 EPSILONS="0.03 0.05"
 NIMG=15
 SEED=0
-mkdir -p "$W" "$B/onnx" "$B/vnnlib"
+mkdir -p "$W"; for enc in $ENCODINGS; do mkdir -p "$(bdir "$enc")/onnx" "$(bdir "$enc")/vnnlib"; done
 say() { echo "[vnncomp-snl] $*" >&2; }
 
 (cd "$ROOT" && cargo build --release -p snl-linearize -p snl-verify)
@@ -89,85 +94,127 @@ EOF
 fi
 column -s, -t < "$HERE/models.csv" >&2
 
-# --- 4. ONNX: the masked encoding (every layer's ReLUs as x + m ⊙ relu(−x), see README) ------------
-while read -r name model; do
-  if [ ! -f "$B/onnx/$name.onnx.gz" ]; then
-    "$SNL" export --from "$model" --format onnx --encoding masked --out "$W/$name.onnx"
-    gzip -n -9 -c "$W/$name.onnx" > "$B/onnx/$name.onnx.gz.part" && mv "$B/onnx/$name.onnx.gz.part" "$B/onnx/$name.onnx.gz"
-  fi
-done < <(nets)
+# --- 4. ONNX, in both encodings of a partially linearized layer (docs/onnx.md, README): masked
+# (x + m ⊙ relu(−x): a Relu on every unit, the original SNL form) and split (the dense layers around
+# the ReLU as Gemms on the kept and the linear units: a Relu on the kept units only) ---------------
+for enc in $ENCODINGS; do
+  while read -r name model; do
+    out="$(bdir "$enc")/onnx/$name.onnx.gz"
+    if [ ! -f "$out" ]; then
+      "$SNL" export --from "$model" --format onnx --encoding "$enc" --out "$W/$enc-$name.onnx"
+      gzip -n -9 -c "$W/$enc-$name.onnx" > "$out.part" && mv "$out.part" "$out"
+    fi
+  done < <(nets)
+done
 
 # --- 5. images: the first 15 test examples every teacher classifies correctly ---------------------
 [ -f "$W/test.safetensors" ] || "$SNL" export-data --data fashion-mnist --split test --out "$W/test.safetensors"
 if [ ! -f "$HERE/images.csv" ]; then
-  for a in $ARCHS; do [ -f "$W/fmnist-$a-full.onnx" ] || gunzip -c "$B/onnx/fmnist-$a-full.onnx.gz" > "$W/fmnist-$a-full.onnx"; done
+  for a in $ARCHS; do [ -f "$W/masked-fmnist-$a-full.onnx" ] || gunzip -c "$(bdir masked)/onnx/fmnist-$a-full.onnx.gz" > "$W/masked-fmnist-$a-full.onnx"; done
   "$SNL_CACHE/onnx-venv/bin/python" "$HERE/select_images.py" "$W/test.safetensors" "$NIMG" \
-    $(for a in $ARCHS; do echo "$W/fmnist-$a-full.onnx"; done) > "$HERE/images.csv.part"
+    $(for a in $ARCHS; do echo "$W/masked-fmnist-$a-full.onnx"; done) > "$HERE/images.csv.part"
   mv "$HERE/images.csv.part" "$HERE/images.csv"
 fi
 
 # --- 6. VNN-LIB: one per (image, ε), L∞ ball clipped to [0, 1], violation of argmax = label --------
 # prop_<k>_<ε>.vnnlib, k = 0..14 the row of images.csv (as generate.py numbers its images). The box
-# depends only on the image, so one file serves all 15 networks (their inputs are the same raw pixels).
+# depends only on the image, so one file serves all 15 networks (their inputs are the same raw pixels)
+# and both encodings (copied).
 k=0
 while IFS=, read -r idx label; do
   for e in $EPSILONS; do
-    f="$B/vnnlib/prop_${k}_$e.vnnlib"
+    f="$(bdir masked)/vnnlib/prop_${k}_$e.vnnlib"
     if [ ! -f "$f.gz" ]; then
-      "$SNLV" vnnlib --model "$W/256x2/teacher/model.safetensors" --inputs "$W/test.safetensors" \
-        --index "$idx" --eps "$e" --property "argmax=$label" --out "$W/prop.vnnlib"
+      # run from the repo root with repo-relative paths: the file's header names the model, and
+      # MANIFEST.sha256 must not depend on where the checkout lives
+      (cd "$ROOT" && "$SNLV" vnnlib --model "${W#"$ROOT"/}/256x2/teacher/model.safetensors" \
+        --inputs "${W#"$ROOT"/}/test.safetensors" --index "$idx" --eps "$e" --property "argmax=$label" \
+        --out "$W/prop.vnnlib")
       gzip -n -9 -c "$W/prop.vnnlib" > "$f.gz.part" && mv "$f.gz.part" "$f.gz"
     fi
+    for enc in $ENCODINGS; do
+      g="$(bdir "$enc")/vnnlib/prop_${k}_$e.vnnlib.gz"
+      [ "$g" = "$f.gz" ] || cmp -s "$f.gz" "$g" || cp "$f.gz" "$g"
+    done
   done
   k=$((k + 1))
 done < <(tail -n +2 "$HERE/images.csv")
 
-# --- 7. instances.csv (mnist_fc's order: network, then ε, then image; timeouts as mnist_fc) ---------
-tmp="$B/instances.csv.part"
-: > "$tmp"
-while read -r name model; do
-  t=300; case "$name" in *256x2*) t=120;; esac
-  for e in $EPSILONS; do
-    for k in $(seq 0 $((NIMG - 1))); do echo "onnx/$name.onnx,vnnlib/prop_${k}_$e.vnnlib,$t" >> "$tmp"; done
-  done
-done < <(nets)
-mv "$tmp" "$B/instances.csv"
-(cd "$B" && sha256sum onnx/*.onnx.gz vnnlib/*.vnnlib.gz > MANIFEST.sha256)
-say "$(wc -l < "$B/instances.csv") instances; benchmark files $(du -sh "$B" | cut -f1)"
+# --- 7. instances.csv (mnist_fc's order: network, then ε, then image; timeouts as mnist_fc), and
+# subset.csv: its rows with the first 5 images at ε = 0.03 (75 instances) -------------------------
+for enc in $ENCODINGS; do
+  B="$(bdir "$enc")"
+  tmp="$B/instances.csv.part"
+  : > "$tmp"
+  while read -r name model; do
+    t=300; case "$name" in *256x2*) t=120;; esac
+    for e in $EPSILONS; do
+      for k in $(seq 0 $((NIMG - 1))); do echo "onnx/$name.onnx,vnnlib/prop_${k}_$e.vnnlib,$t" >> "$tmp"; done
+    done
+  done < <(nets)
+  mv "$tmp" "$B/instances.csv"
+  grep -E ',vnnlib/prop_[0-4]_0\.03\.vnnlib,' "$B/instances.csv" > "$B/subset.csv"
+  (cd "$B" && sha256sum onnx/*.onnx.gz vnnlib/*.vnnlib.gz > MANIFEST.sha256)
+  say "benchmark-$enc: $(wc -l < "$B/instances.csv") instances; files $(du -sh "$B" | cut -f1)"
+done
 
-# --- 8. VERIFICATION RUNS (the lead's; off unless VERIFY=1) -----------------------------------------
+# --- 8. VERIFICATION RUNS (off unless VERIFY=1) -------------------------------------------------------
 # >>> VERIFY
 if [ -n "${VERIFY:-}" ]; then
   TOOLS="${TOOLS:-snl marabou abcrown}"
   has() { case " $TOOLS " in *" $1 "*) return 0;; *) return 1;; esac; }
   RES="$HERE/results"
   mkdir -p "$RES"
-  if has snl; then
-    # Needs an snl-verify that reads ONNX (snl_theory::onnx::load_any, on main since 6bacd7a); the
-    # one of branch h-snlbench at 27bf8b2 reads only snl model files: every row would be `error`.
-    mkdir -p "$RES/cex/snl"
-    "$SNLV" vnncomp --batch "$B/instances.csv" --out "$RES/snl.csv" --cap "${CAP:-60}" \
-      --cex-dir "$RES/cex/snl" ${LIMIT:+--limit "$LIMIT"}
-  fi
-  # The peer runners of papers/vnncomp take a benchmark *name* under $VNNCOMP_BENCHMARKS (here: the
-  # folder "benchmark" under papers/vnncomp-snl); they unzip it to $SNL_CACHE/vnncomp2022-unzipped/
-  # benchmark/. --out keeps their CSV here; --name keeps their counterexamples apart from
-  # papers/vnncomp's (they still land in papers/vnncomp/results/cex/<name>/benchmark/, see README).
+  # The peer runners of papers/vnncomp take a benchmark *name* under $VNNCOMP_BENCHMARKS (here
+  # this folder: benchmark-masked, benchmark-split) and write results/<tool>-<name>.csv and
+  # results/cex/<tool>/<name>/<row>.txt under $VNNCOMP_RESULTS (here results/); they unzip the
+  # files to $SNL_CACHE/vnncomp2022-unzipped/<name>/.
+  export VNNCOMP_BENCHMARKS="$HERE" VNNCOMP_RESULTS="$RES"
   PEER="$ROOT/papers/vnncomp/peers"
-  PEER_ARGS=(--cap "${CAP:-60}")
-  [ -n "${LIMIT:-}" ] && PEER_ARGS+=(--limit "$LIMIT")
-  if has marabou; then
-    "$PEER/setup_marabou.sh"
-    VNNCOMP_BENCHMARKS="$HERE" "$SNL_CACHE/marabou-venv/bin/python" "$PEER/run_marabou.py" benchmark \
-      "${PEER_ARGS[@]}" --name marabou-snlbench --out "$RES/marabou.csv"
-  fi
-  if has abcrown; then
-    # Needs run_abcrown.py to know this benchmark (its CONFIGS has no "benchmark" key; README).
-    "$PEER/setup_abcrown.sh"
-    VNNCOMP_BENCHMARKS="$HERE" "$PEER/run_abcrown.sh" benchmark \
-      "${PEER_ARGS[@]}" --name abcrown-snlbench --out "$RES/abcrown.csv"
-  fi
+  has marabou && "$PEER/setup_marabou.sh"
+  has abcrown && "$PEER/setup_abcrown.sh"
+  for enc in ${RUN_ENCODINGS:-$ENCODINGS}; do
+    name="benchmark-$enc"
+    B="$(bdir "$enc")"
+    # SUBSET=1: only the rows of subset.csv; the peers' runners take them as 0-based rows of
+    # instances.csv (--only)
+    LIST="$B/instances.csv"
+    ONLY=
+    if [ -n "${SUBSET:-}" ]; then
+      LIST="$B/subset.csv"
+      ONLY=$(awk -F, 'NR == FNR { want[$0] = 1; next } ($0 in want) { printf "%s%d", sep, FNR - 1; sep = "," }' \
+        "$B/subset.csv" "$B/instances.csv")
+      [ -n "$ONLY" ] || { say "$B/subset.csv: no row found in instances.csv"; exit 1; }
+    fi
+    if has snl; then
+      mkdir -p "$RES/cex/snl/$name"
+      "$SNLV" vnncomp --batch "$LIST" --benchmark "$name" --out "$RES/snl-$name.csv" --cap "${CAP:-60}" \
+        --cex-dir "$RES/cex/snl/$name" ${LIMIT:+--limit "$LIMIT"}
+      if [ -n "$ONLY" ]; then
+        # --cex-dir numbers by the rows of subset.csv; summarize.py reads instances.csv's rows
+        d="$RES/cex/snl/$name"; i=0
+        for r in ${ONLY//,/ }; do
+          [ ! -f "$d/$i.txt" ] || mv "$d/$i.txt" "$d/renumbered-$r.txt"
+          i=$((i + 1))
+        done
+        for f in "$d"/renumbered-*.txt; do [ ! -f "$f" ] || mv "$f" "$d/${f##*/renumbered-}"; done
+      fi
+    fi
+    PEER_ARGS=(--cap "${CAP:-60}")
+    [ -n "${LIMIT:-}" ] && PEER_ARGS+=(--limit "$LIMIT")
+    [ -n "$ONLY" ] && PEER_ARGS+=(--only "$ONLY")
+    if has marabou; then
+      "$SNL_CACHE/marabou-venv/bin/python" "$PEER/run_marabou.py" "$name" "${PEER_ARGS[@]}"
+    fi
+    if has abcrown; then
+      "$PEER/run_abcrown.sh" "$name" "${PEER_ARGS[@]}"
+    fi
+  done
   [ -x "$SNL_CACHE/plot-venv/bin/python" ] || { python3 -m venv "$SNL_CACHE/plot-venv" && "$SNL_CACHE/plot-venv/bin/pip" install -q matplotlib; }
   "$SNL_CACHE/plot-venv/bin/python" "$HERE/plot.py"
+  # answers judged (every sat's counterexample through onnxruntime; wrong = a failed one, or unsat
+  # where a validated sat exists) and VNN-COMP's points, per benchmark folder: results.md
+  "$SNL_CACHE/onnx-venv/bin/python" "$ROOT/papers/vnncomp/summarize.py" --no-published \
+    --benchmarks benchmark-masked,benchmark-split --results "$RES" --out-dir "$HERE"
 fi
 # <<< VERIFY
