@@ -209,9 +209,9 @@ enum Val {
 
 /// The pieces of the gathered ReLU encoding (`Gather(K) → Relu`, `Gather(L)`, `Concat`,
 /// `Gather(inverse)`, docs/onnx.md): position `j` holds unit `units[j].0` of the flat IR
-/// value `src` (`len` units), through a ReLU when `units[j].1`. When a node other than
-/// `Gather`, `Concat`, `Relu`, `Identity` or `Dropout` reads one, every unit must sit at its
-/// own position again; it then becomes one masked ReLU node (the units with a ReLU kept).
+/// value `src` (`len` units), through a ReLU when `units[j].1`. When an op computes on one
+/// ([`Importer::operand`]) or it is the graph's output, every unit must sit at its own
+/// position again; it then becomes one masked ReLU node (the units with a ReLU kept).
 #[derive(Clone, Debug)]
 struct Pick {
     src: usize,
@@ -577,15 +577,20 @@ fn from_model(model: &ModelProto) -> Result<Network> {
 impl Importer {
     /// Adds an IR node, checking it against the shapes so far.
     fn emit(&mut self, cx: &Ctx<'_>, layer: Layer, inputs: Vec<usize>) -> Result<Val> {
+        self.push(layer, inputs).map_err(|r| cx.err(r))
+    }
+
+    /// [`Importer::emit`] without a node to blame (the reason alone).
+    fn push(&mut self, layer: Layer, inputs: Vec<usize>) -> std::result::Result<Val, String> {
         let k = self.net.nodes.len();
         let node = crate::network::Node { layer, inputs };
         let shape = node
             .checked_output_shape(k, &self.shapes)
-            .map_err(|e| cx.err(format!("inconsistent with its input: {e}")))?;
+            .map_err(|e| format!("inconsistent with its input: {e}"))?;
         if numel(&shape) > MAX_ELEMENTS {
-            return Err(cx.err(format!(
+            return Err(format!(
                 "output shape {shape:?} has more than {MAX_ELEMENTS} elements"
-            )));
+            ));
         }
         self.shapes.push(shape.clone());
         self.net.nodes.push(node);
@@ -614,10 +619,22 @@ impl Importer {
         }
     }
 
-    fn value(&self, cx: &Ctx<'_>, i: usize) -> Result<(usize, Vec<usize>)> {
-        match self.get(cx, i)? {
-            Val::Net { id, shape } => Ok((*id, shape.clone())),
-            Val::Pick(_) => unreachable!("node() materializes picks before other ops read them"),
+    /// Input `i` for an op that computes on it: picked units (gathered encoding) become an IR
+    /// value here, once per name (the first reader adds the masked ReLU, later ones reuse it).
+    fn operand(&mut self, cx: &Ctx<'_>, i: usize) -> Result<Val> {
+        let v = self.get(cx, i)?.clone();
+        let Val::Pick(p) = v else {
+            return Ok(v);
+        };
+        let v = self.materialize(&p).map_err(|r| cx.err(r))?;
+        self.vals.insert(cx.node.input[i].clone(), v.clone());
+        Ok(v)
+    }
+
+    fn value(&mut self, cx: &Ctx<'_>, i: usize) -> Result<(usize, Vec<usize>)> {
+        match self.operand(cx, i)? {
+            Val::Net { id, shape } => Ok((id, shape)),
+            Val::Pick(_) => unreachable!("operand() materializes picked units"),
             Val::Const(_) => Err(cx.err(format!(
                 "input {i} is a constant; constant folding is not supported"
             ))),
@@ -638,34 +655,6 @@ impl Importer {
         let extra_ok = matches!(n.op_type.as_str(), "Dropout");
         if outs.is_empty() || (outs.len() > 1 && !extra_ok) || n.output[0].is_empty() {
             return Err(cx.err(format!("{} outputs; exactly one is supported", outs.len())));
-        }
-        // picked units (gathered encoding) become IR values where another op reads them; an
-        // op the importer does not read is left to the match below to name
-        if matches!(
-            n.op_type.as_str(),
-            "Constant"
-                | "Gemm"
-                | "MatMul"
-                | "Conv"
-                | "BatchNormalization"
-                | "AveragePool"
-                | "Add"
-                | "Sub"
-                | "Mul"
-                | "Div"
-                | "Flatten"
-                | "Reshape"
-                | "Transpose"
-                | "Squeeze"
-                | "Unsqueeze"
-        ) {
-            for name in &n.input {
-                if let Some(Val::Pick(p)) = self.vals.get(name) {
-                    let p = p.clone();
-                    let v = self.materialize(&p).map_err(|r| cx.err(r))?;
-                    self.vals.insert(name.clone(), v);
-                }
-            }
         }
         let val = match n.op_type.as_str() {
             "Constant" => self.constant_node(cx)?,
@@ -926,15 +915,7 @@ impl Importer {
                 shape: vec![p.len],
             });
         }
-        self.shapes.push(vec![p.len]);
-        self.net.nodes.push(crate::network::Node {
-            layer: Layer::Relu(ReluMask::from_bools(&flags)),
-            inputs: vec![p.src],
-        });
-        Ok(Val::Net {
-            id: self.net.nodes.len(),
-            shape: vec![p.len],
-        })
+        self.push(Layer::Relu(ReluMask::from_bools(&flags)), vec![p.src])
     }
 
     fn constant_node(&self, cx: &Ctx<'_>) -> Result<Val> {
@@ -1283,7 +1264,7 @@ impl Importer {
     fn arith(&mut self, cx: &Ctx<'_>) -> Result<Val> {
         cx.only(&[])?;
         let op = cx.node.op_type.as_str();
-        let (a, b) = (self.get(cx, 0)?.clone(), self.get(cx, 1)?.clone());
+        let (a, b) = (self.operand(cx, 0)?, self.operand(cx, 1)?);
         match (a, b) {
             (Val::Net { id, shape }, Val::Const(c)) => {
                 let v = broadcast(&c, &shape).ok_or_else(|| {
