@@ -41,6 +41,8 @@ import warnings
 
 import numpy as np
 
+from marabou_disjuncts import disjuncts  # the same split of the output block, this folder
+
 # input slack around the counterexample in steps 2 and 3: far below the violations checked
 # (oval21 row 14: Y_5 - Y_3 = 2.7e-3), far above the rounding of a parsed bound
 SLACK = 1e-6
@@ -131,10 +133,11 @@ def main(onnx, cex, vnnlib):
               f"{code} (right answer: sat)")
     # each held disjunct alone over the whole box: the file's output constraint (the last assert,
     # the `(assert (or ...` block) replaced by the one disjunct
-    head = prop[:prop.rindex("(assert (or")] if "(assert (or" in prop else None
-    if head is None:
+    split = disjuncts(prop)
+    if split is None:
         print("4. skipped: the file has no `(assert (or` output block")
         return
+    head = split[0]
     for a, b in held:
         with tempfile.NamedTemporaryFile("w", suffix=".vnnlib", delete=False) as f:
             f.write(f"{head}(assert (<= Y_{a} Y_{b}))\n")
