@@ -752,8 +752,7 @@ pub(crate) fn split_analysis(
     } else {
         (s.unit, f64::NEG_INFINITY, 0.0)
     };
-    a.narrow(u, &[update]);
-    a.refine_from(s.node + 1, deadline, &Relaxation::default());
+    a.narrow_then_refine(u, update, s.node + 1, deadline, &Relaxation::default());
     std::sync::Arc::new(a)
 }
 

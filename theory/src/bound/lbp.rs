@@ -856,7 +856,13 @@ pub fn intervals(g: &Graph, input: &InputBox) -> Intervals {
 
 /// Re-propagates intervals after value `from` changed, intersecting with the old ones.
 fn repropagate(g: &Graph, iv: &mut Intervals, from: usize) {
-    for k in from..g.ops.len() {
+    repropagate_ops(g, iv, from, g.ops.len());
+}
+
+/// [`repropagate`] of the ops `from..to` only (the values `from + 1 ..= to`): the values up
+/// to `to` are then in step with the values before `from`, the later ones not yet.
+fn repropagate_ops(g: &Graph, iv: &mut Intervals, from: usize, to: usize) {
+    for k in from..to.min(g.ops.len()) {
         let (l, h) = node_interval(g, k, iv);
         for i in 0..l.len() {
             iv.lo[k + 1][i] = iv.lo[k + 1][i].max(l[i]);
@@ -1484,6 +1490,36 @@ impl Analysis {
         deadline: Option<Instant>,
         relax: &Relaxation,
     ) {
+        self.refine_stale(first, None, deadline, relax);
+    }
+
+    /// Narrows value `v` to `update` (`(unit, lo, hi)`, a sound bound) and refines the ReLU
+    /// nodes from node `first` on, as [`Analysis::narrow`] then [`Analysis::refine_from`],
+    /// with the intervals after `v` re-propagated once instead of once per step.
+    pub(crate) fn narrow_then_refine(
+        &mut self,
+        v: usize,
+        update: (usize, f64, f64),
+        first: usize,
+        deadline: Option<Instant>,
+        relax: &Relaxation,
+    ) {
+        let (i, lo, hi) = update;
+        self.iv.lo[v][i] = self.iv.lo[v][i].max(lo);
+        self.iv.hi[v][i] = self.iv.hi[v][i].min(hi);
+        self.refine_stale(first, Some(v), deadline, relax);
+    }
+
+    /// [`Analysis::refine_from`] where the intervals after value `stale` (when `Some`) are
+    /// not yet re-propagated and the floating-point terms not yet updated for them: each
+    /// node's input is brought in step just before it is refined, the rest at the end.
+    fn refine_stale(
+        &mut self,
+        first: usize,
+        stale: Option<usize>,
+        deadline: Option<Instant>,
+        relax: &Relaxation,
+    ) {
         self.stats = LbpStats {
             kept: self.kept_total(),
             ..LbpStats::default()
@@ -1492,10 +1528,17 @@ impl Analysis {
         // `narrow`, `interval_only`). Within the loop it is left as it was: intervals only
         // narrow, so the magnitudes it holds still bound every value and its error terms
         // stay sound (only a little larger); one update at the end brings it in step.
-        let mut changed_from: Option<usize> = None;
+        let mut changed_from: Option<usize> = stale;
+        // the first op whose output is not in step with its inputs' intervals
+        let mut pending: Option<usize> = stale;
         for k in self.graph.kept_relu_nodes() {
             if k < first {
                 continue;
+            }
+            let u = self.graph.inputs[k][0];
+            if let Some(p) = pending.filter(|&p| p < u) {
+                repropagate_ops(&self.graph, &mut self.iv, p, u);
+                pending = Some(u);
             }
             let units = self.unstable_units(k);
             self.stats.candidates += units.len();
@@ -1506,7 +1549,6 @@ impl Analysis {
                 self.stats.timed_out = true;
                 continue;
             }
-            let u = self.graph.inputs[k][0];
             let su = self.graph.sizes[u];
             let g = &self.graph;
             let iv = &self.iv;
@@ -1544,8 +1586,11 @@ impl Analysis {
             }
             self.stats.refined += refined;
             self.stats.fp_allowance = self.stats.fp_allowance.max(fp);
-            repropagate(&self.graph, &mut self.iv, u);
-            changed_from.get_or_insert(u);
+            pending = Some(pending.map_or(u, |p| p.min(u)));
+            changed_from = Some(changed_from.map_or(u, |c| c.min(u)));
+        }
+        if let Some(p) = pending {
+            repropagate(&self.graph, &mut self.iv, p);
         }
         if let Some(u) = changed_from {
             self.fp.update_from(&self.graph, &self.iv, u);

@@ -289,6 +289,18 @@ proptest! {
             let split = lbp::Split { node, unit, active };
             let child = bab::split_analysis(&parent, Some(split), None);
             prop_assert!(nested(&child, &parent), "child looser than its parent");
+            // the same intervals as narrowing, re-propagating and refining step by step
+            let mut eager = Analysis::clone(&parent);
+            let update = if active { (unit, 0.0, f64::INFINITY) } else { (unit, f64::NEG_INFINITY, 0.0) };
+            eager.narrow(u, &[update]);
+            eager.refine_from(node + 1, None, &Relaxation::default());
+            for v in 0..child.iv.lo.len() {
+                for (got, want) in [(&child.iv.lo[v], &eager.iv.lo[v]), (&child.iv.hi[v], &eager.iv.hi[v])] {
+                    if let Some(d) = crate::tolerance::compare(got, want, crate::tolerance::Tolerance::Close) {
+                        return Err(TestCaseError::fail(format!("value {v}: lazy and step-by-step differ: {d}")));
+                    }
+                }
+            }
             // the error terms, updated from the split on, are those of the child's intervals
             prop_assert_eq!(&child.fp, &lbp::FpTerms::new(&child.graph, &child.iv));
             let side: Vec<Vec<f64>> = pts
