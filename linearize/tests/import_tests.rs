@@ -641,7 +641,7 @@ fn onnx_networks_import_to_model_files_and_bad_ones_write_nothing() {
     )));
     net.push(Layer::Relu(ReluMask::all_kept(2)));
     let onnx = dir.path().join("net.onnx");
-    snl_theory::onnx::export(&net, snl_theory::onnx::Encoding::Gathered)
+    snl_theory::io::onnx::export(&net, snl_theory::io::onnx::Encoding::Gathered)
         .unwrap()
         .save(&onnx)
         .unwrap();

@@ -322,7 +322,7 @@ fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it(
         stdout.starts_with(&format!("wrote {f} (7 examples")),
         "{stdout}"
     );
-    let s = snl_theory::samples::Samples::load(&file).unwrap();
+    let s = snl_theory::io::samples::Samples::load(&file).unwrap();
     // the same split as `eval` with the default seed and validation fraction
     let splits = data::load(&DataSpec {
         source: Source::Synthetic,
@@ -363,7 +363,7 @@ fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it(
         f,
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let s = snl_theory::samples::Samples::load(&file).unwrap();
+    let s = snl_theory::io::samples::Samples::load(&file).unwrap();
     assert_eq!((s.mean.clone(), s.std.clone()), (None, None));
     assert_eq!(s.normalized(1), s.input(1));
     assert!(s.info.contains_key("data_mean"));
@@ -430,7 +430,7 @@ fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it(
     }
 }
 
-/// `snl export --format onnx` writes exactly what `snl_theory::onnx` makes of the model
+/// `snl export --format onnx` writes exactly what `snl_theory::io::onnx` makes of the model
 /// file's IR, in both encodings; `--encoding` without `--format onnx` is an error.
 /// See: issue 10 (ONNX export where linearized ReLUs vanish).
 #[test]
@@ -455,8 +455,8 @@ fn export_onnx_writes_the_theory_exporters_graph() {
     let ir = snl_theory::load(&model).unwrap();
     let kept = ir.relu_counts().unwrap().kept;
     for (enc, e) in [
-        ("gathered", snl_theory::onnx::Encoding::Gathered),
-        ("masked", snl_theory::onnx::Encoding::Masked),
+        ("gathered", snl_theory::io::onnx::Encoding::Gathered),
+        ("masked", snl_theory::io::onnx::Encoding::Masked),
     ] {
         let out = dir.path().join(format!("m-{enc}.onnx"));
         let (code, stdout, stderr) = snl(&[
@@ -471,7 +471,7 @@ fn export_onnx_writes_the_theory_exporters_graph() {
             out.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "{stderr}");
-        let want = snl_theory::onnx::export(&ir, e).unwrap();
+        let want = snl_theory::io::onnx::export(&ir, e).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), want.to_bytes(), "{enc}");
         if enc == "gathered" {
             assert_eq!(want.summary.relu_elements, kept);

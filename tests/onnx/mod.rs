@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use snl_theory::onnx::{export, Encoding, ReluForm};
+use snl_theory::io::onnx::{export, Encoding, ReluForm};
 use snl_theory::tolerance::{compare, Tolerance};
 use snl_theory::{numel, Network};
 

@@ -59,9 +59,10 @@ fn main() -> anyhow::Result<()> {
         back.forward(&[0.0])?
     );
 
-    let bytes = snl_theory::onnx::export(&net, snl_theory::onnx::Encoding::Masked)?.to_bytes();
+    let bytes =
+        snl_theory::io::onnx::export(&net, snl_theory::io::onnx::Encoding::Masked)?.to_bytes();
     let t = Instant::now();
-    let back = snl_theory::onnx::import(&bytes)?;
+    let back = snl_theory::io::onnx::import(&bytes)?;
     let import = t.elapsed();
     println!(
         "{n} nodes as ONNX (masked encoding): {} bytes, import {import:.3?}, forward(0) = {:?}",

@@ -163,7 +163,7 @@ pub enum Error {
 
     // === ONNX import ===
     /// An ONNX file could not be imported: malformed, or an operation or attribute outside
-    /// what `snl_theory::onnx::import` maps to the IR (docs/onnx.md, "Import").
+    /// what `snl_theory::io::onnx::import` maps to the IR (docs/onnx.md, "Import").
     #[error("{}", onnx_message(.path.as_deref(), *.node, .name, .op, .reason))]
     Onnx {
         /// The file, when read from one.

@@ -386,8 +386,8 @@ mod tests {
         // the model file keeps the scale node bit for bit
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m2.safetensors");
-        crate::model_file::save(&m2, &path).unwrap();
-        let back = crate::model_file::load(&path).unwrap();
+        crate::io::model_file::save(&m2, &path).unwrap();
+        let back = crate::io::model_file::load(&path).unwrap();
         assert_eq!(back, m2);
         agree(&net, &back, &d);
         // a second pass has nothing left to do

@@ -1,9 +1,17 @@
 //! # snl-theory
 //!
-//! The plain, serde-serializable network IR shared by every snl crate, the model file, the
-//! one tolerance table, sound output bounds and robustness verdicts over input boxes
-//! ([`bound`]: interval, triangle LP and big-M MILP through good_lp/CBC with feature `lp`,
-//! exact z3 with feature `smt`), and (with the no-free-lunch issue) the expressiveness theory.
+//! The plain, serde-serializable network IR shared by every snl crate, its files, and the
+//! analyses that run on it. The crate has three rooms:
+//!
+//! | room | modules | what it holds |
+//! |---|---|---|
+//! | **the IR** | [`ir`] ([`ir::network`], [`ir::mask`]) | the graph of layers with masked ReLUs, shapes, the f64 interpreter, lowering passes |
+//! | **files** | [`io`] ([`io::model_file`], [`io::samples`], [`io::onnx`], [`io::vnnlib`]) | snl's model file and sample sets, ONNX and VNN-LIB in and out |
+//! | **analyses** | [`spec`], [`bound`], [`regions`], [`free`], [`nfl`], [`expressiveness`] | what is asked of a network (specifications) and what is proved about it: sound output bounds and verdicts (interval, CROWN, α-CROWN, branch-and-bound; LP/MILP through good_lp/CBC with feature `lp`, exact SMT through z3 with feature `smt`), linear-region counts, stable-unit linearization, the no-free-lunch theorem and its checks |
+//!
+//! Beside them: [`tolerance`], the one table of numeric tolerances, and the crate's typed
+//! [`Error`]. The IR's core types are re-exported here ([`Network`], [`Layer`], …), as are
+//! the model file's [`load`]/[`save`] and ONNX's [`load_any`] (either format by extension).
 //!
 //! A [`Network`] is an input shape and an ordered graph of layers: dense, conv2d,
 //! batch-norm, flatten/reshape, residual add, average pooling, elementwise scale, and
@@ -31,26 +39,26 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// the IR
+pub mod ir;
+// files
+pub mod io;
+// analyses
 pub mod bound;
-mod error;
 pub mod expressiveness;
 pub mod free;
-mod mask;
-pub mod model_file;
-mod network;
 pub mod nfl;
-pub mod onnx;
 pub mod regions;
-pub mod samples;
 pub mod spec;
-mod st_file;
+// shared
+mod error;
 pub mod tolerance;
 
 pub use error::{BoxProblem, Error, ModelFileProblem, Result, SamplesProblem};
-pub use mask::ReluMask;
-pub use model_file::{load, save, FORMAT_VERSION};
-pub use network::{
+pub use io::model_file::{load, save, FORMAT_VERSION};
+pub use io::onnx::{load_any, load_any_with_info};
+pub use ir::mask::ReluMask;
+pub use ir::network::{
     numel, Affine, AvgPool2d, BatchNorm, Conv2d, Layer, LayerReluCount, Network, Node, ReluCounts,
     COLLAPSE_MAX_ENTRIES,
 };
-pub use onnx::{load_any, load_any_with_info};

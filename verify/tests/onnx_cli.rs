@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::Command;
 
 use nalgebra::{DMatrix, DVector};
-use snl_theory::onnx::{export, Encoding};
+use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
 fn bin() -> Command {

@@ -7,7 +7,7 @@ mod common;
 
 use common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
-use snl_theory::samples::Samples;
+use snl_theory::io::samples::Samples;
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
 /// Two pixels `(a, b)` → logits `(a − b, b − a, relu(a) − 10)` with the ReLU kept: class 0

@@ -8,7 +8,7 @@ mod common;
 
 use common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
-use snl_theory::onnx::{export, Encoding};
+use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
 fn dense(rows: usize, cols: usize, w: &[f64], b: &[f64]) -> Layer {

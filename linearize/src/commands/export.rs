@@ -1,5 +1,5 @@
 //! `snl export`: a model file, its IR as JSON, or an ONNX graph, from a model file or a run's
-//! checkpoint. The ONNX writer is `snl_theory::onnx` (no libtorch): `--encoding gathered`
+//! checkpoint. The ONNX writer is `snl_theory::io::onnx` (no libtorch): `--encoding gathered`
 //! (default) compares only the kept units (Relu elements = kept ReLUs; layers with no kept
 //! unit vanish), `--encoding masked` writes `x − m ⊙ min(x, 0)` on every unit
 //! (see docs/onnx.md).
@@ -37,7 +37,7 @@ pub enum OnnxEncoding {
     Split,
 }
 
-impl From<OnnxEncoding> for snl_theory::onnx::Encoding {
+impl From<OnnxEncoding> for snl_theory::io::onnx::Encoding {
     fn from(e: OnnxEncoding) -> Self {
         match e {
             OnnxEncoding::Gathered => Self::Gathered,
@@ -97,18 +97,19 @@ pub fn run(c: ExportCommand) -> anyhow::Result<ExitStatus> {
         }
         ExportFormat::Json => {
             let json = serde_json::to_vec_pretty(&net.to_ir(eps))?;
-            snl_theory::model_file::write_atomic(&c.out, &json)
+            snl_theory::io::model_file::write_atomic(&c.out, &json)
                 .with_context(|| format!("cannot write {}", c.out.display()))?;
         }
         ExportFormat::Onnx => {
-            let e = snl_theory::onnx::export_with(&net.to_ir(eps), c.encoding.into(), !c.no_fold)
-                .context("cannot export to ONNX")?;
+            let e =
+                snl_theory::io::onnx::export_with(&net.to_ir(eps), c.encoding.into(), !c.no_fold)
+                    .context("cannot export to ONNX")?;
             e.save(&c.out)?;
             let s = &e.summary;
             let vanished = s
                 .layers
                 .iter()
-                .filter(|l| l.form == snl_theory::onnx::ReluForm::Vanished)
+                .filter(|l| l.form == snl_theory::io::onnx::ReluForm::Vanished)
                 .count();
             println!(
                 "onnx {}: {} nodes, Relu on {} elements, {} of {} ReLU layers vanished, \

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use snl_theory::samples::Samples;
+use snl_theory::io::samples::Samples;
 use tch::Kind;
 
 use crate::cli::{DataArgs, ExitStatus};

@@ -1,7 +1,7 @@
 //! `snl import`: a PyTorch checkpoint saved as safetensors
 //! (`safetensors.torch.save_file(model.state_dict(), f)`) → an snl model file. Key names:
 //! docs/import.md; the mapping is `crate::import`. Or, with `--onnx`, an ONNX network
-//! (`.onnx`, `.onnx.gz`) through `snl_theory::onnx::import` (docs/onnx.md, "Import"), every
+//! (`.onnx`, `.onnx.gz`) through `snl_theory::io::onnx::import` (docs/onnx.md, "Import"), every
 //! ReLU kept except a layer in snl's masked encoding, which keeps its mask.
 use std::path::PathBuf;
 
@@ -165,11 +165,11 @@ pub fn run(c: ImportCommand) -> anyhow::Result<ExitStatus> {
 /// `snl import --onnx FILE --out M`: the ONNX network as a model file, written atomically
 /// (nothing is written when the import fails).
 fn run_onnx(onnx: &std::path::Path, c: &ImportCommand) -> anyhow::Result<ExitStatus> {
-    let net = snl_theory::onnx::load(onnx).context("cannot import the ONNX network")?;
+    let net = snl_theory::io::onnx::load(onnx).context("cannot import the ONNX network")?;
     let mut info = std::collections::BTreeMap::new();
     info.insert("stage".to_string(), "imported".to_string());
     info.insert("source".to_string(), onnx.display().to_string());
-    snl_theory::model_file::save_with_info(&net, &info, &c.out)
+    snl_theory::io::model_file::save_with_info(&net, &info, &c.out)
         .with_context(|| format!("cannot write {}", c.out.display()))?;
     let counts = net.relu_counts()?;
     let output_shape = net.output_shape()?;

@@ -36,7 +36,7 @@ pub fn load_points(path: &Path) -> Result<Dataset> {
             expected: EXPECTED.into(),
         });
     }
-    let s = snl_theory::samples::Samples::load(path).map_err(DataError::Samples)?;
+    let s = snl_theory::io::samples::Samples::load(path).map_err(DataError::Samples)?;
     if s.shape.is_empty() || s.shape.len() > 3 || s.shape[1..].iter().any(|&k| k != 1) {
         return Err(DataError::PointsShape {
             path: path.to_path_buf(),
@@ -102,7 +102,7 @@ pub fn load_splits(spec: &DataSpec) -> Result<Splits> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use snl_theory::samples::Samples;
+    use snl_theory::io::samples::Samples;
 
     use super::*;
     use crate::data::test_util::{ints, one_thread, values};

@@ -31,7 +31,7 @@ pub fn save_model(
     for (k, v) in extra {
         info.insert((*k).to_string(), v.clone());
     }
-    snl_theory::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
+    snl_theory::io::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
     publish(path)
 }
 
@@ -50,7 +50,7 @@ pub struct ModelFile {
 impl ModelFile {
     /// Reads and checks the file (no libtorch network is built).
     pub fn read(path: &Path) -> Result<Self> {
-        let (ir, info) = snl_theory::model_file::load_with_info(path)?;
+        let (ir, info) = snl_theory::io::model_file::load_with_info(path)?;
         let arch: ArchConfig = serde_json::from_str(info.get(ARCH_KEY).ok_or_else(|| {
             incompatible(
                 path,

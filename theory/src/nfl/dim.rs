@@ -46,12 +46,12 @@ impl Points {
     /// values as they are; the `(d, 1, 1)` input of an snl MLP, so `snl-verify robust`
     /// evaluates a trained model on the same file), label 1 for `y = +1` and 0 for
     /// `y = −1`, no normalization, and `name` as the `data` info.
-    pub fn to_samples(&self, name: &str) -> crate::samples::Samples {
+    pub fn to_samples(&self, name: &str) -> crate::io::samples::Samples {
         let info = [
             ("data".to_string(), name.to_string()),
             ("labels".to_string(), "1: y = +1, 0: y = -1".to_string()),
         ];
-        crate::samples::Samples {
+        crate::io::samples::Samples {
             shape: vec![self.x.first().map_or(0, Vec::len), 1, 1],
             inputs: self.x.iter().flatten().copied().collect(),
             labels: self.y.iter().map(|&y| usize::from(y > 0)).collect(),
@@ -408,7 +408,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("rings.safetensors");
         p.to_samples("rings").save(&path).unwrap();
-        let s = crate::samples::Samples::load(&path).unwrap();
+        let s = crate::io::samples::Samples::load(&path).unwrap();
         assert_eq!((s.shape.clone(), s.len()), (vec![2, 1, 1], 6));
         for (i, (x, &y)) in p.x.iter().zip(&p.y).enumerate() {
             assert_eq!(s.input(i), x.as_slice(), "exact f64 values");

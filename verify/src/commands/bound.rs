@@ -170,7 +170,7 @@ pub(crate) fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>>
 
 fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
     if let (Some(path), Some(eps)) = (&cmd.inputs, cmd.eps) {
-        let s = snl_theory::samples::Samples::load(path).context("cannot read the inputs")?;
+        let s = snl_theory::io::samples::Samples::load(path).context("cannot read the inputs")?;
         if numel(&s.shape) != dim {
             bail!(
                 "{}: examples have shape {:?} ({} values), the model reads {dim}",

@@ -1,7 +1,7 @@
 //! `snl-verify cost --model M [--protocol crypten|delphi|all] [--encoding gathered|masked]
 //! [--no-fold]`: a private-inference cost model of the ONNX graph `snl export --format onnx`
 //! writes for the same options. Per deployed layer — each ReLU layer and each `Conv`/`Gemm`
-//! left after the exporter's folds ([`snl_theory::onnx::deployed`]) — bytes and rounds
+//! left after the exporter's folds ([`snl_theory::io::onnx::deployed`]) — bytes and rounds
 //! from per-element constants; totals for the ReLU part, the linear part and both.
 //!
 //! "Bytes per party" = bytes a party sends plus bytes it receives (CrypTen's own
@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use snl_theory::onnx::{self, Encoding, ReluForm};
+use snl_theory::io::onnx::{self, Encoding, ReluForm};
 use snl_theory::{numel, Layer, Network};
 
 use crate::cli::{ExitStatus, OutputFormat};

@@ -16,8 +16,8 @@ use clap::Args;
 use serde::Serialize;
 use snl_theory::bound::{samples, InputBox};
 use snl_theory::free::{free_linearize, FreeReport};
+use snl_theory::io::samples::Samples;
 use snl_theory::numel;
-use snl_theory::samples::Samples;
 use snl_theory::tolerance::{compare, Tolerance};
 
 use crate::cli::{ExitStatus, OutputFormat};
@@ -150,7 +150,7 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
         ),
     );
     info.extend(extra);
-    snl_theory::model_file::save_with_info(&m2, &info, &cmd.out)
+    snl_theory::io::model_file::save_with_info(&m2, &info, &cmd.out)
         .with_context(|| format!("cannot write {}", cmd.out.display()))?;
     let r = Report {
         model: cmd.model.clone(),

@@ -18,8 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snl_theory::bound::bab::{self, Level};
 use snl_theory::bound::Verdict;
+use snl_theory::io::samples::Samples;
 use snl_theory::numel;
-use snl_theory::samples::Samples;
 
 use crate::cli::{ExitStatus, OutputFormat};
 

@@ -512,7 +512,7 @@ fn gap_points(cmd: &TheoremCommand, name: &str) -> anyhow::Result<dim::Points> {
                 .gap_inputs
                 .as_ref()
                 .context("--gap fmnist needs --gap-inputs FILE (a test set)")?;
-            let s = snl_theory::samples::Samples::load(path)
+            let s = snl_theory::io::samples::Samples::load(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let mut xs = Vec::new();
             let mut ys = Vec::new();

@@ -147,7 +147,7 @@ impl Answer {
 
 /// Reads a network: ONNX by its suffix, else an snl model file.
 pub fn load_net(path: &Path) -> anyhow::Result<Network> {
-    Ok(snl_theory::onnx::load_any(path)?)
+    Ok(snl_theory::io::onnx::load_any(path)?)
 }
 
 /// Loads and decides one instance under a deadline `timeout` from `start`; returns the
@@ -175,7 +175,7 @@ pub fn run_instance_report(
     let loaded = (|| -> anyhow::Result<(Network, Spec)> {
         // the loader's errors name the file already
         let net = load_net(onnx)?;
-        let spec = snl_theory::spec::vnnlib::read(vnnlib)?;
+        let spec = snl_theory::io::vnnlib::read(vnnlib)?;
         Ok((net, spec))
     })();
     let prepare = start.elapsed();
@@ -273,7 +273,7 @@ pub fn run(cmd: VnncompCommand) -> anyhow::Result<ExitStatus> {
     let text = answer.text();
     print!("{text}");
     if let Some(out) = &cmd.out {
-        snl_theory::model_file::write_atomic(out, text.as_bytes())
+        snl_theory::io::model_file::write_atomic(out, text.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok(match answer {
@@ -364,7 +364,7 @@ fn done_rows(out: &Path) -> anyhow::Result<usize> {
         None => "",
     };
     if complete.len() != text.len() {
-        snl_theory::model_file::write_atomic(out, complete.as_bytes())?;
+        snl_theory::io::model_file::write_atomic(out, complete.as_bytes())?;
     }
     Ok(complete.lines().filter(|l| !l.trim().is_empty()).count())
 }
@@ -428,7 +428,7 @@ fn batch(cmd: &VnncompCommand, csv: &Path, out: &Path) -> anyhow::Result<ExitSta
         let total = start.elapsed();
         if let (Some(d), Answer::Sat(..)) = (&cmd.cex_dir, &answer) {
             let p = d.join(format!("{i}.txt"));
-            snl_theory::model_file::write_atomic(&p, answer.text().as_bytes())
+            snl_theory::io::model_file::write_atomic(&p, answer.text().as_bytes())
                 .with_context(|| format!("cannot write {}", p.display()))?;
         }
         if let Answer::Error(e) = &answer {

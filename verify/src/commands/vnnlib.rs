@@ -16,8 +16,9 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snl_theory::bound::{InputBox, Property};
+use snl_theory::io::onnx::{export, Encoding};
+use snl_theory::io::vnnlib;
 use snl_theory::numel;
-use snl_theory::onnx::{export, vnnlib, Encoding};
 
 use crate::cli::{ExitStatus, OutputFormat};
 use crate::commands::bound::{parse_property, parse_region};
@@ -121,7 +122,8 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
             let Some(eps) = cmd.eps else {
                 bail!("--inputs needs --eps");
             };
-            let s = snl_theory::samples::Samples::load(path).context("cannot read the inputs")?;
+            let s =
+                snl_theory::io::samples::Samples::load(path).context("cannot read the inputs")?;
             if numel(&s.shape) != dim {
                 bail!(
                     "{}: examples have shape {:?} ({} values), the model reads {dim}",
@@ -179,14 +181,14 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
         "X_i: the ONNX input [1, ...] flattened row-major, in the model's input space".into(),
         "the file asserts the violation: unsat = property proved".into(),
     ];
-    let text = vnnlib(&input, &property, outputs, &comment)?;
+    let text = vnnlib::write(&input, &property, outputs, &comment)?;
     let mut encoding = None;
     if let Some(o) = &cmd.onnx {
         let e = export(&net, cmd.encoding.into()).context("cannot export to ONNX")?;
         e.save(o)?;
         encoding = Some(e.summary.encoding);
     }
-    snl_theory::model_file::write_atomic(&cmd.out, text.as_bytes())
+    snl_theory::io::model_file::write_atomic(&cmd.out, text.as_bytes())
         .with_context(|| format!("cannot write {}", cmd.out.display()))?;
     let r = Report {
         model: cmd.model.clone(),

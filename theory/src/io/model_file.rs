@@ -15,8 +15,8 @@ use nalgebra::{DMatrix, DVector};
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
-use crate::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, Node};
-use crate::st_file::StFile;
+use crate::io::st_file::StFile;
+use crate::ir::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, Node};
 use crate::{Error, ModelFileProblem, ReluMask, Result};
 
 /// The format version this build writes and reads.

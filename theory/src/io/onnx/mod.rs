@@ -38,16 +38,14 @@ use std::path::Path;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::network::{Affine, Layer, Network};
+use crate::ir::network::{Affine, Layer, Network};
 use crate::{Error, Result};
 
 pub mod import;
 pub mod proto;
 mod simplify;
-mod vnnlib;
 
 pub use import::{import, load, load_any, load_any_with_info};
-pub use vnnlib::vnnlib;
 
 use proto::{
     attr_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
@@ -158,9 +156,11 @@ impl OnnxExport {
     /// Writes the model to `path` atomically (temporary file + rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        crate::model_file::write_atomic(path, &self.to_bytes()).map_err(|source| Error::WriteFile {
-            path: path.to_path_buf(),
-            source,
+        crate::io::model_file::write_atomic(path, &self.to_bytes()).map_err(|source| {
+            Error::WriteFile {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 }
@@ -899,7 +899,7 @@ mod tests {
         assert_eq!(ops.iter().filter(|o| **o == "Relu").count(), 2);
         // 2 (first dense, split out) + 2·2 (both parts in, both out) + 2 (last: two parts in)
         assert_eq!(ops.iter().filter(|o| **o == "Gemm").count(), 8);
-        let back = crate::onnx::import(&e.to_bytes()).unwrap();
+        let back = crate::io::onnx::import(&e.to_bytes()).unwrap();
         for seed in 0..4 {
             let x: Vec<f64> = (0..4)
                 .map(|i| ((i + seed * 5) as f64 * 0.77).sin())

@@ -18,8 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::bound::InputBox;
 use crate::{Error, Result};
 
-pub mod vnnlib;
-
 /// One linear constraint of a violation: `coef · y ≤ rhs`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Constraint {

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use snl_theory::samples::Samples;
+//! use snl_theory::io::samples::Samples;
 //!
 //! // one 1×1×2 image, pixels in [0, 1], normalized by (x − 0.5) / 0.25
 //! let s = Samples {
@@ -42,8 +42,8 @@ use safetensors::Dtype;
 
 use crate::bound::InputBox;
 use crate::error::BoxProblem;
-use crate::model_file::{sorted_header, write_atomic};
-use crate::st_file::StFile;
+use crate::io::model_file::{sorted_header, write_atomic};
+use crate::io::st_file::StFile;
 use crate::{numel, Error, Result, SamplesProblem};
 
 /// Tensor holding the examples.

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 
 /// The VNN-LIB text for `property` over `input`, for a network with `outputs` outputs;
 /// `comment` lines are written first (as `; …`).
-pub fn vnnlib(
+pub fn write(
     input: &InputBox,
     property: &Property,
     outputs: usize,
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn box_and_violation_are_written_exactly() {
         let b = InputBox::new(vec![-0.5, 1e-7], vec![0.25, 1.0]).unwrap();
-        let t = vnnlib(&b, &Property::Argmax { class: 1 }, 3, &["hello".into()]).unwrap();
+        let t = write(&b, &Property::Argmax { class: 1 }, 3, &["hello".into()]).unwrap();
         assert!(t.starts_with("; hello\n(declare-const X_0 Real)\n"));
         assert!(t.contains("(assert (<= X_0 0.25))\n(assert (>= X_0 -0.5))"));
         // no exponent, and the decimal reads back as the same f64
@@ -88,7 +88,7 @@ mod tests {
         assert!(t.contains("(and (>= Y_0 Y_1))\n    (and (>= Y_2 Y_1))\n))"));
         assert!(!t.contains("Y_1 Y_1"));
         assert!(matches!(
-            vnnlib(&b, &Property::Argmax { class: 3 }, 3, &[]),
+            write(&b, &Property::Argmax { class: 3 }, 3, &[]),
             Err(Error::NoSuchClass {
                 class: 3,
                 outputs: 3

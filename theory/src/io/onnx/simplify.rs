@@ -1,6 +1,6 @@
 //! Import-time rewrites that give a verifier back what an exporter spelled out op by op.
 //!
-//! [`fold_masked_relus`]: snl's masked encoding (module docs of [`crate::onnx`]) writes a
+//! [`fold_masked_relus`]: snl's masked encoding (module docs of [`crate::io::onnx`]) writes a
 //! selectively linearized ReLU layer on a value `x` as `x + m ⊙ Relu(−x)` with a constant
 //! 0/1 mask `m`. Imported op by op that is
 //! `Scale(−1) → Relu(all kept) → Scale(m) → Add(x, ·)` (for 1-D values of at most 4096
@@ -21,7 +21,7 @@
 //! `Relu` and the mask) is read by nothing but the next node of the chain, every factor of
 //! the first `Scale` is exactly `−1` and every mask factor is exactly `0` or `1`; anything
 //! else stays as imported.
-use crate::network::{Layer, Network, Node};
+use crate::ir::network::{Layer, Network, Node};
 use crate::ReluMask;
 
 /// The mask a node applies when it is a 0/1 mask in one of the imported forms: a `Scale`
@@ -166,9 +166,9 @@ pub(crate) fn fold_masked_relus(net: Network) -> (Network, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{Affine, BatchNorm, Conv2d};
+    use crate::io::onnx::{export, import, Encoding};
+    use crate::ir::network::{Affine, BatchNorm, Conv2d};
     use crate::numel;
-    use crate::onnx::{export, import, Encoding};
     use nalgebra::{DMatrix, DVector};
 
     /// Values exact in f32: multiples of 1/64 in [-2, 2).

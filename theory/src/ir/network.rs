@@ -12,7 +12,7 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use crate::mask::ReluMask;
+use crate::ir::mask::ReluMask;
 use crate::{Error, Result};
 
 /// `y = W x + b`, with `W` of shape `(out, in)` (PyTorch `nn.Linear`).

@@ -9,7 +9,7 @@
 //! with every unit kept, except that snl's masked encoding of a selectively linearized
 //! layer, `x + m ⊙ Relu(−x)` with a constant 0/1 mask `m`, is recognized after the op-by-op
 //! import and becomes one `Relu` keeping the units with `m_i = 1` (exact;
-//! `theory/src/onnx/simplify.rs`).
+//! `theory/src/io/onnx/simplify.rs`).
 //!
 //! Exactness: weights are read as stored (f32 or f64) and widened to f64, so the IR computes
 //! the f32 network's function in f64. Two mappings are not bit-for-bit what the file says:
@@ -31,7 +31,7 @@ use nalgebra::{DMatrix, DVector};
 use prost::Message;
 
 use super::proto::{self, AttributeProto, ModelProto, NodeProto, TensorProto};
-use crate::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network};
+use crate::ir::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network};
 use crate::{numel, Error, ReluMask, Result};
 
 /// Most elements one value (or the network input) may have.
@@ -51,7 +51,7 @@ pub fn is_onnx_path(path: &Path) -> bool {
 }
 
 /// Reads a network from `path`: `.onnx`/`.onnx.gz` through [`load`], anything else as an snl
-/// model file ([`crate::model_file::load`]). What every `--model` option reads.
+/// model file ([`crate::io::model_file::load`]). What every `--model` option reads.
 pub fn load_any(path: impl AsRef<Path>) -> Result<Network> {
     load_any_with_info(path).map(|(net, _)| net)
 }
@@ -61,7 +61,7 @@ pub fn load_any(path: impl AsRef<Path>) -> Result<Network> {
 pub fn load_any_with_info(path: impl AsRef<Path>) -> Result<(Network, BTreeMap<String, String>)> {
     let path = path.as_ref();
     if !is_onnx_path(path) {
-        return crate::model_file::load_with_info(path);
+        return crate::io::model_file::load_with_info(path);
     }
     let bytes = read_file(path)?;
     let model = decode(&bytes).map_err(|e| with_path(e, path))?;
@@ -583,7 +583,7 @@ impl Importer {
     /// [`Importer::emit`] without a node to blame (the reason alone).
     fn push(&mut self, layer: Layer, inputs: Vec<usize>) -> std::result::Result<Val, String> {
         let k = self.net.nodes.len();
-        let node = crate::network::Node { layer, inputs };
+        let node = crate::ir::network::Node { layer, inputs };
         let shape = node
             .checked_output_shape(k, &self.shapes)
             .map_err(|e| format!("inconsistent with its input: {e}"))?;
@@ -1395,11 +1395,11 @@ fn reshape_dims(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::proto::{
+    use crate::io::onnx::proto::{
         attr_type, Dimension, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
         TypeProtoTensor, ValueInfoProto,
     };
-    use crate::onnx::{export, Encoding};
+    use crate::io::onnx::{export, Encoding};
     use crate::tolerance::{assert_close, Tolerance};
     use proptest::prelude::*;
 
@@ -1424,7 +1424,7 @@ mod tests {
     }
 
     // the exporter's attribute builders
-    use crate::onnx::{float as af, int as ai};
+    use crate::io::onnx::{float as af, int as ai};
 
     fn ais(name: &str, v: &[i64]) -> AttributeProto {
         AttributeProto {
@@ -1727,7 +1727,7 @@ mod tests {
                 g.summary
                     .layers
                     .iter()
-                    .any(|l| l.form == crate::onnx::ReluForm::Gathered),
+                    .any(|l| l.form == crate::io::onnx::ReluForm::Gathered),
                 "{name}: the test must go through the gathered form"
             );
             let bytes = g.to_bytes();

@@ -51,8 +51,8 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use super::{Conjunction, Constraint, OutputSpec, Region, Spec};
 use crate::bound::InputBox;
+use crate::spec::{Conjunction, Constraint, OutputSpec, Region, Spec};
 use crate::{Error, Result};
 
 /// The deepest parenthesis nesting accepted (the parser and the evaluation recurse this deep).
@@ -1473,7 +1473,7 @@ mod tests {
             let lower: Vec<f64> = bounds.iter().map(|b| b.0).collect();
             let upper: Vec<f64> = bounds.iter().map(|b| b.0 + b.1).collect();
             let input = InputBox::new(lower, upper).unwrap();
-            let text = crate::onnx::vnnlib(
+            let text = crate::io::vnnlib::write(
                 &input, &Property::Argmax { class }, outputs, &["round trip".into()]).unwrap();
             let s = parse(&text, "w").unwrap();
             prop_assert_eq!(s.regions.len(), 1);
