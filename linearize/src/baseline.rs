@@ -124,7 +124,7 @@ pub fn baseline_mask(
     device: Device,
 ) -> Vec<Vec<bool>> {
     let units: Vec<i64> = net.relus().map(|m| m.units()).collect();
-    let mut rng = SeededRng::new(seed ^ 0xBA5E_11AE);
+    let mut rng = SeededRng::new(seed ^ snl_theory::rng::seeds::BASELINE_MASK);
     let mut flags: Vec<Vec<bool>> = units.iter().map(|&u| vec![false; u as usize]).collect();
     match method {
         Baseline::Random => {

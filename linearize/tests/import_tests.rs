@@ -9,8 +9,7 @@
 //! `SNL_ONNX_PYTHON` names another interpreter. A missing venv fails these tests.
 //!
 //! See: issue 10, item 5 (PyTorch import).
-mod common;
-use common::snl;
+use crate::common::snl;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

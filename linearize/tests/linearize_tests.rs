@@ -1,6 +1,5 @@
 //! End-to-end properties of the linearizer against the IR's f64 reference.
-mod common;
-use common::snl;
+use crate::common::snl;
 
 use proptest::prelude::*;
 use snl_linearize::arch::{Arch, ArchConfig, ReluConvention};

@@ -1,8 +1,7 @@
 //! `snl --data points` end to end: the points of `snl-verify theorem --gap` (issue 11,
 //! item 2, the SNL half of papers/theorem-gap) trained, linearized to a budget and
 //! fine-tuned through the CLI.
-mod common;
-use common::snl;
+use crate::common::snl;
 
 use std::path::Path;
 

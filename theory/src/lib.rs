@@ -9,8 +9,8 @@
 //! | **files** | [`io`] ([`io::model_file`], [`io::samples`], [`io::onnx`], [`io::vnnlib`]) | snl's model file and sample sets, ONNX and VNN-LIB in and out |
 //! | **analyses** | [`spec`], [`bound`], [`regions`], [`free`], [`nfl`], [`expressiveness`] | what is asked of a network (specifications) and what is proved about it: sound output bounds and verdicts (interval, CROWN, α-CROWN, branch-and-bound; LP/MILP through good_lp/CBC with feature `lp`, exact SMT through z3 with feature `smt`), linear-region counts, stable-unit linearization, the no-free-lunch theorem and its checks |
 //!
-//! Beside them: [`tolerance`], the one table of numeric tolerances, and the crate's typed
-//! [`Error`]. The IR's core types are re-exported here ([`Network`], [`Layer`], …), as are
+//! Beside them: [`tolerance`], the one table of numeric tolerances, [`rng`], the one seeded
+//! generator with the named seeds, and the crate's typed [`Error`]. The IR's core types are re-exported here ([`Network`], [`Layer`], …), as are
 //! the model file's [`load`]/[`save`] and ONNX's [`load_any`] (either format by extension).
 //!
 //! A [`Network`] is an input shape and an ordered graph of layers: dense, conv2d,
@@ -52,6 +52,7 @@ pub mod regions;
 pub mod spec;
 // shared
 mod error;
+pub mod rng;
 pub mod tolerance;
 
 pub use error::{BoxProblem, Error, ModelFileProblem, Result, SamplesProblem};

@@ -1,9 +1,7 @@
 //! `snl-verify bound` end to end: exit codes, bad inputs, JSON output.
 use std::path::{Path, PathBuf};
 
-mod common;
-
-use common::{expect_error, run};
+use crate::common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
 use snl_theory::{Affine, Layer, Network, ReluMask};
 

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-mod common;
-
-use common::{expect_error, run};
+use crate::common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
 use snl_theory::io::samples::Samples;
 use snl_theory::{Affine, Layer, Network, ReluMask};

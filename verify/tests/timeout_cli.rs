@@ -9,20 +9,16 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use nalgebra::{DMatrix, DVector};
+use snl_theory::rng::SeededRng;
 use snl_theory::{Affine, Conv2d, Layer, Network, ReluMask};
 
-/// Uniform in `[-1, 1)` (splitmix64).
-fn uniform(seed: &mut u64) -> f64 {
-    *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+/// Uniform in `[-1, 1)`.
+fn uniform(rng: &mut SeededRng) -> f64 {
+    rng.next_f64() * 2.0 - 1.0
 }
 
 /// A 4×4 stride-2 convolution with padding 1 (halves the side), uniform init.
-fn conv(seed: &mut u64, cin: usize, cout: usize) -> Layer {
+fn conv(seed: &mut SeededRng, cin: usize, cout: usize) -> Layer {
     let a = (3.0 / (cin * 16) as f64).sqrt();
     Layer::Conv2d(Conv2d {
         in_channels: cin,
@@ -35,7 +31,7 @@ fn conv(seed: &mut u64, cin: usize, cout: usize) -> Layer {
     })
 }
 
-fn dense(seed: &mut u64, cin: usize, cout: usize) -> Layer {
+fn dense(seed: &mut SeededRng, cin: usize, cout: usize) -> Layer {
     let a = (3.0 / cin as f64).sqrt();
     Layer::Dense(Affine::new(
         DMatrix::from_fn(cout, cin, |_, _| a * uniform(seed)),
@@ -50,7 +46,7 @@ fn dense(seed: &mut u64, cin: usize, cout: usize) -> Layer {
 /// the LP tightening plans 2 × (512 + 50) LPs (the first layer needs none), each 0.06 to
 /// 0.6 s here.
 fn cnn(dir: &Path) -> (PathBuf, PathBuf) {
-    let mut s = 42u64;
+    let mut s = SeededRng::new(42);
     let mut net = Network::new(vec![1, 16, 16]);
     net.push(conv(&mut s, 1, 16));
     net.push(Layer::Relu(ReluMask::all_kept(16 * 8 * 8)));
@@ -144,7 +140,7 @@ fn lp_timeout_bounds_the_wall_clock_and_exits_3() {
     }
 }
 
-/// The claim above, for checking by hand (`cargo test -p snl-verify --test timeout_cli --
+/// The claim above, for checking by hand (`cargo test -p snl-verify --test cli timeout_cli --
 /// --ignored`): the same call without `--timeout` runs for minutes.
 #[test]
 #[ignore = "takes minutes by design"]
@@ -172,7 +168,7 @@ fn without_a_timeout_it_takes_minutes() {
 /// not finish in 2 s: without `--timeout` its SMT bounds were still running after 15 min
 /// here (stopped by hand); with `--timeout 2` they return 0.1-0.3 s late.
 fn mlp(dir: &Path) -> PathBuf {
-    let mut s = 7u64;
+    let mut s = SeededRng::new(7);
     let mut net = Network::new(vec![4]);
     let kept = |n: usize| ReluMask::from_bools(&(0..n).map(|i| i % 4 == 0).collect::<Vec<_>>());
     net.push(dense(&mut s, 4, 32));

@@ -4,9 +4,7 @@
 //! See: issue 17 (the competition's contract).
 use std::path::Path;
 
-mod common;
-
-use common::{expect_error, run};
+use crate::common::{expect_error, run};
 use nalgebra::{DMatrix, DVector};
 use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::{Affine, Layer, Network, ReluMask};

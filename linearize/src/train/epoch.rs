@@ -60,7 +60,7 @@ pub(super) fn train_epoch(
     after_step: &mut dyn FnMut() -> Result<bool>,
 ) -> Result<EpochStats> {
     let pb = progress(n_batches(&splits.train, ep.batch), ep.label);
-    let mut rng = data::SeededRng::new(ep.seed ^ 0xA5A5_5A5A);
+    let mut rng = data::SeededRng::new(ep.seed ^ snl_theory::rng::seeds::AUGMENT);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
     let order = splits.train.batch_order(ep.seed);
     let batches_iter = splits.train.batches(ep.batch, ep.seed, device);

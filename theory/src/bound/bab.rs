@@ -130,6 +130,47 @@ impl Default for Options {
 /// far above it.
 pub const INPUT_SPLIT_MAX_DIM: usize = 8;
 
+/// The stage of [`verify_output`] that decided (or `None`: nothing did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The specification decides itself (no disjunct, or an empty conjunction).
+    Trivial,
+    /// The network's own forward pass (a misclassified clean input: nothing to verify).
+    Forward,
+    /// A counterexample found by the attack.
+    Attack,
+    /// CROWN bounds (or a minimiser of them as a counterexample).
+    Crown,
+    /// α-CROWN bounds (or a minimiser of them).
+    Alpha,
+    /// Branch-and-bound.
+    Bab,
+    /// Nothing: the verdict is unknown.
+    None,
+}
+
+impl DecidedBy {
+    /// The name in reports and tables (`attack`, `crown`, …, `none`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DecidedBy::Trivial => "trivial",
+            DecidedBy::Forward => "forward",
+            DecidedBy::Attack => "attack",
+            DecidedBy::Crown => "crown",
+            DecidedBy::Alpha => "alpha",
+            DecidedBy::Bab => "bab",
+            DecidedBy::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// What [`verify_argmax`] found, with how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -138,8 +179,8 @@ pub struct Report {
     /// Sound lower bounds of the margins `y_c − y_j`, `j ≠ c` (in the order of `j`), at the
     /// root after the last bounding stage run (CROWN or α-CROWN).
     pub margin_lower: Vec<f64>,
-    /// Which stage decided: `attack`, `crown`, `alpha`, `bab`, or `none`.
-    pub decided_by: String,
+    /// Which stage decided.
+    pub decided_by: DecidedBy,
     /// Intermediate-bound statistics (kept, unstable kept, floating-point allowance).
     pub stats: LbpStats,
     /// Branch-and-bound domains bounded.
@@ -1103,10 +1144,10 @@ pub fn verify_output(
     opts: &Options,
 ) -> Result<Report> {
     let t = Target::new(net, spec)?;
-    let report = |verdict, margin_lower, by: &str, stats, domains, max_depth| Report {
+    let report = |verdict, margin_lower, by: DecidedBy, stats, domains, max_depth| Report {
         verdict,
         margin_lower,
-        decided_by: by.to_string(),
+        decided_by: by,
         stats,
         domains,
         max_depth,
@@ -1115,8 +1156,8 @@ pub fn verify_output(
     let bab_report = |r: ReluBab, margin_lower, mut stats: LbpStats| {
         stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
         let by = match r.verdict {
-            Verdict::Unknown { .. } => "none",
-            _ => "bab",
+            Verdict::Unknown { .. } => DecidedBy::None,
+            _ => DecidedBy::Bab,
         };
         report(r.verdict, margin_lower, by, stats, r.domains, r.max_depth)
     };
@@ -1126,7 +1167,7 @@ pub fn verify_output(
         return Ok(report(
             Verdict::Proved,
             Vec::new(),
-            "trivial",
+            DecidedBy::Trivial,
             LbpStats::default(),
             0,
             0,
@@ -1137,7 +1178,7 @@ pub fn verify_output(
             return Ok(report(
                 Verdict::Refuted(cex),
                 Vec::new(),
-                "trivial",
+                DecidedBy::Trivial,
                 LbpStats::default(),
                 0,
                 0,
@@ -1145,11 +1186,18 @@ pub fn verify_output(
         }
     }
     // 1. a quick attack: the centre and a short PGD run from it
-    if let Some(cex) = pgd(&t, input, 1, opts.pgd_steps / 4, 0x5eed, opts.deadline)? {
+    if let Some(cex) = pgd(
+        &t,
+        input,
+        1,
+        opts.pgd_steps / 4,
+        crate::rng::seeds::ATTACK,
+        opts.deadline,
+    )? {
         return Ok(report(
             Verdict::Refuted(cex),
             Vec::new(),
-            "attack",
+            DecidedBy::Attack,
             LbpStats::default(),
             0,
             0,
@@ -1166,10 +1214,24 @@ pub fn verify_output(
     let mut stats = a.stats.clone();
     stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
     if open_rows(&lower, &groups).is_empty() {
-        return Ok(report(Verdict::Proved, lower, "crown", stats, 0, 0));
+        return Ok(report(
+            Verdict::Proved,
+            lower,
+            DecidedBy::Crown,
+            stats,
+            0,
+            0,
+        ));
     }
     if let Some(c) = try_argmins(&t, input, &b, &lower, &groups, opts.deadline)? {
-        return Ok(report(Verdict::Refuted(c), lower, "crown", stats, 0, 0));
+        return Ok(report(
+            Verdict::Refuted(c),
+            lower,
+            DecidedBy::Crown,
+            stats,
+            0,
+            0,
+        ));
     }
     // the full attack, now that CROWN could not prove it
     if let Some(cex) = pgd(
@@ -1177,10 +1239,17 @@ pub fn verify_output(
         input,
         opts.pgd_restarts,
         opts.pgd_steps,
-        0x5eed,
+        crate::rng::seeds::ATTACK,
         opts.deadline,
     )? {
-        return Ok(report(Verdict::Refuted(cex), lower, "attack", stats, 0, 0));
+        return Ok(report(
+            Verdict::Refuted(cex),
+            lower,
+            DecidedBy::Attack,
+            stats,
+            0,
+            0,
+        ));
     }
     let unknown = |why: String| Verdict::Unknown { reason: why };
     let worst = |l: &[f64]| {
@@ -1194,7 +1263,7 @@ pub fn verify_output(
             "CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample",
             worst(&lower)
         );
-        return Ok(report(unknown(why), lower, "none", stats, 0, 0));
+        return Ok(report(unknown(why), lower, DecidedBy::None, stats, 0, 0));
     }
     // 3. α-CROWN
     init_alpha(&a, m, &mut relax);
@@ -1202,7 +1271,7 @@ pub fn verify_output(
     let mut pass = match alpha_stage(
         &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
     )? {
-        Stage::Decided(v) => return Ok(report(v, lower, "alpha", stats, 0, 0)),
+        Stage::Decided(v) => return Ok(report(v, lower, DecidedBy::Alpha, stats, 0, 0)),
         Stage::Open(pass) => pass,
     };
     if opts.level == Level::Alpha || past(opts.deadline) {
@@ -1211,7 +1280,7 @@ pub fn verify_output(
             worst(&lower),
             if past(opts.deadline) { " (timeout)" } else { "" }
         );
-        return Ok(report(unknown(why), lower, "none", stats, 0, 0));
+        return Ok(report(unknown(why), lower, DecidedBy::None, stats, 0, 0));
     }
     // 4. branch-and-bound
     if input.dim() <= opts.input_split_max_dim {
@@ -1238,7 +1307,7 @@ pub fn verify_output(
         match alpha_stage(
             &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
         )? {
-            Stage::Decided(v) => return Ok(report(v, lower, "alpha", stats, 0, 0)),
+            Stage::Decided(v) => return Ok(report(v, lower, DecidedBy::Alpha, stats, 0, 0)),
             Stage::Open(p) => pass = p,
         }
     }
@@ -1294,7 +1363,14 @@ pub fn verify_output(
                     &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
                 )? {
                     Stage::Decided(v) => {
-                        return Ok(report(v, lower, "alpha", stats, r.domains, r.max_depth))
+                        return Ok(report(
+                            v,
+                            lower,
+                            DecidedBy::Alpha,
+                            stats,
+                            r.domains,
+                            r.max_depth,
+                        ))
                     }
                     Stage::Open(p) => pass = p,
                 }
@@ -1723,10 +1799,10 @@ fn input_bab(
 ) -> Result<Report> {
     let n_in = input.dim();
     let n_rows = t.rows();
-    let report = |verdict, stats, domains, max_depth, by: &str| Report {
+    let report = |verdict, stats, domains, max_depth, by: DecidedBy| Report {
         verdict,
         margin_lower: root_lower.clone(),
-        decided_by: by.to_string(),
+        decided_by: by,
         stats,
         domains,
         max_depth,
@@ -1762,7 +1838,7 @@ fn input_bab(
                 d.worst()
             );
             let v = Verdict::Unknown { reason: why };
-            return Ok(report(v, stats, domains, max_depth, "none"));
+            return Ok(report(v, stats, domains, max_depth, DecidedBy::None));
         }
         let mut jobs: Vec<(std::rc::Rc<BoxDomain>, InputBox)> = Vec::new();
         while jobs.len() < 2 * per_batch {
@@ -1794,7 +1870,7 @@ fn input_bab(
                         stats,
                         domains,
                         max_depth,
-                        "bab",
+                        DecidedBy::Bab,
                     ))
                 }
                 BoxOutcome::Open { fp, unproved: u } => {
@@ -1817,7 +1893,13 @@ fn input_bab(
             "{stuck} boxes too small to halve in floating point kept a non-positive bound and no counterexample"
         );
         let v = Verdict::Unknown { reason: why };
-        return Ok(report(v, stats, domains, max_depth, "none"));
+        return Ok(report(v, stats, domains, max_depth, DecidedBy::None));
     }
-    Ok(report(Verdict::Proved, stats, domains, max_depth, "bab"))
+    Ok(report(
+        Verdict::Proved,
+        stats,
+        domains,
+        max_depth,
+        DecidedBy::Bab,
+    ))
 }

@@ -5,17 +5,14 @@ use proptest::prelude::*;
 use super::bab::{self, Level, Options};
 use super::lbp::{self, Analysis, Graph, Relaxation};
 use super::*;
+use crate::rng::SeededRng;
 use crate::{AvgPool2d, BatchNorm, Conv2d, ReluMask};
 
-fn unit(s: &mut u64) -> f64 {
-    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *s;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+fn unit(s: &mut SeededRng) -> f64 {
+    s.next_f64()
 }
 
-fn sym(s: &mut u64, scale: f64) -> f64 {
+fn sym(s: &mut SeededRng, scale: f64) -> f64 {
     scale * (2.0 * unit(s) - 1.0)
 }
 
@@ -29,11 +26,11 @@ struct ConvProblem {
 }
 
 fn conv_problem(seed: u64, keep: f64, eps: f64, stride2: bool, outs: usize) -> ConvProblem {
-    let mut s = seed;
+    let mut s = SeededRng::new(seed);
     let (c, h, w) = (1 + (seed % 2) as usize, 5, 5);
     let mut net = Network::new(vec![c, h, w]);
     let oc = 2;
-    let conv = |s: &mut u64, ic: usize, oc: usize, stride: usize, pad: usize| {
+    let conv = |s: &mut SeededRng, ic: usize, oc: usize, stride: usize, pad: usize| {
         Layer::Conv2d(Conv2d {
             in_channels: ic,
             out_channels: oc,
@@ -44,7 +41,7 @@ fn conv_problem(seed: u64, keep: f64, eps: f64, stride2: bool, outs: usize) -> C
             bias: (0..oc).map(|_| sym(s, 0.3)).collect(),
         })
     };
-    let mask = |s: &mut u64, n: usize| {
+    let mask = |s: &mut SeededRng, n: usize| {
         ReluMask::from_bools(&(0..n).map(|_| unit(s) < keep).collect::<Vec<_>>())
     };
     net.push(conv(&mut s, c, oc, 1, 1)); // oc x 5 x 5
@@ -107,7 +104,7 @@ fn small_mlp(seed: u64, keep: f64, eps: f64) -> (Network, InputBox) {
 /// biases in `±0.3`, each hidden unit kept with probability `keep` (all kept for `None`),
 /// and a box of radius `eps` around a centre in `[−1, 1]`.
 fn mlp(seed: u64, dims: &[usize], keep: Option<f64>, scale: f64, eps: f64) -> (Network, InputBox) {
-    let mut s = seed;
+    let mut s = SeededRng::new(seed);
     let mut net = Network::new(vec![dims[0]]);
     let last = dims.len() - 1;
     for (k, w) in dims.windows(2).enumerate() {
@@ -450,7 +447,7 @@ proptest! {
     fn backward_is_the_adjoint_of_forward(p in conv_problems(), seed in any::<u64>()) {
         let lin = p.net.clone().with_all_masks(false);
         let g = Graph::new(&lin).unwrap();
-        let mut s = seed;
+        let mut s = SeededRng::new(seed);
         let n_in = g.size(0);
         let n_out = g.size(g.values() - 1);
         let x: Vec<f64> = (0..n_in).map(|_| sym(&mut s, 1.0)).collect();
@@ -615,7 +612,7 @@ fn refutation_carries_a_real_counterexample() {
 /// and a 5×5 kernel (the quickstart CNN's first layer) indexed past the buffer.
 #[test]
 fn conv_transpose_at_the_border() {
-    let mut s = 3u64;
+    let mut s = SeededRng::new(3);
     let mut net = Network::new(vec![1, 6, 6]);
     net.push(Layer::Conv2d(Conv2d {
         in_channels: 1,
@@ -698,7 +695,7 @@ fn batched_rows_match_row_at_a_time() {
         let mut relax = Relaxation::default();
         bab::init_alpha(&a, m, &mut relax);
         let all = a.lower_bounds(&rows, m, &relax, true);
-        let mut s = seed ^ 0x5a5a;
+        let mut s = SeededRng::new(seed ^ 0x5a5a);
         let samples: Vec<Vec<f64>> = (0..200)
             .map(|_| {
                 (0..8)

@@ -427,7 +427,9 @@ impl Query {
             let mut relax = lbp::Relaxation::default();
             bab::init_alpha(&a, 2 * n, &mut relax);
             let groups: Vec<usize> = (0..2 * n).collect();
-            let (best, pass) = bab::optimize(&a, &rows, 2 * n, &groups, &mut relax, 20, deadline);
+            let iters = bab::Options::default().alpha_iters;
+            let (best, pass) =
+                bab::optimize(&a, &rows, 2 * n, &groups, &mut relax, iters, deadline);
             stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
             for i in 0..n {
                 lo[i] = lo[i].max(best[2 * i]);
@@ -555,7 +557,7 @@ impl Query {
             .deadline
             .map(|d| now + d.saturating_duration_since(now) / 10);
         let mut candidates = vec![self.input.center()];
-        candidates.extend(samples(&self.input, 256, 0x5eed));
+        candidates.extend(samples(&self.input, 256, crate::rng::seeds::ATTACK));
         for (k, x) in candidates.iter().enumerate() {
             if k > 0 && attack_until.is_some_and(|d| Instant::now() >= d) {
                 break;
@@ -717,21 +719,15 @@ pub(crate) fn spec_violation_with(
     Ok(None)
 }
 
-/// `n` deterministic pseudo-random points of the box (splitmix64), corners included.
+/// `n` deterministic pseudo-random points of the box ([`SeededRng`](crate::rng::SeededRng)),
+/// corners included.
 pub fn samples(input: &InputBox, n: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = crate::rng::SeededRng::new(seed);
     (0..n)
         .map(|k| {
             (0..input.dim())
                 .map(|i| {
-                    let r = next();
+                    let r = rng.next_u64();
                     let t = if k % 4 == 0 {
                         (r & 1) as f64 // a corner every fourth sample
                     } else {

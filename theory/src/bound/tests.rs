@@ -186,12 +186,8 @@ struct BoundProblem {
     input: InputBox,
 }
 
-fn unit(seed: &mut u64) -> f64 {
-    *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+fn unit(s: &mut crate::rng::SeededRng) -> f64 {
+    s.next_f64()
 }
 
 impl BoundProblem {
@@ -204,7 +200,7 @@ impl BoundProblem {
         lo: f64,
         w: f64,
     ) -> Self {
-        let mut s = seed;
+        let mut s = crate::rng::SeededRng::new(seed);
         let mut net = Network::new(vec![n_in]);
         let mut prev = n_in;
         let mut skip: Option<(usize, usize)> = None; // (value, width)
@@ -698,5 +694,27 @@ fn only_smt_is_called_exact() {
         Method::Milp,
     ] {
         assert!(!m.is_exact(), "{m:?}");
+    }
+}
+
+/// A report's `decided_by` is written as the stage's name (the JSON of `--report` and
+/// `robust --json` is unchanged by the enum).
+#[test]
+fn decided_by_serializes_as_its_name() {
+    use super::bab::DecidedBy;
+    for d in [
+        DecidedBy::Trivial,
+        DecidedBy::Forward,
+        DecidedBy::Attack,
+        DecidedBy::Crown,
+        DecidedBy::Alpha,
+        DecidedBy::Bab,
+        DecidedBy::None,
+    ] {
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            format!("\"{}\"", d.name())
+        );
+        assert_eq!(format!("{d:<8}|"), format!("{:<8}|", d.name()));
     }
 }

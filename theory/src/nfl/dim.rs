@@ -260,16 +260,10 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
     }
 }
 
-/// Deterministic pseudo-random numbers in `[0, 1)` (splitmix64).
+/// Deterministic pseudo-random numbers in `[0, 1)` ([`SeededRng`](crate::rng::SeededRng)).
 fn uniform(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
+    let mut s = crate::rng::SeededRng::new(seed);
+    move || s.next_f64()
 }
 
 /// A 4×4 checkerboard on `[−1, 1]²`: `n` uniform points, label `+1` on the white squares.

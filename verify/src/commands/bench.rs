@@ -16,7 +16,9 @@ use anyhow::Context;
 use clap::Args;
 use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
+use snl_theory::bound::bab::DecidedBy;
 use snl_theory::bound::{bab, InputBox, Method, Property, Verdict};
+use snl_theory::rng::SeededRng;
 use snl_theory::{Affine, Layer, Network, ReluMask};
 
 use crate::cli::{ExitStatus, OutputFormat};
@@ -68,32 +70,16 @@ pub enum Solve {
     Bab,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[-1, 1)`.
-    fn sym(&mut self) -> f64 {
-        2.0 * ((self.next() >> 11) as f64 / (1u64 << 53) as f64) - 1.0
-    }
-}
-
 /// A random MLP `4 → hidden… → 3` with every ReLU kept (weights uniform with variance
 /// `2 / fan_in`, biases uniform in ±0.1).
 fn random_mlp(hidden: &[usize], seed: u64) -> Network {
-    let mut rng = Rng(seed);
+    let mut rng = SeededRng::new(seed);
     let mut net = Network::new(vec![4]);
     let mut prev = 4;
     for &h in hidden.iter().chain(std::iter::once(&3)) {
         let scale = (6.0 / prev as f64).sqrt();
-        let w = DMatrix::from_fn(h, prev, |_, _| scale * rng.sym());
-        let b = DVector::from_fn(h, |_, _| 0.1 * rng.sym());
+        let w = DMatrix::from_fn(h, prev, |_, _| scale * rng.uniform(-1.0, 1.0));
+        let b = DVector::from_fn(h, |_, _| 0.1 * rng.uniform(-1.0, 1.0));
         net.push(Layer::Dense(Affine::new(w, b)));
         prev = h;
         net.push(Layer::Relu(ReluMask::all_kept(h)));
@@ -110,9 +96,9 @@ fn with_budget(net: &Network, k: usize, seed: u64) -> Network {
             units.extend((0..m.len()).map(|i| (n, i)));
         }
     }
-    let mut rng = Rng(seed ^ 0xb0d9e7);
+    let mut rng = SeededRng::new(seed ^ 0xb0d9e7);
     for i in (1..units.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         units.swap(i, j);
     }
     let mut out = net.clone().with_all_masks(false);
@@ -158,7 +144,7 @@ struct Bounds {
 struct BabRun {
     verdict: String,
     seconds: f64,
-    decided_by: String,
+    decided_by: DecidedBy,
     unstable_kept: usize,
     domains: usize,
     max_depth: usize,
@@ -255,7 +241,15 @@ fn attack_radius(
     let attack = |r: f64| -> anyhow::Result<bool> {
         let input = InputBox::around(center, r)?;
         let (restarts, steps) = SEARCH_PGD;
-        Ok(bab::pgd(&target, &input, restarts, steps, 0x5eed, None)?.is_some())
+        Ok(bab::pgd(
+            &target,
+            &input,
+            restarts,
+            steps,
+            snl_theory::rng::seeds::ATTACK,
+            None,
+        )?
+        .is_some())
     };
     if !attack(max)? {
         return Ok(None);
@@ -277,8 +271,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
     std::fs::create_dir_all(&cmd.out)
         .with_context(|| format!("cannot create {}", cmd.out.display()))?;
     let base = random_mlp(&cmd.hidden, cmd.seed);
-    let mut rng = Rng(cmd.seed ^ 0xce17e5);
-    let center: Vec<f64> = (0..4).map(|_| rng.sym()).collect();
+    let mut rng = SeededRng::new(cmd.seed ^ 0xce17e5);
+    let center: Vec<f64> = (0..4).map(|_| rng.uniform(-1.0, 1.0)).collect();
     if let Some(f) = cmd.radius_frac {
         if !(f.is_finite() && f > 0.0) {
             anyhow::bail!("--radius-frac must be positive, got {f}");
@@ -391,7 +385,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
                 opt(ours.verify_seconds, |s| format!("{s:.3}")),
                 opt(bab, |r| r.verdict.clone()),
                 opt(bab, |r| format!("{:.3}", r.seconds)),
-                opt(bab, |r| r.decided_by.clone()),
+                opt(bab, |r| r.decided_by.to_string()),
                 opt(bab, |r| r.domains.to_string()),
                 opt(bab, |r| r.max_depth.to_string()),
             )?;

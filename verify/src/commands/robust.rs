@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use snl_theory::bound::bab::{self, Level};
+use snl_theory::bound::bab::{self, DecidedBy, Level};
 use snl_theory::bound::Verdict;
 use snl_theory::io::samples::Samples;
 use snl_theory::numel;
@@ -101,8 +101,8 @@ struct Example {
     label: usize,
     predicted: usize,
     status: Status,
-    /// `attack`, `crown`, `alpha`, `bab` or `none`.
-    decided_by: String,
+    /// The stage that decided (`forward` for a misclassified clean input).
+    decided_by: DecidedBy,
     seconds: f64,
     /// Kept units whose pre-activation interval straddles 0 after CROWN (absent when the
     /// attack decided before any bound was computed).
@@ -200,7 +200,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
                 label,
                 predicted,
                 status: Status::Misclassified,
-                decided_by: "forward".into(),
+                decided_by: DecidedBy::Forward,
                 seconds: t0.elapsed().as_secs_f64(),
                 unstable_kept: None,
                 domains: 0,
@@ -232,7 +232,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
                 label,
                 predicted,
                 status,
-                decided_by: r.decided_by.clone(),
+                decided_by: r.decided_by,
                 seconds: t0.elapsed().as_secs_f64(),
                 unstable_kept: bounded.then_some(r.stats.unstable_kept),
                 domains: r.domains,

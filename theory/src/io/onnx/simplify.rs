@@ -178,19 +178,10 @@ mod tests {
             .collect()
     }
 
-    /// Uniform values in [lo, hi) from a splitmix64 stream.
+    /// Uniform values in [lo, hi).
     fn random(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^= z >> 31;
-                lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
-            })
-            .collect()
+        let mut s = crate::rng::SeededRng::new(seed);
+        (0..n).map(|_| s.uniform(lo, hi)).collect()
     }
 
     /// A partial mask: unit i kept when `(i * 7 + offset).is_multiple_of(3)`.
