@@ -1144,143 +1144,45 @@ pub fn verify_output(
     opts: &Options,
 ) -> Result<Report> {
     let t = Target::new(net, spec)?;
-    let report = |verdict, margin_lower, by: DecidedBy, stats, domains, max_depth| Report {
-        verdict,
-        margin_lower,
-        decided_by: by,
-        stats,
-        domains,
-        max_depth,
-    };
-    // a ReLU branch-and-bound run's report: decided by it, or by nothing
-    let bab_report = |r: ReluBab, margin_lower, mut stats: LbpStats| {
-        stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
-        let by = match r.verdict {
-            Verdict::Unknown { .. } => DecidedBy::None,
-            _ => DecidedBy::Bab,
-        };
-        report(r.verdict, margin_lower, by, stats, r.domains, r.max_depth)
-    };
-    // the trivial cases: no disjunct (nothing to violate), an empty conjunction (everything
-    // violates)
-    if spec.disjuncts.is_empty() {
-        return Ok(report(
-            Verdict::Proved,
-            Vec::new(),
-            DecidedBy::Trivial,
-            LbpStats::default(),
-            0,
-            0,
-        ));
-    }
-    if spec.disjuncts.iter().any(|c| c.constraints.is_empty()) {
-        if let Some(cex) = t.violation(input, &input.center())? {
-            return Ok(report(
-                Verdict::Refuted(cex),
-                Vec::new(),
-                DecidedBy::Trivial,
-                LbpStats::default(),
-                0,
-                0,
-            ));
-        }
+    if let Some(r) = decide_trivial(&t, input)? {
+        return Ok(r);
     }
     // 1. a quick attack: the centre and a short PGD run from it
-    if let Some(cex) = pgd(
-        &t,
-        input,
-        1,
-        opts.pgd_steps / 4,
-        crate::rng::seeds::ATTACK,
-        opts.deadline,
-    )? {
-        return Ok(report(
+    let seed = crate::rng::seeds::ATTACK;
+    if let Some(cex) = pgd(&t, input, 1, opts.pgd_steps / 4, seed, opts.deadline)? {
+        let stats = LbpStats::default();
+        return Ok(Report::at_root(
             Verdict::Refuted(cex),
             Vec::new(),
             DecidedBy::Attack,
-            LbpStats::default(),
-            0,
-            0,
-        ));
-    }
-    // 2. CROWN on the specification network's rows
-    let mut a = Analysis::new(&t.gnet, input, super::lbp::refine_deadline(opts.deadline))?;
-    let m = t.rows();
-    let rows = identity_rows(m);
-    let groups = t.groups.clone();
-    let mut relax = Relaxation::default();
-    let b = a.lower_bounds(&rows, m, &relax, false);
-    let mut lower = b.lower.clone();
-    let mut stats = a.stats.clone();
-    stats.fp_allowance = stats.fp_allowance.max(b.fp_allowance);
-    if open_rows(&lower, &groups).is_empty() {
-        return Ok(report(
-            Verdict::Proved,
-            lower,
-            DecidedBy::Crown,
             stats,
-            0,
-            0,
         ));
     }
-    if let Some(c) = try_argmins(&t, input, &b, &lower, &groups, opts.deadline)? {
-        return Ok(report(
-            Verdict::Refuted(c),
-            lower,
-            DecidedBy::Crown,
-            stats,
-            0,
-            0,
-        ));
-    }
-    // the full attack, now that CROWN could not prove it
-    if let Some(cex) = pgd(
-        &t,
-        input,
-        opts.pgd_restarts,
-        opts.pgd_steps,
-        crate::rng::seeds::ATTACK,
-        opts.deadline,
-    )? {
-        return Ok(report(
-            Verdict::Refuted(cex),
-            lower,
-            DecidedBy::Attack,
-            stats,
-            0,
-            0,
-        ));
-    }
-    let unknown = |why: String| Verdict::Unknown { reason: why };
-    let worst = |l: &[f64]| {
-        open_rows(l, &groups)
-            .iter()
-            .map(|&r| l[r])
-            .fold(f64::INFINITY, f64::min)
+    // 2. CROWN on the specification network's rows, then the full attack
+    let mut p = match RootProblem::crown(&t, input, opts)? {
+        Ok(p) => p,
+        Err(decided) => return Ok(decided),
     };
+    let unknown = |why: String| Verdict::Unknown { reason: why };
     if opts.level == Level::Crown {
         let why = format!(
             "CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample",
-            worst(&lower)
+            p.worst()
         );
-        return Ok(report(unknown(why), lower, DecidedBy::None, stats, 0, 0));
+        return Ok(p.report(unknown(why), DecidedBy::None));
     }
     // 3. α-CROWN
-    init_alpha(&a, m, &mut relax);
-    let problem = (&rows[..], &groups[..]);
-    let mut pass = match alpha_stage(
-        &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
-    )? {
-        Stage::Decided(v) => return Ok(report(v, lower, DecidedBy::Alpha, stats, 0, 0)),
-        Stage::Open(pass) => pass,
-    };
+    init_alpha(&p.a, t.rows(), &mut p.relax);
+    if let Some(v) = p.alpha(&t, input, opts)? {
+        return Ok(p.report(v, DecidedBy::Alpha));
+    }
     if opts.level == Level::Alpha || past(opts.deadline) {
         let why = format!(
             "α-CROWN lower bound of the worst open row is {:.6e} <= 0 and the attack found no counterexample{}",
-            worst(&lower),
+            p.worst(),
             if past(opts.deadline) { " (timeout)" } else { "" }
         );
-        return Ok(report(unknown(why), lower, DecidedBy::None, stats, 0, 0));
+        return Ok(p.report(unknown(why), DecidedBy::None));
     }
     // 4. branch-and-bound
     if input.dim() <= opts.input_split_max_dim {
@@ -1289,11 +1191,184 @@ pub fn verify_output(
                 || spec.disjuncts.iter().any(|c| c.constraints.len() > 1),
             ..opts.clone()
         };
+        let RootProblem {
+            rows,
+            groups,
+            lower,
+            pass,
+            stats,
+            ..
+        } = p;
         return input_bab(&t, input, &opts, &rows, &groups, lower, &pass, stats);
     }
-    // ReLU branch-and-bound starts from the root's intermediate bounds: tighten them first
-    // by α-CROWN, then bound the rows again
-    let share = if a.graph.total_size() <= REFINE_MAX_VALUES {
+    relu_stage(&t, input, opts, p)
+}
+
+/// The cases a specification decides by itself: no disjunct (nothing to violate: proved),
+/// an empty conjunction (everything violates: the centre is a counterexample).
+fn decide_trivial(t: &Target<'_>, input: &InputBox) -> Result<Option<Report>> {
+    let stats = LbpStats::default;
+    if t.spec.disjuncts.is_empty() {
+        let r = Report::at_root(Verdict::Proved, Vec::new(), DecidedBy::Trivial, stats());
+        return Ok(Some(r));
+    }
+    if t.spec.disjuncts.iter().any(|c| c.constraints.is_empty()) {
+        if let Some(cex) = t.violation(input, &input.center())? {
+            let v = Verdict::Refuted(cex);
+            return Ok(Some(Report::at_root(
+                v,
+                Vec::new(),
+                DecidedBy::Trivial,
+                stats(),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+impl Report {
+    /// A report of a stage before branch-and-bound (no domains).
+    fn at_root(verdict: Verdict, margin_lower: Vec<f64>, by: DecidedBy, stats: LbpStats) -> Self {
+        Report {
+            verdict,
+            margin_lower,
+            decided_by: by,
+            stats,
+            domains: 0,
+            max_depth: 0,
+        }
+    }
+}
+
+/// A ReLU branch-and-bound run's report (decided by it, or by nothing), with the root's
+/// bounds before it.
+fn bab_report(r: ReluBab, margin_lower: Vec<f64>, mut stats: LbpStats) -> Report {
+    stats.fp_allowance = stats.fp_allowance.max(r.fp_allowance);
+    let by = match r.verdict {
+        Verdict::Unknown { .. } => DecidedBy::None,
+        _ => DecidedBy::Bab,
+    };
+    Report {
+        verdict: r.verdict,
+        margin_lower,
+        decided_by: by,
+        stats,
+        domains: r.domains,
+        max_depth: r.max_depth,
+    }
+}
+
+/// The bounding problem at the root once CROWN has left it open: the analysis, the
+/// specification's rows (`lower.len() × outputs`) and their conjunctions, the slopes
+/// reached, the best bounds with the pass that gave them, and the statistics.
+struct RootProblem {
+    a: Analysis,
+    rows: Vec<f64>,
+    groups: Vec<usize>,
+    relax: Relaxation,
+    lower: Vec<f64>,
+    pass: Backward,
+    stats: LbpStats,
+}
+
+impl RootProblem {
+    /// CROWN at the root and, when it decides nothing, the full attack: `Err` holds the
+    /// report of a decided instance.
+    fn crown(
+        t: &Target<'_>,
+        input: &InputBox,
+        opts: &Options,
+    ) -> Result<std::result::Result<Self, Report>> {
+        let a = Analysis::new(&t.gnet, input, super::lbp::refine_deadline(opts.deadline))?;
+        let m = t.rows();
+        let rows = identity_rows(m);
+        let groups = t.groups.clone();
+        let relax = Relaxation::default();
+        let pass = a.lower_bounds(&rows, m, &relax, false);
+        let lower = pass.lower.clone();
+        let mut stats = a.stats.clone();
+        stats.fp_allowance = stats.fp_allowance.max(pass.fp_allowance);
+        let p = RootProblem {
+            a,
+            rows,
+            groups,
+            relax,
+            lower,
+            pass,
+            stats,
+        };
+        if open_rows(&p.lower, &p.groups).is_empty() {
+            return Ok(Err(p.report(Verdict::Proved, DecidedBy::Crown)));
+        }
+        if let Some(c) = try_argmins(t, input, &p.pass, &p.lower, &p.groups, opts.deadline)? {
+            return Ok(Err(p.report(Verdict::Refuted(c), DecidedBy::Crown)));
+        }
+        // the full attack, now that CROWN could not prove it
+        let (restarts, steps) = (opts.pgd_restarts, opts.pgd_steps);
+        let seed = crate::rng::seeds::ATTACK;
+        if let Some(cex) = pgd(t, input, restarts, steps, seed, opts.deadline)? {
+            return Ok(Err(p.report(Verdict::Refuted(cex), DecidedBy::Attack)));
+        }
+        Ok(Ok(p))
+    }
+
+    /// A report of `verdict` with the current bounds (no domains).
+    fn report(&self, verdict: Verdict, by: DecidedBy) -> Report {
+        Report::at_root(verdict, self.lower.clone(), by, self.stats.clone())
+    }
+
+    /// The lowest bound over the open conjunctions' rows.
+    fn worst(&self) -> f64 {
+        open_rows(&self.lower, &self.groups)
+            .iter()
+            .map(|&r| self.lower[r])
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// α-CROWN from the current slopes ([`alpha_stage`]): the verdict when it decides, else
+    /// `None` with the bounds and the pass raised to what it reached.
+    fn alpha(
+        &mut self,
+        t: &Target<'_>,
+        input: &InputBox,
+        opts: &Options,
+    ) -> Result<Option<Verdict>> {
+        let problem = (&self.rows[..], &self.groups[..]);
+        let (relax, lower, stats) = (&mut self.relax, &mut self.lower, &mut self.stats);
+        match alpha_stage(t, input, &self.a, problem, relax, lower, stats, opts)? {
+            Stage::Decided(v) => Ok(Some(v)),
+            Stage::Open(pass) => {
+                self.pass = pass;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The borrowed state [`relu_bab`] starts from.
+    fn root_state(&self) -> RootState<'_> {
+        RootState {
+            rows: &self.rows,
+            groups: &self.groups,
+            relax: self.relax.clone(),
+            lower: self.lower.clone(),
+            pass: &self.pass,
+        }
+    }
+}
+
+/// ReLU branch-and-bound from the root problem `p`. It starts from the root's intermediate
+/// bounds, so those are tightened first by α-CROWN (on graphs of at most
+/// [`REFINE_MAX_VALUES`] values). There, a first branch-and-bound for a short share of the
+/// time decides the easy instances; what it leaves gets the intermediate bounds tightened
+/// by branch-and-bound per unit ([`bab_tighten_intermediate`]), then branch-and-bound again
+/// with the rest of the time.
+fn relu_stage(
+    t: &Target<'_>,
+    input: &InputBox,
+    opts: &Options,
+    mut p: RootProblem,
+) -> Result<Report> {
+    let share = if p.a.graph.total_size() <= REFINE_MAX_VALUES {
         opts.intermediate_alpha_share.clamp(0.0, 1.0)
     } else {
         0.0
@@ -1302,96 +1377,74 @@ pub fn verify_output(
         let now = Instant::now();
         now + d.saturating_duration_since(now).mul_f64(share)
     });
-    if share > 0.0 && tighten_intermediate(&mut a, opts.alpha_iters, tighten_by) > 0 {
-        stats.unstable_kept = a.stats.unstable_kept;
-        match alpha_stage(
-            &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
-        )? {
-            Stage::Decided(v) => return Ok(report(v, lower, DecidedBy::Alpha, stats, 0, 0)),
-            Stage::Open(p) => pass = p,
+    if share > 0.0 && tighten_intermediate(&mut p.a, opts.alpha_iters, tighten_by) > 0 {
+        p.stats.unstable_kept = p.a.stats.unstable_kept;
+        if let Some(v) = p.alpha(t, input, opts)? {
+            return Ok(p.report(v, DecidedBy::Alpha));
         }
     }
-    let root_lower = lower.clone();
-    // on small graphs, a first branch-and-bound for a short share of the time decides the
-    // easy instances; what it leaves gets the intermediate bounds tightened by
-    // branch-and-bound per unit, then branch-and-bound again with the rest of the time
+    let root_lower = p.lower.clone();
     let mut first = None;
-    if share > 0.0 && opts.intermediate_bab_share > 0.0 {
-        if let Some(d) = opts.deadline {
-            let now = Instant::now();
-            let left = d.saturating_duration_since(now);
-            let quick = Options {
-                deadline: Some(
-                    now + left
-                        .mul_f64(INTERMEDIATE_BAB_FIRST)
-                        .min(INTERMEDIATE_BAB_FIRST_MAX),
-                ),
-                ..opts.clone()
-            };
-            let r = relu_bab(
-                &t,
-                input,
-                a.clone(),
-                RootState {
-                    rows: &rows,
-                    groups: &groups,
-                    relax: relax.clone(),
-                    lower: lower.clone(),
-                    pass: &pass,
-                },
-                &quick,
-                opts.max_domains,
-            )?;
-            let timed_out = past(quick.deadline) && !past(opts.deadline);
-            if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
-                return Ok(bab_report(r, root_lower, stats));
-            }
-            let now = Instant::now();
-            let by = now
-                + d.saturating_duration_since(now)
-                    .mul_f64(opts.intermediate_bab_share);
-            let stable = bab_tighten_intermediate(
-                &mut a,
-                opts.alpha_iters,
-                opts.bab_iters,
-                UNIT_BAB_DOMAINS,
-                Some(by),
-            );
-            if stable > 0 {
-                stats.unstable_kept = a.stats.unstable_kept;
-                match alpha_stage(
-                    &t, input, &a, problem, &mut relax, &mut lower, &mut stats, opts,
-                )? {
-                    Stage::Decided(v) => {
-                        return Ok(report(
-                            v,
-                            lower,
-                            DecidedBy::Alpha,
-                            stats,
-                            r.domains,
-                            r.max_depth,
-                        ))
-                    }
-                    Stage::Open(p) => pass = p,
-                }
-            }
-            first = Some(r);
+    if let (true, Some(d)) = (
+        share > 0.0 && opts.intermediate_bab_share > 0.0,
+        opts.deadline,
+    ) {
+        let now = Instant::now();
+        let left = d.saturating_duration_since(now);
+        let quick = Options {
+            deadline: Some(
+                now + left
+                    .mul_f64(INTERMEDIATE_BAB_FIRST)
+                    .min(INTERMEDIATE_BAB_FIRST_MAX),
+            ),
+            ..opts.clone()
+        };
+        let r = relu_bab(
+            t,
+            input,
+            p.a.clone(),
+            p.root_state(),
+            &quick,
+            opts.max_domains,
+        )?;
+        let timed_out = past(quick.deadline) && !past(opts.deadline);
+        if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
+            return Ok(bab_report(r, root_lower, p.stats));
         }
+        let now = Instant::now();
+        let by = now
+            + d.saturating_duration_since(now)
+                .mul_f64(opts.intermediate_bab_share);
+        let (alpha_iters, bab_iters) = (opts.alpha_iters, opts.bab_iters);
+        let stable =
+            bab_tighten_intermediate(&mut p.a, alpha_iters, bab_iters, UNIT_BAB_DOMAINS, Some(by));
+        if stable > 0 {
+            p.stats.unstable_kept = p.a.stats.unstable_kept;
+            if let Some(v) = p.alpha(t, input, opts)? {
+                let mut rep = p.report(v, DecidedBy::Alpha);
+                (rep.domains, rep.max_depth) = (r.domains, r.max_depth);
+                return Ok(rep);
+            }
+        }
+        first = Some(r);
     }
-    let mut r = relu_bab(
-        &t,
-        input,
+    let RootProblem {
         a,
-        RootState {
-            rows: &rows,
-            groups: &groups,
-            relax,
-            lower,
-            pass: &pass,
-        },
-        opts,
-        opts.max_domains,
-    )?;
+        rows,
+        groups,
+        relax,
+        lower,
+        pass,
+        stats,
+    } = p;
+    let state = RootState {
+        rows: &rows,
+        groups: &groups,
+        relax,
+        lower,
+        pass: &pass,
+    };
+    let mut r = relu_bab(t, input, a, state, opts, opts.max_domains)?;
     if let Some(f) = first {
         r.domains += f.domains;
         r.max_depth = r.max_depth.max(f.max_depth);
