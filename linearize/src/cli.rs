@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 #[derive(Clone, Debug, clap::Args)]
 pub struct DataArgs {
     /// The data set. `points`: labelled points `[n, d]` from the file --data-dir (as
-    /// `snl-verify theorem --gap-dump` writes them), to be fitted: train, validation and
+    /// `snl-verify theorem gap --dump` writes them), to be fitted: train, validation and
     /// test are all the same n points.
     #[arg(long, value_enum, default_value_t = Source::FashionMnist)]
     pub data: Source,

@@ -1,4 +1,4 @@
-//! `snl --data points` end to end: the points of `snl-verify theorem --gap` (issue 11,
+//! `snl --data points` end to end: the points of `snl-verify theorem gap` (issue 11,
 //! item 2, the SNL half of papers/theorem-gap) trained, linearized to a budget and
 //! fine-tuned through the CLI.
 use crate::common::snl;
@@ -11,7 +11,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Moons with n = 16 (seed 1, as `theorem --gap`) are linearly separable (the MILP proves
+/// Moons with n = 16 (seed 1, as `theorem gap`) are linearly separable (the MILP proves
 /// 16/16 at B = 0): a 16-unit MLP linearized by SNL to one kept ReLU keeps exactly one and
 /// fits all 16 points; another file's points are refused in one line.
 #[test]

@@ -19,8 +19,8 @@ cargo build -q -p snl-linearize -p snl-verify
 SNL=./target/debug/snl
 mkdir -p "$OUT"
 # the same points as run.sh's MILP (same generators, seeds, n and inputs)
-./target/debug/snl-verify theorem --gap "${SETS// /,}" --gap-n 16 --gap-inputs "$INPUTS" \
-  --gap-dump "$OUT/points" > /dev/null
+./target/debug/snl-verify theorem gap --data "${SETS// /,}" --n 16 --inputs "$INPUTS" \
+  --dump "$OUT/points" > /dev/null
 for d in $SETS; do
   pts=(--data points --data-dir "$OUT/points/$d.safetensors")
   for s in $SEEDS; do

@@ -52,8 +52,8 @@ pub enum Command {
     Info(commands::info::InfoCommand),
     /// Check the no-free-lunch ceiling (T2) on alternating data with an LP/MILP and an SMT
     /// encoding over a grid of (n, B), and the depth-profile ceiling on two layers; print the
-    /// tables and write a plot. Exits 1 when any check contradicts a ceiling. With --gap: the
-    /// certified best-accuracy curve of one hidden layer on small 2-D data sets.
+    /// tables and write a plot. Exits 1 when any check contradicts a ceiling. `theorem gap`:
+    /// the certified best-accuracy curve of one hidden layer on small 2-D data sets.
     Theorem(commands::theorem::TheoremCommand),
     /// Sound output bounds of every logit over an input box (interval, LP, MILP complete up to CBC's tolerances, or
     /// SMT), ReLU accounting, and robustness verdicts with `--property argmax=C`.

@@ -1,7 +1,7 @@
 //! Point clouds: `n` labelled points in `R^d` from one test-set file
 //! (`docs/inputs-format.md`: tensor `inputs` `[n, d]` or `[n, d, 1, 1]` F32/F64, tensor
 //! `labels` `[n]`), such as
-//! `snl-verify theorem --gap-dump DIR` writes for the data sets of the certified
+//! `snl-verify theorem gap --dump DIR` writes for the data sets of the certified
 //! best-accuracy curve (`papers/theorem-gap`).
 //!
 //! **The task is to fit the points.** The theorem is about the best accuracy a network
@@ -25,7 +25,7 @@ use tch::Tensor;
 use super::{channel_mean_std, DataError, DataRecord, DataSpec, Dataset, Result, Splits};
 
 /// What a points file must hold, for error messages.
-pub const EXPECTED: &str = "a points file: tensors inputs [n, d] (or [n, d, 1, 1]) and labels [n] (snl-verify theorem --gap-dump)";
+pub const EXPECTED: &str = "a points file: tensors inputs [n, d] (or [n, d, 1, 1]) and labels [n] (snl-verify theorem gap --dump)";
 
 /// Reads the points of `path` as a dataset of `(d, 1, 1)` images; the number of classes is
 /// the largest label + 1, at least 2.

@@ -16,8 +16,8 @@
 //! ceiling** (a search settling elsewhere, a re-checked direct `sat` above the ceiling or
 //! `unsat` at it, a two-layer MILP or construction off it), with one
 //! `theorem: contradiction: …` line each on stderr; 3 when a search stayed unknown.
-//! `--gap` computes the certified best-accuracy curve in the plane instead
-//! (`snl_theory::nfl::dim`).
+//! `theorem gap` computes the certified best-accuracy curve in the plane instead
+//! ([`gap`], `snl_theory::nfl::dim`).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,13 +26,27 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::nfl::{self, depth, dim, lp, smt, Architecture, Decision};
+use snl_theory::nfl::{self, depth, lp, smt, Architecture, Decision};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
+pub mod gap;
+
+/// The subcommands of `theorem`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TheoremSub {
+    /// The certified best-accuracy curve of one hidden layer against its kept ReLUs on
+    /// small 2-D data sets: one MILP per point, every solver network re-checked exactly.
+    Gap(gap::GapCommand),
+}
+
 /// Arguments of `theorem`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct TheoremCommand {
+    /// `theorem gap`: the certified best-accuracy curve instead of the grid.
+    #[command(subcommand)]
+    pub sub: Option<TheoremSub>,
     /// Largest number of points.
     #[arg(long, default_value_t = 8)]
     pub max_n: usize,
@@ -46,8 +60,7 @@ pub struct TheoremCommand {
     /// two-layer rows then carry only the MILP and the exact construction).
     #[arg(long, default_value_t = 5.0)]
     pub direct_timeout: f64,
-    /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`; with
-    /// `--gap`, an array of rows).
+    /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
     /// Where to write the plot (`.svg` or `.png`).
@@ -59,26 +72,20 @@ pub struct TheoremCommand {
     /// Internal: run one direct query `N,B,ARCH,K` and print its answer (child process).
     #[arg(long, hide = true)]
     pub direct_instance: Option<String>,
-    /// Instead of the grid: the certified best-accuracy curve of one hidden layer against
-    /// its kept ReLUs `B = 0..=--gap-max-b` on small 2-D data sets (comma list of
-    /// `checkerboard`, `moons`, `rings`, `fmnist`), one MILP per point (`--timeout` each),
-    /// every solver network re-checked exactly. JSON rows with `--output-format json`.
-    #[arg(long, value_delimiter = ',')]
+    /// Deprecated spelling of `theorem gap --data` (kept working, with a notice).
+    #[arg(long, value_delimiter = ',', hide = true)]
     pub gap: Vec<String>,
-    /// Points per synthetic data set for `--gap`.
-    #[arg(long, default_value_t = 24)]
+    /// Deprecated: `theorem gap --n`.
+    #[arg(long, default_value_t = 24, hide = true)]
     pub gap_n: usize,
-    /// Largest `B` for `--gap`.
-    #[arg(long, default_value_t = 4)]
+    /// Deprecated: `theorem gap --max-b`.
+    #[arg(long, default_value_t = 4, hide = true)]
     pub gap_max_b: usize,
-    /// Test set for `--gap fmnist`: the examples of classes 2 and 4 (pullover, coat),
-    /// projected on their first two principal components.
-    #[arg(long)]
+    /// Deprecated: `theorem gap --inputs`.
+    #[arg(long, hide = true)]
     pub gap_inputs: Option<PathBuf>,
-    /// With `--gap`: write each data set's points to `DIR/<name>.safetensors` (a test-set
-    /// file, `docs/inputs-format.md`: inputs `[n, 2, 1, 1]`, label 1 for `y = +1`) and stop
-    /// without solving, for `snl train --data points --data-dir DIR/<name>.safetensors`.
-    #[arg(long, value_name = "DIR", requires = "gap")]
+    /// Deprecated: `theorem gap --dump`.
+    #[arg(long, value_name = "DIR", requires = "gap", hide = true)]
     pub gap_dump: Option<PathBuf>,
     /// Testing only: answer every direct query with this word (`sat`, `unsat`, `unknown`)
     /// instead of running z3, to exercise the contradiction check.
@@ -332,8 +339,21 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if let Some(spec) = &cmd.direct_instance {
         return run_direct_child(spec);
     }
+    if let Some(TheoremSub::Gap(g)) = &cmd.sub {
+        return gap::run(g);
+    }
     if !cmd.gap.is_empty() {
-        return run_gap(&cmd);
+        eprintln!("warning: `theorem --gap` is deprecated: use `theorem gap --data …` (--gap-n → --n, --gap-max-b → --max-b, --gap-inputs → --inputs, --gap-dump → --dump)");
+        return gap::run(&gap::GapCommand {
+            data: cmd.gap.clone(),
+            n: cmd.gap_n,
+            max_b: cmd.gap_max_b,
+            inputs: cmd.gap_inputs.clone(),
+            classes: vec![2, 4],
+            timeout: cmd.timeout,
+            dump: cmd.gap_dump.clone(),
+            output_format: cmd.output_format,
+        });
     }
     if cmd.min_n < 2 || cmd.max_n < cmd.min_n {
         bail!("need 2 <= --min-n <= --max-n");
@@ -488,122 +508,6 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
         .iter()
         .all(|r| known(r.lp) && known(r.smt) && known(r.smt_all_kept))
     {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Unknown
-    })
-}
-
-/// One point of the certified dimension curve.
-#[derive(Serialize)]
-struct GapRow {
-    dataset: String,
-    #[serde(flatten)]
-    result: dim::DimResult,
-}
-
-fn gap_points(cmd: &TheoremCommand, name: &str) -> anyhow::Result<dim::Points> {
-    Ok(match name {
-        "checkerboard" => dim::checkerboard(cmd.gap_n, 1),
-        "moons" => dim::moons(cmd.gap_n, 1),
-        "rings" => dim::rings(cmd.gap_n, 1),
-        "fmnist" => {
-            let path = cmd
-                .gap_inputs
-                .as_ref()
-                .context("--gap fmnist needs --gap-inputs FILE (a test set)")?;
-            let s = snl_theory::io::samples::Samples::load(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mut xs = Vec::new();
-            let mut ys = Vec::new();
-            for i in 0..s.len() {
-                let l = s.labels[i];
-                if l == 2 || l == 4 {
-                    xs.push(s.input(i).to_vec());
-                    ys.push(if l == 2 { 1 } else { -1 });
-                }
-            }
-            if xs.len() < 3 {
-                bail!(
-                    "{}: fewer than 3 examples of classes 2 and 4",
-                    path.display()
-                );
-            }
-            dim::pca2(&xs, ys)
-        }
-        other => bail!("unknown --gap data set '{other}' (checkerboard, moons, rings, fmnist)"),
-    })
-}
-
-fn run_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
-    if !(2..=200).contains(&cmd.gap_n) {
-        bail!("--gap-n must be in 2..=200");
-    }
-    if !cmd.timeout.is_finite() || cmd.timeout <= 0.0 {
-        bail!("--timeout must be positive");
-    }
-    let sets: Vec<(String, dim::Points)> = cmd
-        .gap
-        .iter()
-        .map(|g| Ok((g.clone(), gap_points(cmd, g)?)))
-        .collect::<anyhow::Result<_>>()?;
-    if let Some(dir) = &cmd.gap_dump {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, p) in &sets {
-            let path = dir.join(format!("{name}.safetensors"));
-            p.to_samples(name)
-                .save(&path)
-                .with_context(|| format!("cannot write the {name} points"))?;
-            println!("{}", path.display());
-        }
-        return Ok(ExitStatus::Success);
-    }
-    let mut rows = Vec::new();
-    let mut err = std::io::stderr().lock();
-    for (name, p) in &sets {
-        for b in 0..=cmd.gap_max_b {
-            let r = dim::max_classified(p, b, cmd.timeout);
-            writeln!(
-                err,
-                "gap: {name} n={} B={b} best={} found={} ({}, {} ms)",
-                r.n,
-                opt(r.best),
-                r.found,
-                r.status,
-                r.millis
-            )?;
-            rows.push(GapRow {
-                dataset: name.clone(),
-                result: r,
-            });
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    match cmd.output_format {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
-        OutputFormat::Text => {
-            writeln!(
-                out,
-                "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
-                "data", "n", "B", "best", "found", "status", "ms"
-            )?;
-            for r in &rows {
-                writeln!(
-                    out,
-                    "{:>12} {:>3} {:>2} {:>5} {:>6} {:>10} {:>8}",
-                    r.dataset,
-                    r.result.n,
-                    r.result.b,
-                    opt(r.result.best),
-                    r.result.found,
-                    r.result.status,
-                    r.result.millis
-                )?;
-            }
-        }
-    }
-    // `found` (strict, exact) may exceed `best` (margin 1 inside the box): no contradiction
-    Ok(if rows.iter().all(|r| r.result.best.is_some()) {
         ExitStatus::Success
     } else {
         ExitStatus::Unknown
@@ -795,6 +699,7 @@ mod tests {
             no_plot: true,
             direct_instance: None,
             direct_stub: None,
+            sub: None,
             gap: Vec::new(),
             gap_n: 24,
             gap_max_b: 4,
