@@ -10,15 +10,16 @@
 //! at most `SMT_MAX_KEPT` (64) kept ReLUs and is slow beyond toy sizes: on a 4→32→32→3 MLP
 //! with 16 kept ReLUs its 6 bounds took 39 s (argmax verdict 2.4 s); use `--timeout`.
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use snl_theory::bound::{Bounded, InputBox, Method, Property, Verdict};
+use snl_theory::bound::{Bounded, Method, Verdict};
 use snl_theory::{numel, ReluCounts};
 
+use crate::args::{parse_property, RegionArgs};
 use crate::cli::{ExitStatus, OutputFormat};
 
 /// How bounds are computed (`--method`).
@@ -66,26 +67,9 @@ pub struct BoundCommand {
     /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
-    /// The input region: `LO:HI` (the same interval on every input) or a JSON file
-    /// `{"lower": [..], "upper": [..]}`.
-    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "eps", "inputs"], required_unless_present_any = ["center", "inputs"])]
-    pub input_box: Option<String>,
-    /// Centre of an L∞ ball in the model's input space: a JSON array of numbers or a
-    /// whitespace/comma separated list.
-    #[arg(long, requires = "eps", conflicts_with = "inputs")]
-    pub center: Option<PathBuf>,
-    /// A test set (safetensors `inputs` + `labels`, docs/inputs-format.md): the ball is
-    /// around example `--index`, with `--eps` in pixel space, clipped to the pixel range
-    /// and normalized as the file says.
-    #[arg(long, requires = "eps")]
-    pub inputs: Option<PathBuf>,
-    /// The example of `--inputs` (default 0).
-    #[arg(long, requires = "inputs", default_value_t = 0)]
-    pub index: usize,
-    /// Radius of the L∞ ball around `--center` (model space) or the `--inputs` example
-    /// (pixel space).
-    #[arg(long, allow_hyphen_values = true)]
-    pub eps: Option<f64>,
+    /// The input region.
+    #[command(flatten)]
+    pub region: RegionArgs,
     /// How to bound.
     #[arg(long, value_enum, default_value_t)]
     pub method: MethodArg,
@@ -140,100 +124,10 @@ struct Report {
     verify_seconds: Option<f64>,
 }
 
-pub(crate) fn parse_property(s: &str) -> anyhow::Result<Property> {
-    let class = s
-        .strip_prefix("argmax=")
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .with_context(|| format!("bad --property '{s}': expected argmax=C with C a class index"))?;
-    Ok(Property::Argmax { class })
-}
-
-pub(crate) fn parse_numbers(text: &str, what: &Path) -> anyhow::Result<Vec<f64>> {
-    let t = text.trim();
-    let v: Vec<f64> = if t.starts_with('[') {
-        serde_json::from_str(t)
-            .with_context(|| format!("{}: not a JSON array of numbers", what.display()))?
-    } else {
-        t.split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<f64>()
-                    .with_context(|| format!("{}: '{s}' is not a number", what.display()))
-            })
-            .collect::<anyhow::Result<_>>()?
-    };
-    if v.is_empty() {
-        bail!("{}: no numbers", what.display());
-    }
-    Ok(v)
-}
-
-fn input_box(cmd: &BoundCommand, dim: usize) -> anyhow::Result<InputBox> {
-    if let (Some(path), Some(eps)) = (&cmd.inputs, cmd.eps) {
-        let s = snl_theory::io::samples::Samples::load(path).context("cannot read the inputs")?;
-        if numel(&s.shape) != dim {
-            bail!(
-                "{}: examples have shape {:?} ({} values), the model reads {dim}",
-                path.display(),
-                s.shape,
-                numel(&s.shape)
-            );
-        }
-        return Ok(s.ball(cmd.index, eps)?);
-    }
-    parse_region(
-        cmd.input_box.as_deref(),
-        cmd.center.as_deref(),
-        cmd.eps,
-        dim,
-    )
-}
-
-/// The input region from `--input-box LO:HI|FILE` or `--center FILE --eps E`.
-pub(crate) fn parse_region(
-    input_box: Option<&str>,
-    center: Option<&Path>,
-    eps: Option<f64>,
-    dim: usize,
-) -> anyhow::Result<InputBox> {
-    if let Some(spec) = input_box {
-        let parts: Option<(f64, f64)> = spec
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
-        if let Some((lo, hi)) = parts {
-            return Ok(InputBox::uniform(dim, lo, hi)?);
-        }
-        let path = Path::new(spec);
-        if !path.exists() {
-            bail!("bad --input-box '{spec}': expected LO:HI or a JSON file with lower/upper");
-        }
-        #[derive(serde::Deserialize)]
-        struct BoxFile {
-            lower: Vec<f64>,
-            upper: Vec<f64>,
-        }
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {spec}"))?;
-        let b: BoxFile = serde_json::from_str(&text)
-            .with_context(|| format!("{spec}: expected {{\"lower\": [..], \"upper\": [..]}}"))?;
-        return Ok(InputBox::new(b.lower, b.upper)?);
-    }
-    let (Some(center), Some(eps)) = (center, eps) else {
-        bail!("give --input-box LO:HI or --center FILE --eps E");
-    };
-    let text = std::fs::read_to_string(center)
-        .with_context(|| format!("cannot read --center {}", center.display()))?;
-    let c = parse_numbers(&text, center)?;
-    Ok(InputBox::around(&c, eps)?)
-}
-
 /// Runs `bound`.
 pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
     let property = cmd.property.as_deref().map(parse_property).transpose()?;
-    if let Some(e) = cmd.eps {
-        if !(e.is_finite() && e > 0.0) {
-            bail!("--eps must be a positive number, got {e}");
-        }
-    }
+    cmd.region.check()?;
     let timeout = match cmd.timeout {
         Some(t) if !(t.is_finite() && t > 0.0) => {
             bail!("--timeout must be positive (seconds), got {t}")
@@ -245,7 +139,11 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
     let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let load_seconds = start.elapsed().as_secs_f64();
     let relus = net.relu_counts()?;
-    let input = input_box(&cmd, numel(&net.input_shape)).context("bad input region")?;
+    let input = cmd
+        .region
+        .resolve(numel(&net.input_shape))
+        .context("bad input region")?
+        .input;
     let method: Method = cmd.method.into();
     let start = Instant::now();
     let mut query = net.bound(&input)?.using(method);

@@ -14,14 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::bound::{samples, InputBox};
+use snl_theory::bound::samples;
 use snl_theory::free::{free_linearize, FreeReport};
-use snl_theory::io::samples::Samples;
 use snl_theory::numel;
 use snl_theory::tolerance::{compare, Tolerance};
 
+use crate::args::RegionArgs;
 use crate::cli::{ExitStatus, OutputFormat};
-use crate::commands::bound::parse_region;
 
 /// Arguments of `free`.
 #[derive(Debug, Args)]
@@ -30,23 +29,9 @@ pub struct FreeCommand {
     /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
-    /// The domain D as a box: `LO:HI` for every input, or a JSON file
-    /// `{"lower": [..], "upper": [..]}` (model input space).
-    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "inputs"], required_unless_present_any = ["center", "inputs"])]
-    pub input_box: Option<String>,
-    /// D = the box `center ± eps` (model input space; a JSON array or a number list).
-    #[arg(long, requires = "eps", conflicts_with = "inputs")]
-    pub center: Option<PathBuf>,
-    /// D = the L∞ ball of radius `--eps` (pixel space, clipped to the pixel range) around
-    /// example `--index` of this test set (docs/inputs-format.md).
-    #[arg(long, requires = "eps")]
-    pub inputs: Option<PathBuf>,
-    /// The example of `--inputs`.
-    #[arg(long, requires = "inputs", default_value_t = 0)]
-    pub index: usize,
-    /// Radius for `--center` or `--inputs`.
-    #[arg(long)]
-    pub eps: Option<f64>,
+    /// The domain D.
+    #[command(flatten)]
+    pub region: RegionArgs,
     /// Where to write the smaller model.
     #[arg(long)]
     pub out: PathBuf,
@@ -75,48 +60,9 @@ struct Report {
     seconds: f64,
 }
 
-fn domain(cmd: &FreeCommand, dim: usize) -> anyhow::Result<(InputBox, String)> {
-    if let (Some(path), Some(eps)) = (&cmd.inputs, cmd.eps) {
-        let s = Samples::load(path).context("cannot read the inputs")?;
-        if numel(&s.shape) != dim {
-            bail!(
-                "{}: examples have shape {:?} ({} values), the model reads {dim}",
-                path.display(),
-                s.shape,
-                numel(&s.shape)
-            );
-        }
-        let b = s.ball(cmd.index, eps)?;
-        return Ok((
-            b,
-            format!(
-                "L∞ ball eps={eps} (pixels) around example {} of {}",
-                cmd.index,
-                path.display()
-            ),
-        ));
-    }
-    let b = parse_region(
-        cmd.input_box.as_deref(),
-        cmd.center.as_deref(),
-        cmd.eps,
-        dim,
-    )?;
-    let what = match (&cmd.input_box, &cmd.center) {
-        (Some(spec), _) => format!("box {spec}"),
-        (None, Some(c)) => format!("box {} ± {}", c.display(), cmd.eps.unwrap_or(0.0)),
-        _ => "box".to_string(),
-    };
-    Ok((b, what))
-}
-
 /// Runs `free`.
 pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
-    if let Some(e) = cmd.eps {
-        if !(e.is_finite() && e > 0.0) {
-            bail!("--eps must be a positive number, got {e}");
-        }
-    }
+    cmd.region.check()?;
     let deadline = match cmd.timeout {
         Some(t) if !(t.is_finite() && t > 0.0) => {
             bail!("--timeout must be positive (seconds), got {t}")
@@ -127,7 +73,11 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
     let start = Instant::now();
     let (net, mut info) =
         snl_theory::load_any_with_info(&cmd.model).context("cannot read the model")?;
-    let (d, what) = domain(&cmd, numel(&net.input_shape)).context("bad domain")?;
+    let region = cmd
+        .region
+        .resolve(numel(&net.input_shape))
+        .context("bad domain")?;
+    let (d, what) = (region.input, region.what);
     let (m2, free) = free_linearize(&net, &d, deadline).context("bound propagation failed")?;
     // M2 = M on D: check it on samples before writing anything
     let mut max_abs_diff = 0.0f64;

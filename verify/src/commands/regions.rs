@@ -11,8 +11,8 @@ use snl_theory::expressiveness::{t1_bound_for, T1Bound};
 use snl_theory::regions::{self, Oracle, MAX_INPUT_DIM, MAX_KEPT};
 use snl_theory::{numel, ReluCounts};
 
+use crate::args::{parse_numbers, RegionArgs};
 use crate::cli::{ExitStatus, OutputFormat};
-use crate::commands::bound::{parse_numbers, parse_region};
 
 /// Arguments of `regions`.
 #[derive(Debug, Args)]
@@ -21,18 +21,12 @@ pub struct RegionsCommand {
     /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
-    /// Count regions on this box: `LO:HI` for every input, or a JSON file
-    /// `{"lower": [..], "upper": [..]}` (inputs ≤ 3; with 2–3 inputs at most 24 kept ReLUs).
-    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["from", "to"])]
-    pub input_box: Option<String>,
-    /// Count regions on the box `center ± eps` (a JSON array or whitespace/comma list).
-    #[arg(long, requires = "eps", conflicts_with_all = ["from", "to"])]
-    pub center: Option<PathBuf>,
-    /// Radius of the `--center` box.
-    #[arg(long)]
-    pub eps: Option<f64>,
+    /// Count regions on this input region (inputs ≤ 3; with 2–3 inputs at most 24 kept
+    /// ReLUs).
+    #[command(flatten)]
+    pub region: RegionArgs,
     /// Count the affine pieces along the segment from this input (file of numbers) ...
-    #[arg(long, requires = "to")]
+    #[arg(long, requires = "to", conflicts_with_all = ["input_box", "center", "inputs"])]
     pub from: Option<PathBuf>,
     /// ... to this input. Any input size, any number of kept ReLUs.
     #[arg(long, requires = "from")]
@@ -97,8 +91,7 @@ pub fn run(cmd: RegionsCommand) -> anyhow::Result<ExitStatus> {
             seconds: start.elapsed().as_secs_f64(),
         }
     } else {
-        let region = parse_region(cmd.input_box.as_deref(), cmd.center.as_deref(), cmd.eps, d)
-            .context("bad input region")?;
+        let region = cmd.region.resolve(d).context("bad input region")?.input;
         if d > MAX_INPUT_DIM {
             bail!(
                 "the model has {d} inputs; exact region counts on a box need at most {MAX_INPUT_DIM} (use --from/--to for a segment)"

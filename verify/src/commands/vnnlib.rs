@@ -15,13 +15,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use snl_theory::bound::{InputBox, Property};
+use snl_theory::bound::Property;
 use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::io::vnnlib;
 use snl_theory::numel;
 
+use crate::args::{parse_property, RegionArgs};
 use crate::cli::{ExitStatus, OutputFormat};
-use crate::commands::bound::{parse_property, parse_region};
 
 /// How `--onnx` writes partially linearized ReLU layers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -55,24 +55,9 @@ pub struct VnnlibCommand {
     /// `.onnx.gz`; docs/onnx.md, "Import").
     #[arg(long)]
     pub model: PathBuf,
-    /// The input box itself, as `bound --input-box` reads it: `LO:HI` (every input) or a
-    /// JSON file `{"lower": [..], "upper": [..]}` (e.g. `snl-verify bench`'s box files).
-    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["center", "inputs", "eps"], required_unless_present_any = ["center", "inputs"])]
-    pub input_box: Option<String>,
-    /// Centre of the L∞ ball in the model's input space: a JSON array of numbers or a
-    /// whitespace/comma separated list.
-    #[arg(long, conflicts_with = "inputs", requires = "eps")]
-    pub center: Option<PathBuf>,
-    /// A test set (safetensors `inputs` + `labels`, docs/inputs-format.md): the ball is
-    /// around example `--index` with `--eps` in pixel space, as `bound --inputs` does.
-    #[arg(long)]
-    pub inputs: Option<PathBuf>,
-    /// The example of `--inputs`.
-    #[arg(long, requires = "inputs", default_value_t = 0)]
-    pub index: usize,
-    /// Radius of the L∞ ball (model space with `--center`, pixel space with `--inputs`).
-    #[arg(long)]
-    pub eps: Option<f64>,
+    /// The input region, exactly as `bound` reads it.
+    #[command(flatten)]
+    pub region: RegionArgs,
     /// `argmax=C`: output C strictly above every other output on the whole box. Default
     /// with `--inputs`: the example's label.
     #[arg(long)]
@@ -109,55 +94,16 @@ struct Report {
 
 /// Runs `vnnlib`.
 pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
-    if let Some(e) = cmd.eps {
-        if !(e.is_finite() && e > 0.0) {
-            bail!("--eps must be a positive number, got {e}");
-        }
-    }
+    cmd.region.check()?;
     let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let dim = numel(&net.input_shape);
     let outputs = numel(&net.output_shape()?);
-    let (input, center, label): (InputBox, Vec<f64>, Option<usize>) = match &cmd.inputs {
-        Some(path) => {
-            let Some(eps) = cmd.eps else {
-                bail!("--inputs needs --eps");
-            };
-            let s =
-                snl_theory::io::samples::Samples::load(path).context("cannot read the inputs")?;
-            if numel(&s.shape) != dim {
-                bail!(
-                    "{}: examples have shape {:?} ({} values), the model reads {dim}",
-                    path.display(),
-                    s.shape,
-                    numel(&s.shape)
-                );
-            }
-            let b = s.ball(cmd.index, eps)?;
-            (b, s.normalized(cmd.index), Some(s.labels[cmd.index]))
-        }
-        None => {
-            let b = parse_region(
-                cmd.input_box.as_deref(),
-                cmd.center.as_deref(),
-                cmd.eps,
-                dim,
-            )
-            .context("bad input region")?;
-            let c = b
-                .lower
-                .iter()
-                .zip(&b.upper)
-                .map(|(l, u)| 0.5 * (l + u))
-                .collect();
-            (b, c, None)
-        }
+    let region = cmd.region.resolve(dim).context("bad input region")?;
+    let input = region.input;
+    let (center, label) = match region.example {
+        Some((label, center)) => (center, Some(label)),
+        None => (input.center(), None),
     };
-    if input.dim() != dim {
-        bail!(
-            "the centre has {} values, the model reads {dim}",
-            input.dim()
-        );
-    }
     let property = match (&cmd.property, label) {
         (Some(p), _) => parse_property(p)?,
         (None, Some(class)) => Property::Argmax { class },
@@ -168,7 +114,7 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
     let center_prediction = (0..y.len())
         .max_by(|&a, &b| y[a].total_cmp(&y[b]))
         .unwrap_or(0);
-    let region = match (cmd.eps, cmd.inputs.is_some()) {
+    let region = match (cmd.region.eps, cmd.region.inputs.is_some()) {
         (Some(e), true) => {
             format!("L-inf ball, eps {e} in pixel space, clipped and normalized as the inputs file says")
         }
@@ -198,7 +144,7 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
         inputs: dim,
         outputs,
         class,
-        eps: cmd.eps,
+        eps: cmd.region.eps,
         center_prediction,
         box_lower_min: input.lower.iter().copied().fold(f64::INFINITY, f64::min),
         box_upper_max: input
