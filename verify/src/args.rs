@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use snl_theory::bound::{InputBox, Property};
+use snl_theory::io::onnx::Encoding;
 use snl_theory::io::samples::Samples;
 use snl_theory::numel;
 
@@ -145,6 +146,30 @@ fn parse_region(
         .with_context(|| format!("cannot read --center {}", center.display()))?;
     let c = parse_numbers(&text, center)?;
     Ok(InputBox::around(&c, eps)?)
+}
+
+/// How an ONNX export writes partially linearized ReLU layers (`--encoding`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// Kept units gathered, Relu on them only (Relu elements = kept ReLUs).
+    #[default]
+    Gathered,
+    /// `x − m ⊙ min(x, 0)` on every unit with a constant mask.
+    Masked,
+    /// Dense layer before the ReLU as two Gemms (kept, linear units), Relu on the kept part
+    /// only, the next dense layer reading both (MLPs; Relu elements = kept ReLUs; read by
+    /// Marabou and onnx2pytorch).
+    Split,
+}
+
+impl From<EncodingArg> for Encoding {
+    fn from(e: EncodingArg) -> Self {
+        match e {
+            EncodingArg::Gathered => Encoding::Gathered,
+            EncodingArg::Masked => Encoding::Masked,
+            EncodingArg::Split => Encoding::Split,
+        }
+    }
 }
 
 /// `argmax=C`.

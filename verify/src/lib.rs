@@ -12,4 +12,5 @@
 pub mod args;
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod gap;

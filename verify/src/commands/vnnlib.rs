@@ -13,39 +13,15 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use snl_theory::bound::Property;
 use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::io::vnnlib;
 use snl_theory::numel;
 
-use crate::args::{parse_property, RegionArgs};
+use crate::args::{parse_property, EncodingArg, RegionArgs};
 use crate::cli::{ExitStatus, OutputFormat};
-
-/// How `--onnx` writes partially linearized ReLU layers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum EncodingArg {
-    /// Kept units gathered, Relu on them only (Relu elements = kept ReLUs).
-    #[default]
-    Gathered,
-    /// `x − m ⊙ min(x, 0)` on every unit with a constant mask.
-    Masked,
-    /// Dense layer before the ReLU as two Gemms (kept, linear units), Relu on the kept part
-    /// only, the next dense layer reading both (MLPs; Relu elements = kept ReLUs; read by
-    /// Marabou and onnx2pytorch).
-    Split,
-}
-
-impl From<EncodingArg> for Encoding {
-    fn from(e: EncodingArg) -> Self {
-        match e {
-            EncodingArg::Gathered => Encoding::Gathered,
-            EncodingArg::Masked => Encoding::Masked,
-            EncodingArg::Split => Encoding::Split,
-        }
-    }
-}
 
 /// Arguments of `vnnlib`.
 #[derive(Debug, Args)]
