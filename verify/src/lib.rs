@@ -1,11 +1,17 @@
 //! # snl-verify
 //!
-//! Sound facts about trained, selectively linearized ReLU networks read from snl model
-//! files, without libtorch: ReLU accounting (`info`), sound output bounds and robustness
-//! verdicts (`bound`, on `snl_theory::bound`), and a MILP benchmark (`bench`). The binary
-//! `snl-verify` is a thin front end.
+//! Sound facts about trained, selectively linearized ReLU networks (snl model files or
+//! ONNX), without libtorch. The verification engine itself is `snl_theory::bound`; this
+//! crate is what stands around it:
 //!
-//! Other crates: `snl-theory` (the IR and the model file), `snl-linearize` (training).
+//! * library modules, importing no CLI type: [`cost`] (the private-inference cost model of
+//!   the exported graph), [`gap`] (the certified best-accuracy curve of `theorem gap`);
+//! * the command line: [`cli`] (arguments, exit statuses, dispatch), [`args`] (arguments
+//!   shared by several commands: the input region, the ONNX encoding, the property), and
+//!   [`commands`], one file per subcommand that parses, calls and prints.
+//!
+//! The binary `snl-verify` is a thin front end. Other crates: `snl-theory` (the IR, its
+//! files and the analyses), `snl-linearize` (training).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -14,3 +20,4 @@ pub mod cli;
 pub mod commands;
 pub mod cost;
 pub mod gap;
+pub mod theorem;

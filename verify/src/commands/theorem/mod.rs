@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
-use snl_theory::nfl::{self, depth, lp, smt, Architecture, Decision};
 
 use crate::cli::{ExitStatus, OutputFormat};
+use crate::theorem::{self, GridOptions, Row, TwoLayerRow};
 
 pub mod gap;
 
@@ -93,72 +93,6 @@ pub struct TheoremCommand {
     pub direct_stub: Option<String>,
 }
 
-/// One grid instance.
-#[derive(Clone, Debug, Serialize)]
-pub struct Row {
-    /// Number of points.
-    pub n: usize,
-    /// Kept ReLUs.
-    pub b: usize,
-    /// Pieces `P = B + 1`.
-    pub pieces: usize,
-    /// T2's ceiling `min(n, ⌈(n + P)/2⌉)`.
-    pub ceiling: usize,
-    /// Largest `K` the MILP proved with `K + 1` refuted; `null` when unknown.
-    pub lp: Option<usize>,
-    /// Largest `K` z3 (linear encoding, `B` kept + 1 linearized) proved with `K + 1` refuted.
-    pub smt: Option<usize>,
-    /// MILP time.
-    pub lp_ms: u128,
-    /// z3 time (all queries of the search).
-    pub smt_ms: u128,
-    /// The ceiling for width `B`, all kept: `min(n, ⌈(n + B)/2⌉)` for `B ≤ 2`, else as `ceiling`.
-    pub ceiling_all_kept: usize,
-    /// z3's answer for width `B`, all kept.
-    pub smt_all_kept: Option<usize>,
-    /// Its time.
-    pub smt_all_kept_ms: u128,
-    /// The direct encoding at `K = ceiling`: `sat`, `unsat`, `unknown` or `skipped`.
-    pub direct_at_ceiling: String,
-    /// The direct encoding at `K = ceiling + 1` (`n/a` when the ceiling is `n`).
-    pub direct_above: String,
-    /// Time of both direct queries.
-    pub direct_ms: u128,
-}
-
-fn decision_word<W>(d: &Decision<W>) -> String {
-    match d {
-        Decision::Sat(_) => "sat".into(),
-        Decision::Unsat => "unsat".into(),
-        Decision::Unknown { .. } => "unknown".into(),
-    }
-}
-
-fn run_direct_child(spec: &str) -> anyhow::Result<ExitStatus> {
-    let parts: Vec<&str> = spec.split(',').collect();
-    let [n, b, arch, k] = parts.as_slice() else {
-        bail!("--direct-instance wants N,B,ARCH,K");
-    };
-    let (n, b, k): (usize, usize, usize) = (n.parse()?, b.parse()?, k.parse()?);
-    let long = Duration::from_secs(3600);
-    let word = match *arch {
-        "linear" => decision_word(&smt::query_direct(
-            n,
-            b,
-            Architecture::KeptPlusLinear,
-            k,
-            long,
-        )),
-        "all_kept" => decision_word(&smt::query_direct(n, b, Architecture::AllKept, k, long)),
-        other => match other.strip_prefix("two_layer:") {
-            Some(b2) => decision_word(&smt::query_direct_two_layer(n, b, b2.parse()?, k, long)),
-            None => bail!("unknown architecture {other}"),
-        },
-    };
-    println!("{word}");
-    Ok(ExitStatus::Success)
-}
-
 /// Runs one direct query in a child process of this binary, killed after `limit`.
 fn direct_query(
     n: usize,
@@ -215,121 +149,6 @@ fn direct(
     direct_query(n, b, arch, k, Duration::from_secs_f64(cmd.direct_timeout))
 }
 
-fn instance(cmd: &TheoremCommand, n: usize, b: usize) -> anyhow::Result<Row> {
-    let timeout = Duration::from_secs_f64(cmd.timeout);
-    let pieces = b + 1;
-    let ceiling = nfl::ceiling(n, pieces);
-    let start = n.div_ceil(2);
-    let lp = lp::max_classified(n, pieces, cmd.timeout);
-    let s = nfl::search_max(n, start, |k| {
-        smt::query_linear(n, b, Architecture::KeptPlusLinear, k, timeout)
-    });
-    let s_all = nfl::search_max(n, start, |k| {
-        smt::query_linear(n, b, Architecture::AllKept, k, timeout)
-    });
-    let t0 = Instant::now();
-    let (direct_at_ceiling, direct_above) = if cmd.direct_timeout > 0.0 {
-        let at = direct(cmd, n, b, "linear", ceiling)?;
-        let above = if ceiling < n {
-            direct(cmd, n, b, "linear", ceiling + 1)?
-        } else {
-            "n/a".to_string()
-        };
-        (at, above)
-    } else {
-        ("skipped".to_string(), "skipped".to_string())
-    };
-    Ok(Row {
-        n,
-        b,
-        pieces,
-        ceiling,
-        lp: lp.search.max_classified,
-        smt: s.max_classified,
-        lp_ms: lp.search.millis,
-        smt_ms: s.millis,
-        ceiling_all_kept: Architecture::AllKept.ceiling(n, b),
-        smt_all_kept: s_all.max_classified,
-        smt_all_kept_ms: s_all.millis,
-        direct_at_ceiling,
-        direct_above,
-        direct_ms: t0.elapsed().as_millis(),
-    })
-}
-
-/// One instance of the depth-2 profile result: two hidden layers with `B_1` and `B_2` kept
-/// units, each layer also carrying one linearized unit.
-#[derive(Clone, Debug, Serialize)]
-pub struct TwoLayerRow {
-    /// Number of points.
-    pub n: usize,
-    /// Kept units in the first hidden layer.
-    pub b1: usize,
-    /// Kept units in the second hidden layer.
-    pub b2: usize,
-    /// T1's bound on the pieces: `(B_1 + 1)(B_2 + 1)`.
-    pub pieces_bound: usize,
-    /// The depth-profile ceiling `min(n, ⌈(n + (B_1 + 1)(B_2 + 1))/2⌉)`.
-    pub ceiling: usize,
-    /// The one-layer ceiling with the same total `B_1 + B_2` of kept units.
-    pub one_layer_ceiling: usize,
-    /// The MILP's maximum over CPWL functions with `(B_1 + 1)(B_2 + 1)` pieces (an upper
-    /// bound for the two-layer nets by T1), searched without the formula.
-    pub lp: Option<usize>,
-    /// Points the composed-zigzag construction classifies, evaluated exactly.
-    pub construction: usize,
-    /// The direct encoding at `K = ceiling`.
-    pub direct_at_ceiling: String,
-    /// The direct encoding at `K = ceiling + 1` (`n/a` when the ceiling is `n`).
-    pub direct_above: String,
-    /// Time of both direct queries.
-    pub direct_ms: u128,
-}
-
-/// The depth-2 profiles reported.
-const TWO_LAYER_PROFILES: [(usize, usize); 4] = [(1, 1), (1, 2), (2, 1), (2, 2)];
-
-fn two_layer_rows(cmd: &TheoremCommand) -> anyhow::Result<Vec<TwoLayerRow>> {
-    let mut rows = Vec::new();
-    for n in cmd.min_n.max(3)..=cmd.max_n {
-        for (b1, b2) in TWO_LAYER_PROFILES {
-            let profile = [b1, b2];
-            let pieces_bound = depth::pieces_bound(&profile);
-            let ceiling = depth::depth_ceiling(n, &profile);
-            let witness = depth::exact_chain(&depth::zigzag_witness(&profile))
-                .context("the zigzag witness is a dense chain")?;
-            let lp = lp::max_classified(n, pieces_bound, cmd.timeout);
-            let t0 = Instant::now();
-            let (at, above) = if cmd.direct_timeout > 0.0 {
-                let arch = format!("two_layer:{b2}");
-                let at = direct(cmd, n, b1, &arch, ceiling)?;
-                let above = if ceiling < n {
-                    direct(cmd, n, b1, &arch, ceiling + 1)?
-                } else {
-                    "n/a".to_string()
-                };
-                (at, above)
-            } else {
-                ("skipped".to_string(), "skipped".to_string())
-            };
-            rows.push(TwoLayerRow {
-                n,
-                b1,
-                b2,
-                pieces_bound,
-                ceiling,
-                one_layer_ceiling: nfl::ceiling(n, b1 + b2 + 1),
-                lp: lp.search.max_classified,
-                construction: witness.classified(n).len(),
-                direct_at_ceiling: at,
-                direct_above: above,
-                direct_ms: t0.elapsed().as_millis(),
-            });
-        }
-    }
-    Ok(rows)
-}
-
 fn opt(v: Option<usize>) -> String {
     v.map_or("unknown".to_string(), |k| k.to_string())
 }
@@ -337,7 +156,8 @@ fn opt(v: Option<usize>) -> String {
 /// Runs `theorem`.
 pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     if let Some(spec) = &cmd.direct_instance {
-        return run_direct_child(spec);
+        println!("{}", theorem::answer_direct(spec)?);
+        return Ok(ExitStatus::Success);
     }
     if let Some(TheoremSub::Gap(g)) = &cmd.sub {
         return gap::run(g);
@@ -376,11 +196,16 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             cmd.plot.display()
         );
     }
+    let opts = GridOptions {
+        timeout: cmd.timeout,
+        direct_timeout: cmd.direct_timeout,
+    };
+    let mut answer = |n: usize, b: usize, arch: &str, k: usize| direct(&cmd, n, b, arch, k);
     let mut rows = Vec::new();
     let mut err = std::io::stderr().lock();
     for n in cmd.min_n..=cmd.max_n {
         for b in 0..=n - 2 {
-            let r = instance(&cmd, n, b)?;
+            let r = theorem::instance(&opts, n, b, &mut answer)?;
             writeln!(
                 err,
                 "theorem: n={n} B={b} ceiling={} lp={} ({} ms) smt={} ({} ms) all-kept {}/{} direct {}/{}",
@@ -397,7 +222,7 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             rows.push(r);
         }
     }
-    let two = two_layer_rows(&cmd)?;
+    let two = theorem::two_layer_rows(&opts, cmd.min_n, cmd.max_n, &mut answer)?;
     let plot_note = if cmd.no_plot {
         None
     } else {
@@ -416,88 +241,9 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
                 two_layer: &two,
             })?
         )?,
-        OutputFormat::Text => {
-            writeln!(
-                out,
-                "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
-                "n", "B", "P", "ceiling", "LP", "SMT", "LP ms", "SMT ms", "ceil(kB)", "SMT(kB)",
-                "ms", "direct", "dir>c", "dir ms"
-            )?;
-            for r in &rows {
-                writeln!(
-                    out,
-                    "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
-                    r.n,
-                    r.b,
-                    r.pieces,
-                    r.ceiling,
-                    opt(r.lp),
-                    opt(r.smt),
-                    r.lp_ms,
-                    r.smt_ms,
-                    r.ceiling_all_kept,
-                    opt(r.smt_all_kept),
-                    r.smt_all_kept_ms,
-                    r.direct_at_ceiling,
-                    r.direct_above,
-                    r.direct_ms
-                )?;
-            }
-            let agree = rows
-                .iter()
-                .filter(|r| r.lp == Some(r.ceiling) && r.smt == Some(r.ceiling))
-                .count();
-            writeln!(
-                out,
-                "\nLP and SMT both equal the ceiling on {agree} of {} instances; all-kept SMT equals its ceiling on {} of {}",
-                rows.len(),
-                rows.iter()
-                    .filter(|r| r.smt_all_kept == Some(r.ceiling_all_kept))
-                    .count(),
-                rows.len()
-            )?;
-            if !two.is_empty() {
-                writeln!(
-                    out,
-                    "\nTwo hidden layers (B1 and B2 kept + 1 linearized unit each): ceiling min(n, ⌈(n + (B1+1)(B2+1))/2⌉)"
-                )?;
-                writeln!(
-                    out,
-                    "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
-                    "n",
-                    "B1",
-                    "B2",
-                    "ceiling",
-                    "1-layer",
-                    "MILP",
-                    "constr",
-                    "direct",
-                    "dir>c",
-                    "ms"
-                )?;
-                for r in &two {
-                    writeln!(
-                        out,
-                        "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
-                        r.n,
-                        r.b1,
-                        r.b2,
-                        r.ceiling,
-                        r.one_layer_ceiling,
-                        opt(r.lp),
-                        r.construction,
-                        r.direct_at_ceiling,
-                        r.direct_above,
-                        r.direct_ms
-                    )?;
-                }
-            }
-            if let Some(note) = plot_note {
-                writeln!(out, "plot: {note}")?;
-            }
-        }
+        OutputFormat::Text => print_text(&mut out, &rows, &two, plot_note.as_deref())?,
     }
-    let found = contradictions(&rows, &two);
+    let found = theorem::contradictions(&rows, &two);
     for c in &found {
         writeln!(err, "theorem: contradiction: {c}")?;
     }
@@ -514,63 +260,102 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
     })
 }
 
+/// The tables for people: the one-layer grid, its agreement line, the two-layer rows.
+fn print_text(
+    out: &mut impl Write,
+    rows: &[Row],
+    two: &[TwoLayerRow],
+    plot_note: Option<&str>,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
+        "n",
+        "B",
+        "P",
+        "ceiling",
+        "LP",
+        "SMT",
+        "LP ms",
+        "SMT ms",
+        "ceil(kB)",
+        "SMT(kB)",
+        "ms",
+        "direct",
+        "dir>c",
+        "dir ms"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:>2} {:>2} {:>2} {:>7} {:>7} {:>7} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>7} {:>7} {:>8}",
+            r.n,
+            r.b,
+            r.pieces,
+            r.ceiling,
+            opt(r.lp),
+            opt(r.smt),
+            r.lp_ms,
+            r.smt_ms,
+            r.ceiling_all_kept,
+            opt(r.smt_all_kept),
+            r.smt_all_kept_ms,
+            r.direct_at_ceiling,
+            r.direct_above,
+            r.direct_ms
+        )?;
+    }
+    let agree = rows
+        .iter()
+        .filter(|r| r.lp == Some(r.ceiling) && r.smt == Some(r.ceiling))
+        .count();
+    writeln!(
+        out,
+        "\nLP and SMT both equal the ceiling on {agree} of {} instances; all-kept SMT equals its ceiling on {} of {}",
+        rows.len(),
+        rows.iter()
+            .filter(|r| r.smt_all_kept == Some(r.ceiling_all_kept))
+            .count(),
+        rows.len()
+    )?;
+    if !two.is_empty() {
+        writeln!(
+            out,
+            "\nTwo hidden layers (B1 and B2 kept + 1 linearized unit each): ceiling min(n, ⌈(n + (B1+1)(B2+1))/2⌉)"
+        )?;
+        writeln!(
+            out,
+            "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+            "n", "B1", "B2", "ceiling", "1-layer", "MILP", "constr", "direct", "dir>c", "ms"
+        )?;
+        for r in two {
+            writeln!(
+                out,
+                "{:>2} {:>2} {:>2} {:>7} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                r.n,
+                r.b1,
+                r.b2,
+                r.ceiling,
+                r.one_layer_ceiling,
+                opt(r.lp),
+                r.construction,
+                r.direct_at_ceiling,
+                r.direct_above,
+                r.direct_ms
+            )?;
+        }
+    }
+    if let Some(note) = plot_note {
+        writeln!(out, "plot: {note}")?;
+    }
+    Ok(())
+}
+
 /// The JSON document: the one-layer grid and the two-layer rows.
 #[derive(Serialize)]
 struct Grid<'a> {
     one_layer: &'a [Row],
     two_layer: &'a [TwoLayerRow],
-}
-
-/// Every way the rows contradict the ceiling: a search (LP, SMT, all-kept SMT) that settled
-/// on another value, a direct query `unsat` at the ceiling (which the construction achieves)
-/// or `sat` above it (every `sat` was re-checked in exact arithmetic, so that would refute
-/// T2). Empty when nothing contradicts; unknowns are not contradictions.
-pub fn contradictions(rows: &[Row], two: &[TwoLayerRow]) -> Vec<String> {
-    let mut found = Vec::new();
-    for r in rows {
-        let at = format!("n={} B={} ceiling={}", r.n, r.b, r.ceiling);
-        for (name, v, want) in [
-            ("LP", r.lp, r.ceiling),
-            ("SMT", r.smt, r.ceiling),
-            ("all-kept SMT", r.smt_all_kept, r.ceiling_all_kept),
-        ] {
-            if let Some(k) = v.filter(|&k| k != want) {
-                found.push(format!("{at}: {name} settled on {k}, expected {want}"));
-            }
-        }
-        if r.direct_at_ceiling == "unsat" {
-            found.push(format!("{at}: direct encoding unsat at the ceiling"));
-        }
-        if r.direct_above == "sat" {
-            found.push(format!(
-                "{at}: direct encoding sat (re-checked) above the ceiling"
-            ));
-        }
-    }
-    for r in two {
-        let at = format!(
-            "two layers n={} B1={} B2={} ceiling={}",
-            r.n, r.b1, r.b2, r.ceiling
-        );
-        if let Some(k) = r.lp.filter(|&k| k != r.ceiling) {
-            found.push(format!("{at}: MILP settled on {k}"));
-        }
-        if r.construction != r.ceiling {
-            found.push(format!(
-                "{at}: the construction classifies {}",
-                r.construction
-            ));
-        }
-        if r.direct_at_ceiling == "unsat" {
-            found.push(format!("{at}: direct encoding unsat at the ceiling"));
-        }
-        if r.direct_above == "sat" {
-            found.push(format!(
-                "{at}: direct encoding sat (re-checked) above the ceiling"
-            ));
-        }
-    }
-    found
 }
 
 fn register_font() -> anyhow::Result<()> {
@@ -687,80 +472,18 @@ where
 mod tests {
     use super::*;
 
-    fn cmd(max_n: usize) -> TheoremCommand {
-        TheoremCommand {
-            max_n,
-            min_n: 2,
-            timeout: 30.0,
-            // the unit-test binary cannot serve as the direct-encoding child
-            direct_timeout: 0.0,
-            output_format: OutputFormat::Json,
-            plot: PathBuf::from("unused.svg"),
-            no_plot: true,
-            direct_instance: None,
-            direct_stub: None,
-            sub: None,
-            gap: Vec::new(),
-            gap_n: 24,
-            gap_max_b: 4,
-            gap_inputs: None,
-            gap_dump: None,
-        }
-    }
-
-    #[test]
-    fn an_instance_row_has_the_documented_fields_and_agrees() {
-        let r = instance(&cmd(5), 5, 1).unwrap();
-        // 5 points, 1 kept + 1 linearized: 2 pieces, ceiling ⌈7/2⌉ = 4
-        assert_eq!((r.pieces, r.ceiling), (2, 4));
-        assert_eq!(r.lp, Some(4));
-        assert_eq!(r.smt, Some(4));
-        // width 1, all kept: monotone, ⌈6/2⌉ = 3
-        assert_eq!((r.ceiling_all_kept, r.smt_all_kept), (3, Some(3)));
-        assert_eq!(r.direct_at_ceiling, "skipped");
-        let v = serde_json::to_value(&r).unwrap();
-        for key in [
-            "n", "b", "pieces", "ceiling", "lp", "smt", "lp_ms", "smt_ms",
-        ] {
-            assert!(v.get(key).is_some(), "missing {key}");
-        }
-    }
-
-    #[test]
-    fn contradictions_are_found_and_agreement_is_clean() {
-        let r = instance(&cmd(5), 5, 1).unwrap();
-        assert!(contradictions(std::slice::from_ref(&r), &[]).is_empty());
-        let mut above = r.clone();
-        above.direct_above = "sat".into();
-        let mut at = r.clone();
-        at.direct_at_ceiling = "unsat".into();
-        let mut lp = r.clone();
-        lp.lp = Some(5);
-        for bad in [above, at, lp] {
-            assert_eq!(contradictions(&[bad], &[]).len(), 1);
-        }
-        let two = two_layer_rows(&TheoremCommand {
-            min_n: 6,
-            max_n: 6,
-            ..cmd(6)
-        })
-        .unwrap();
-        assert_eq!(two.len(), 4);
-        // (1, 1) at n = 6: 4 pieces, ceiling 5; MILP and construction agree
-        assert_eq!(
-            (two[0].ceiling, two[0].lp, two[0].construction),
-            (5, Some(5), 5)
-        );
-        assert!(contradictions(&[], &two).is_empty());
-        let mut bad = two[0].clone();
-        bad.direct_above = "sat".into();
-        bad.construction = 4;
-        assert_eq!(contradictions(&[], &[bad]).len(), 2);
-    }
-
     #[test]
     fn plots_are_written_as_svg_and_png() {
-        let rows: Vec<Row> = (0..=2).map(|b| instance(&cmd(4), 4, b).unwrap()).collect();
+        let opts = GridOptions {
+            timeout: 30.0,
+            direct_timeout: 0.0,
+        };
+        let mut never = |_: usize, _: usize, _: &str, _: usize| -> anyhow::Result<String> {
+            unreachable!("direct queries are skipped")
+        };
+        let rows: Vec<Row> = (0..=2)
+            .map(|b| theorem::instance(&opts, 4, b, &mut never).unwrap())
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let svg = dir.path().join("sub/c.svg");
         plot(&rows, &svg).unwrap();
