@@ -26,7 +26,7 @@
 //! (`d = 1`) intersects the open intervals exactly; [`Oracle::Elimination`] (any `d`) decides
 //! the strict system exactly by Fourier–Motzkin elimination (a positive combination of
 //! strict inequalities is strict, so eliminating `x_v` between every lower and upper bound
-//! is exact), ending in the exact interval test on `x_0`. [`Oracle::Lp`] is the older
+//! is exact), ending in the exact interval test on `x_0`. [`Oracle::Lp`] is a
 //! floating-point test (the LP `max s` with `a_r·x + c_r ≥ s‖a_r‖` and `lo + s ≤ x ≤ hi − s`,
 //! microlp; interior iff `s > Tolerance::Interior · max(1, box width)`), kept only as an
 //! independent cross-check: it is not exact. Limits: `d ≤` [`MAX_INPUT_DIM`] and at most

@@ -595,40 +595,69 @@ pub struct DataRecord {
     pub std: Vec<f32>,
 }
 
+/// One way given data cannot stand in for a model's data ([`DataRecord::differences`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Difference {
+    /// Another data set (`mine`, `given`).
+    Data(String, String),
+    /// Another split seed.
+    SplitSeed(u64, u64),
+    /// Other normalization constants (`mean/std`, formatted).
+    Normalization(String, String),
+    /// A larger validation split (`mine`, `given`): it holds examples the model trained on.
+    Validation(usize, usize),
+}
+
+impl Difference {
+    /// Whether the difference is in the data itself (data set or normalization), not in
+    /// how it was split.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Difference::Data(..) | Difference::Normalization(..))
+    }
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::Data(a, b) => write!(f, "data {a} vs {b}"),
+            Difference::SplitSeed(a, b) => write!(f, "split seed {a} vs {b}"),
+            Difference::Normalization(a, b) => write!(f, "normalization {a} vs {b}"),
+            Difference::Validation(a, b) => write!(
+                f,
+                "validation examples {a} vs {b} (a larger validation split holds examples the model trained on)"
+            ),
+        }
+    }
+}
+
 impl DataRecord {
-    /// Why `other` (data given now) cannot stand in for this record (the model's data), as
-    /// `what mine vs given` (empty when it can). The data set, the split seed and (for data
-    /// sets with published constants) the normalization must be equal. The validation split
-    /// is always the first `val` examples of the seed's shuffle, so a smaller one (a smaller
-    /// `--limit-train` or `--val-fraction`) lies inside the model's and is accepted; a larger
-    /// one would hold examples the model was trained on.
-    pub fn differences(&self, other: &DataRecord) -> Vec<String> {
+    /// Why `other` (data given now) cannot stand in for this record (the model's data)
+    /// (empty when it can). The data set, the split seed and (for data sets with published
+    /// constants) the normalization must be equal. The validation split is always the first
+    /// `val` examples of the seed's shuffle, so a smaller one (a smaller `--limit-train` or
+    /// `--val-fraction`) lies inside the model's and is accepted; a larger one would hold
+    /// examples the model was trained on.
+    pub fn differences(&self, other: &DataRecord) -> Vec<Difference> {
         let mut d = Vec::new();
-        let mut cmp = |name: &str, a: String, b: String| {
-            if a != b {
-                d.push(format!("{name} {a} vs {b}"));
-            }
-        };
-        cmp("data", self.source.clone(), other.source.clone());
-        cmp(
-            "split seed",
-            self.split_seed.to_string(),
-            other.split_seed.to_string(),
-        );
+        if self.source != other.source {
+            d.push(Difference::Data(self.source.clone(), other.source.clone()));
+        }
+        if self.split_seed != other.split_seed {
+            d.push(Difference::SplitSeed(self.split_seed, other.split_seed));
+        }
         // synthetic data are normalized with their own train split's statistics, which
         // change with the split; the model file carries the constants it was trained with
         if self.source != Source::Synthetic.name() {
-            cmp(
-                "normalization",
+            let (mine, given) = (
                 format!("{:?}/{:?}", self.mean, self.std),
                 format!("{:?}/{:?}", other.mean, other.std),
             );
+            if mine != given {
+                d.push(Difference::Normalization(mine, given));
+            }
         }
         if other.val > self.val {
-            d.push(format!(
-                "validation examples {} vs {} (a larger validation split holds examples the model trained on)",
-                self.val, other.val
-            ));
+            d.push(Difference::Validation(self.val, other.val));
         }
         d
     }
@@ -834,6 +863,51 @@ pub(crate) fn find_root(dir: &Path, sub: &str, probe: &str) -> PathBuf {
 mod tests {
     use super::test_util::{cifar_record, ints, one_thread, values, write_idx_dir};
     use super::*;
+
+    /// Each way data differ is its own variant, printed as `what mine vs given`; only the
+    /// data set and the normalization are differences in the data itself.
+    #[test]
+    fn data_records_differ_by_typed_differences() {
+        let mine = DataRecord {
+            source: "fashion-mnist".into(),
+            split_seed: 0,
+            val_fraction: 0.1,
+            limit_train: None,
+            train: 54_000,
+            val: 6_000,
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        assert!(mine.differences(&mine).is_empty());
+        let given = DataRecord {
+            source: "mnist".into(),
+            split_seed: 3,
+            val: 7_000,
+            mean: vec![0.1],
+            ..mine.clone()
+        };
+        let d = mine.differences(&given);
+        assert_eq!(
+            d,
+            vec![
+                Difference::Data("fashion-mnist".into(), "mnist".into()),
+                Difference::SplitSeed(0, 3),
+                Difference::Normalization("[0.5]/[0.25]".into(), "[0.1]/[0.25]".into()),
+                Difference::Validation(6_000, 7_000),
+            ]
+        );
+        assert_eq!(d[1].to_string(), "split seed 0 vs 3");
+        assert_eq!(
+            d.iter().map(Difference::is_data).collect::<Vec<_>>(),
+            [true, false, true, false]
+        );
+        // a smaller validation split lies inside the model's
+        let smaller = DataRecord {
+            val: 10,
+            ..mine.clone()
+        };
+        assert!(mine.differences(&smaller).is_empty());
+    }
 
     /// Loads a 50-example IDX set whose training image `i` carries the id `i` in pixel 0.
     fn idx_spec(dir: &Path, seed: u64, val_fraction: f64) -> DataSpec {

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tch::Device;
 
-use super::run::publish;
 use super::{Result, TrainError};
 use crate::arch::ArchConfig;
-use crate::data::{DataRecord, Splits};
+use crate::data::{DataRecord, Difference, Splits};
 use crate::graph::SnlNet;
 
 /// Metadata key holding the [`ArchConfig`] JSON in model files written by `snl`.
@@ -31,8 +30,9 @@ pub fn save_model(
     for (k, v) in extra {
         info.insert((*k).to_string(), v.clone());
     }
+    // written atomically, with mode 0644 (`write_atomic`)
     snl_theory::io::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
-    publish(path)
+    Ok(())
 }
 
 /// A model file written by [`save_model`], parsed: its IR, architecture and metadata.
@@ -89,14 +89,15 @@ impl ModelFile {
         };
         let mut d = mine.differences(&splits.record);
         if !split_too {
-            d.retain(|s| s.starts_with("data ") || s.starts_with("normalization "));
+            d.retain(Difference::is_data);
         }
         if d.is_empty() {
             Ok(())
         } else {
+            let words: Vec<String> = d.iter().map(Difference::to_string).collect();
             Err(TrainError::DataMismatch {
                 path: self.path.clone(),
-                differences: d.join(", "),
+                differences: words.join(", "),
             })
         }
     }
