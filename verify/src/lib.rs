@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod cost;

@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 use snl_theory::bound::bab::DecidedBy;
-use snl_theory::bound::{bab, InputBox, Method, Property, Verdict};
+use snl_theory::bound::{InputBox, Method, Property, Verdict};
 use snl_theory::rng::SeededRng;
-use snl_theory::{Affine, Layer, Network, ReluMask};
 
+use crate::bench::{attack_radius, dense_nodes, random_mlp, with_budget, DenseNode};
 use crate::cli::{ExitStatus, OutputFormat};
 
 /// Arguments of `bench`.
@@ -68,63 +67,6 @@ pub enum Solve {
     /// The argmax verdict by branch-and-bound (attack, CROWN, α-CROWN, β-CROWN BaB), with the
     /// stage that decided and the domains bounded.
     Bab,
-}
-
-/// A random MLP `4 → hidden… → 3` with every ReLU kept (weights uniform with variance
-/// `2 / fan_in`, biases uniform in ±0.1).
-fn random_mlp(hidden: &[usize], seed: u64) -> Network {
-    let mut rng = SeededRng::new(seed);
-    let mut net = Network::new(vec![4]);
-    let mut prev = 4;
-    for &h in hidden.iter().chain(std::iter::once(&3)) {
-        let scale = (6.0 / prev as f64).sqrt();
-        let w = DMatrix::from_fn(h, prev, |_, _| scale * rng.uniform(-1.0, 1.0));
-        let b = DVector::from_fn(h, |_, _| 0.1 * rng.uniform(-1.0, 1.0));
-        net.push(Layer::Dense(Affine::new(w, b)));
-        prev = h;
-        net.push(Layer::Relu(ReluMask::all_kept(h)));
-    }
-    net.nodes.pop(); // no ReLU after the logits
-    net
-}
-
-/// Keeps exactly `k` hidden ReLUs (a seeded shuffle of all hidden units).
-fn with_budget(net: &Network, k: usize, seed: u64) -> Network {
-    let mut units: Vec<(usize, usize)> = Vec::new();
-    for (n, node) in net.nodes.iter().enumerate() {
-        if let Layer::Relu(m) = &node.layer {
-            units.extend((0..m.len()).map(|i| (n, i)));
-        }
-    }
-    let mut rng = SeededRng::new(seed ^ 0xb0d9e7);
-    for i in (1..units.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        units.swap(i, j);
-    }
-    let mut out = net.clone().with_all_masks(false);
-    for &(n, i) in units.iter().take(k) {
-        if let Layer::Relu(m) = &mut out.nodes[n].layer {
-            m.set(i, true);
-        }
-    }
-    out
-}
-
-#[derive(Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum DenseNode {
-    Dense {
-        inputs: Vec<usize>,
-        weight: Vec<Vec<f64>>,
-        bias: Vec<f64>,
-    },
-    Relu {
-        inputs: Vec<usize>,
-        kept: Vec<bool>,
-    },
-    Add {
-        inputs: Vec<usize>,
-    },
 }
 
 /// The LP and MILP bounds (complete up to CBC's tolerances) of every logit.
@@ -197,73 +139,6 @@ struct DenseFile {
     upper: Vec<f64>,
     nodes: Vec<DenseNode>,
     ours: Ours,
-}
-
-fn dense_nodes(dense: &Network) -> Vec<DenseNode> {
-    dense
-        .nodes
-        .iter()
-        .map(|n| match &n.layer {
-            Layer::Dense(a) => DenseNode::Dense {
-                inputs: n.inputs.clone(),
-                weight: (0..a.weight.nrows())
-                    .map(|r| a.weight.row(r).iter().copied().collect())
-                    .collect(),
-                bias: a.bias.iter().copied().collect(),
-            },
-            Layer::Relu(m) => DenseNode::Relu {
-                inputs: n.inputs.clone(),
-                kept: m.to_bools(),
-            },
-            _ => DenseNode::Add {
-                inputs: n.inputs.clone(),
-            },
-        })
-        .collect()
-}
-
-/// PGD restarts and steps of the attack-radius search (the verdicts' own attack is shorter).
-const SEARCH_PGD: (usize, usize) = (16, 100);
-/// Bisection steps of the attack-radius search.
-const SEARCH_STEPS: usize = 30;
-
-/// The smallest radius in `(0, max]` at which PGD finds a counterexample to `argmax = class`
-/// around `center` (bisection; `None` when it finds none at `max`).
-fn attack_radius(
-    net: &Network,
-    center: &[f64],
-    class: usize,
-    max: f64,
-) -> anyhow::Result<Option<f64>> {
-    let spec =
-        snl_theory::spec::OutputSpec::argmax(snl_theory::numel(&net.output_shape()?), class)?;
-    let target = bab::Target::new(net, &spec)?;
-    let attack = |r: f64| -> anyhow::Result<bool> {
-        let input = InputBox::around(center, r)?;
-        let (restarts, steps) = SEARCH_PGD;
-        Ok(bab::pgd(
-            &target,
-            &input,
-            restarts,
-            steps,
-            snl_theory::rng::seeds::ATTACK,
-            None,
-        )?
-        .is_some())
-    };
-    if !attack(max)? {
-        return Ok(None);
-    }
-    let (mut lo, mut hi) = (0.0, max);
-    for _ in 0..SEARCH_STEPS {
-        let mid = 0.5 * (lo + hi);
-        if attack(mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok(Some(hi))
 }
 
 /// Runs `bench`.
