@@ -246,8 +246,9 @@ mod tests {
         use crate::fused::Kernels;
         use tch::{Kind, Tensor};
         tch::set_num_threads(1);
-        // one network and one draw of everything random per case (other tests share the
-        // global generator), evaluated with both kernels
+        // one network and one draw of everything random per case, evaluated with both
+        // kernels; every value comes from a seeded stream, not libtorch's global generator
+        // (tests running in parallel draw from that one too, so its values change run to run)
         let run = |arch: Arch, shape: &[i64], gran, st: Option<f64>, plain: bool| {
             let mut c = cfg(arch, shape, ReluConvention::Paper);
             c.granularity = gran;
@@ -256,10 +257,37 @@ mod tests {
             }
             let mut net = c.build(Device::Cpu);
             net.plain_relu = plain;
+            let mut rng = snl_theory::rng::SeededRng::new(0xF05E);
+            let mut draw = |size: &[i64], lo: f64, hi: f64| {
+                let n: i64 = size.iter().product();
+                let v: Vec<f32> = (0..n).map(|_| rng.uniform(lo, hi) as f32).collect();
+                Tensor::from_slice(&v).view(size)
+            };
+            let vars = net.vs.variables();
+            let mut names: Vec<&String> = vars.keys().collect();
+            names.sort();
             tch::no_grad(|| {
+                // weights uniform with variance 2 / fan-in (He), batch-norm scales in
+                // [0.5, 1.5), biases and shifts in ±0.1; buffers (running statistics) as built
+                for name in names {
+                    let mut p = vars[name].shallow_clone();
+                    if crate::masked::is_mask_var(name) || !p.requires_grad() {
+                        continue;
+                    }
+                    let size = p.size();
+                    let init = if size.len() > 1 {
+                        let a = (6.0 / (size[1..].iter().product::<i64>() as f64)).sqrt();
+                        draw(&size, -a, a)
+                    } else if name.ends_with("weight") {
+                        draw(&size, 0.5, 1.5)
+                    } else {
+                        draw(&size, -0.1, 0.1)
+                    };
+                    p.copy_(&init);
+                }
                 for m in net.relus_mut() {
                     // masks spread over [−0.2, 1.2): some 0, some 1, some between
-                    let r = Tensor::rand(m.c.size(), (Kind::Float, Device::Cpu)) * 1.4 - 0.2;
+                    let r = draw(&m.c.size(), -0.2, 1.2);
                     m.c.copy_(&r);
                 }
             });
@@ -268,8 +296,8 @@ mod tests {
             }
             let mut dims = vec![4];
             dims.extend(shape);
-            let x = Tensor::rand(dims, (Kind::Float, Device::Cpu));
-            let w = Tensor::randn([4, 10], (Kind::Float, Device::Cpu));
+            let x = draw(&dims, 0.0, 1.0);
+            let w = draw(&[4, 10], -1.0, 1.0);
             let (mut ps, masks) = net.weights_and_masks();
             if !plain {
                 ps.extend(masks);
