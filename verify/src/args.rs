@@ -48,11 +48,6 @@ pub struct Region {
 }
 
 impl RegionArgs {
-    /// Whether any way of giving a region was used.
-    pub fn given(&self) -> bool {
-        self.input_box.is_some() || self.center.is_some() || self.inputs.is_some()
-    }
-
     /// Checks what needs no model: `--eps` positive.
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(e) = self.eps {

@@ -181,9 +181,17 @@ mod tests {
         let t = bab::Target::new(&net, &spec).unwrap();
         let found = |r: f64| {
             let b = InputBox::around(&c, r).unwrap();
-            bab::pgd(&t, &b, 16, 100, snl_theory::rng::seeds::ATTACK, None)
-                .unwrap()
-                .is_some()
+            let (restarts, steps) = SEARCH_PGD;
+            bab::pgd(
+                &t,
+                &b,
+                restarts,
+                steps,
+                snl_theory::rng::seeds::ATTACK,
+                None,
+            )
+            .unwrap()
+            .is_some()
         };
         assert!(found(r));
     }

@@ -1207,23 +1207,23 @@ pub fn verify_output(
 /// The cases a specification decides by itself: no disjunct (nothing to violate: proved),
 /// an empty conjunction (everything violates: the centre is a counterexample).
 fn decide_trivial(t: &Target<'_>, input: &InputBox) -> Result<Option<Report>> {
-    let stats = LbpStats::default;
-    if t.spec.disjuncts.is_empty() {
-        let r = Report::at_root(Verdict::Proved, Vec::new(), DecidedBy::Trivial, stats());
-        return Ok(Some(r));
-    }
-    if t.spec.disjuncts.iter().any(|c| c.constraints.is_empty()) {
-        if let Some(cex) = t.violation(input, &input.center())? {
-            let v = Verdict::Refuted(cex);
-            return Ok(Some(Report::at_root(
-                v,
-                Vec::new(),
-                DecidedBy::Trivial,
-                stats(),
-            )));
+    let verdict = if t.spec.disjuncts.is_empty() {
+        Verdict::Proved
+    } else if t.spec.disjuncts.iter().any(|c| c.constraints.is_empty()) {
+        match t.violation(input, &input.center())? {
+            Some(cex) => Verdict::Refuted(cex),
+            None => return Ok(None),
         }
-    }
-    Ok(None)
+    } else {
+        return Ok(None);
+    };
+    let stats = LbpStats::default();
+    Ok(Some(Report::at_root(
+        verdict,
+        Vec::new(),
+        DecidedBy::Trivial,
+        stats,
+    )))
 }
 
 impl Report {

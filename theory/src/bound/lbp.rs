@@ -1504,9 +1504,7 @@ impl Analysis {
         deadline: Option<Instant>,
         relax: &Relaxation,
     ) {
-        let (i, lo, hi) = update;
-        self.iv.lo[v][i] = self.iv.lo[v][i].max(lo);
-        self.iv.hi[v][i] = self.iv.hi[v][i].min(hi);
+        self.intersect(v, &[update]);
         self.refine_stale(first, Some(v), deadline, relax);
     }
 
@@ -1580,10 +1578,7 @@ impl Analysis {
                     refined += 1;
                 }
             }
-            for (i, lo, hi) in updates {
-                self.iv.lo[u][i] = self.iv.lo[u][i].max(lo);
-                self.iv.hi[u][i] = self.iv.hi[u][i].min(hi);
-            }
+            self.intersect(u, &updates);
             self.stats.refined += refined;
             self.stats.fp_allowance = self.stats.fp_allowance.max(fp);
             pending = Some(pending.map_or(u, |p| p.min(u)));
@@ -1616,13 +1611,19 @@ impl Analysis {
     /// `(unit, lo, hi)`, each a sound bound), then re-propagates intervals downstream and
     /// recomputes the floating-point terms and the unstable count.
     pub(crate) fn narrow(&mut self, v: usize, updates: &[(usize, f64, f64)]) {
+        self.intersect(v, updates);
+        repropagate(&self.graph, &mut self.iv, v);
+        self.fp.update_from(&self.graph, &self.iv, v);
+        self.count_unstable();
+    }
+
+    /// Intersects the intervals of value `v` with `updates` (`(unit, lo, hi)`, each a sound
+    /// bound), nothing else: the values after `v` are not re-propagated.
+    fn intersect(&mut self, v: usize, updates: &[(usize, f64, f64)]) {
         for &(i, lo, hi) in updates {
             self.iv.lo[v][i] = self.iv.lo[v][i].max(lo);
             self.iv.hi[v][i] = self.iv.hi[v][i].min(hi);
         }
-        repropagate(&self.graph, &mut self.iv, v);
-        self.fp.update_from(&self.graph, &self.iv, v);
-        self.count_unstable();
     }
 
     /// Lower bounds of `rows · value_start` (`m × size(start)`, row-major).

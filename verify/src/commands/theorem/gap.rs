@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::opt;
 use crate::cli::{ExitStatus, OutputFormat};
 use crate::gap::{self, GapRow, Source};
 
@@ -39,10 +40,6 @@ pub struct GapCommand {
     /// `text` (a table) or `json` (an array of rows).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
-}
-
-fn opt(v: Option<usize>) -> String {
-    v.map_or("unknown".to_string(), |k| k.to_string())
 }
 
 /// Runs `theorem gap`: exit 0 when every point is decided, 3 when one stayed unknown.
