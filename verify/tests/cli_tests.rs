@@ -378,3 +378,27 @@ fn milp_timeout_reports_lp_bounds_and_exits_3() {
         "{v}"
     );
 }
+
+/// `bench` refuses bad arguments in one line before it creates its folder (a negative
+/// `--timeout` panicked; a budget above the hidden units was written as `mlp-k99999`).
+#[test]
+fn bench_refuses_bad_arguments_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let o = out.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--timeout=-1"], "--timeout must be positive"),
+        (
+            vec!["--hidden", "8", "--budgets", "99"],
+            "--budgets 99 is above the 8 hidden ReLUs",
+        ),
+        (vec!["--hidden", "0"], "--hidden needs at least one layer"),
+        (vec!["--radius=-1"], "--radius must be a number >= 0"),
+        (vec!["--radius-frac", "0"], "--radius-frac must be positive"),
+    ] {
+        let mut all = vec!["bench", "--out", o];
+        all.extend(args);
+        expect_error(&all, needle);
+        assert!(!out.exists(), "{all:?} created {o}");
+    }
+}

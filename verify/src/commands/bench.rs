@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
 use snl_theory::bound::bab::DecidedBy;
@@ -141,18 +141,35 @@ struct DenseFile {
     ours: Ours,
 }
 
+/// Refuses bad arguments before anything is written.
+fn check(cmd: &BenchCommand) -> anyhow::Result<()> {
+    if cmd.hidden.is_empty() || cmd.hidden.contains(&0) {
+        bail!("--hidden needs at least one layer, each of width >= 1");
+    }
+    let units: usize = cmd.hidden.iter().sum();
+    if let Some(k) = cmd.budgets.iter().find(|&&k| k > units) {
+        bail!("--budgets {k} is above the {units} hidden ReLUs of --hidden");
+    }
+    if !(cmd.radius.is_finite() && cmd.radius >= 0.0) {
+        bail!("--radius must be a number >= 0, got {}", cmd.radius);
+    }
+    if let Some(f) = cmd.radius_frac.filter(|f| !(f.is_finite() && *f > 0.0)) {
+        bail!("--radius-frac must be positive, got {f}");
+    }
+    if !(cmd.timeout.is_finite() && cmd.timeout > 0.0) {
+        bail!("--timeout must be positive (seconds), got {}", cmd.timeout);
+    }
+    Ok(())
+}
+
 /// Runs `bench`.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
+    check(&cmd)?;
     std::fs::create_dir_all(&cmd.out)
         .with_context(|| format!("cannot create {}", cmd.out.display()))?;
     let base = random_mlp(&cmd.hidden, cmd.seed);
     let mut rng = SeededRng::new(cmd.seed ^ 0xce17e5);
     let center: Vec<f64> = (0..4).map(|_| rng.uniform(-1.0, 1.0)).collect();
-    if let Some(f) = cmd.radius_frac {
-        if !(f.is_finite() && f > 0.0) {
-            anyhow::bail!("--radius-frac must be positive, got {f}");
-        }
-    }
     let mut rows = Vec::new();
     let mut out = std::io::stdout().lock();
     let timeout = Duration::from_secs_f64(cmd.timeout);
