@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use snl_theory::bound::{InputBox, Property};
+use snl_theory::bound::InputBox;
 use snl_theory::io::onnx::Encoding;
 use snl_theory::io::samples::Samples;
 use snl_theory::numel;
@@ -165,15 +165,6 @@ impl From<EncodingArg> for Encoding {
             EncodingArg::Split => Encoding::Split,
         }
     }
-}
-
-/// `argmax=C`.
-pub fn parse_property(s: &str) -> anyhow::Result<Property> {
-    let class = s
-        .strip_prefix("argmax=")
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .with_context(|| format!("bad --property '{s}': expected argmax=C with C a class index"))?;
-    Ok(Property::Argmax { class })
 }
 
 /// Numbers from a file's text: a JSON array, or a whitespace/comma separated list.

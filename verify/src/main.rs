@@ -15,6 +15,15 @@ fn main() -> ExitCode {
     }
     let args = match Args::try_parse() {
         Ok(a) => a,
+        // a value our own parser rejected (`--property top1`): one line, as every other
+        // bad input; clap's first line names the flag, the value and the reason
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let _ = writeln!(std::io::stderr().lock(), "snl-verify: error: {first}");
+            return ExitCode::from(ExitStatus::Error as u8);
+        }
         Err(e) => {
             let _ = e.print();
             // --help and --version are successes; every parse error is a user error (2).

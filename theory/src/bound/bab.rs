@@ -8,7 +8,7 @@
 //!   bound seen is kept, and iteration 0 is CROWN, so the result is never looser than CROWN.
 //! * **Attack** ([`pgd`]): projected gradient descent on the worst margin `max_j y_j − y_c`
 //!   from the centre and from deterministic random starts, signed steps scaled to the box.
-//! * **Branch-and-bound** ([`verify_argmax`] with [`Level::Bab`]): a domain is a set of
+//! * **Branch-and-bound** ([`verify_output`] with [`Level::Bab`]): a domain is a set of
 //!   splits `x_i ≥ 0` / `x_i ≤ 0` of kept units whose interval straddles 0 (linearized and
 //!   stable units are never split). In a domain the split units are exact (identity or
 //!   zero) and their constraints enter the bound through Lagrange multipliers `β ≥ 0`
@@ -34,29 +34,52 @@
 //! Every counterexample is re-run through [`Network::forward`] before it is reported; every
 //! "proved" rests on sound lower bounds only (no floating-point solver).
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::branching::{branch_and_bound, Branching, Settled};
 use super::lbp::{default_alpha, upper_slope, Analysis, Backward, LbpStats, Relaxation, Split};
-use super::{Counterexample, InputBox, Verdict};
+use super::{Counterexample, InputBox, Method, Verdict};
 use crate::spec::{OutputSpec, Spec};
 use crate::{Error, Network, Result};
 
-/// How far verification goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How far verification goes (`snl-verify robust --method`, `snl-verify vnncomp --level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
-    /// Attack, then CROWN bounds.
+    /// Attack + CROWN (incomplete, fast).
     Crown,
-    /// Attack, CROWN, then α-CROWN.
+    /// Attack + CROWN + α-CROWN (incomplete).
     Alpha,
-    /// Attack, CROWN, α-CROWN, then branch-and-bound (complete, up to the deadline).
+    /// Attack, CROWN, α-CROWN, then branch-and-bound (complete up to the timeout).
+    #[default]
     Bab,
 }
 
-/// Options of [`verify_argmax`].
+impl Level {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Crown => "crown",
+            Level::Alpha => "alpha",
+            Level::Bab => "bab",
+        }
+    }
+
+    /// The bound method whose verdicts go this far.
+    pub fn method(self) -> Method {
+        match self {
+            Level::Crown => Method::Crown,
+            Level::Alpha => Method::Alpha,
+            Level::Bab => Method::Bab,
+        }
+    }
+}
+
+/// Options of [`verify_output`] (the doors: [`crate::bound::Query`], [`Network::verify_spec`]).
 #[derive(Clone, Debug)]
 pub struct Options {
     /// How far to go.
@@ -171,7 +194,7 @@ impl std::fmt::Display for DecidedBy {
     }
 }
 
-/// What [`verify_argmax`] found, with how.
+/// What [`verify_output`] found, with how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The verdict.
@@ -1061,7 +1084,8 @@ fn try_argmins(
 
 /// Decides "`class` is the strict argmax on the whole box": [`verify_output`] with
 /// [`OutputSpec::argmax`].
-pub fn verify_argmax(
+#[cfg(test)]
+pub(crate) fn verify_argmax(
     net: &Network,
     input: &InputBox,
     class: usize,
@@ -1084,7 +1108,7 @@ pub struct SpecReport {
 
 /// Decides a specification: every region with [`verify_output`], under one deadline.
 /// Regions are run in order; the first counterexample ends the run.
-pub fn verify_spec(net: &Network, spec: &Spec, opts: &Options) -> Result<SpecReport> {
+pub(crate) fn verify_spec(net: &Network, spec: &Spec, opts: &Options) -> Result<SpecReport> {
     let inputs = crate::numel(&net.input_shape);
     let outputs = crate::numel(&net.output_shape()?);
     spec.check_dims(inputs, outputs)?;
@@ -1137,7 +1161,7 @@ fn identity_rows(m: usize) -> Vec<f64> {
 
 /// Decides that no input of `input` maps into the violation set `spec` (see the module
 /// docs): attack, CROWN, α-CROWN, then branch-and-bound, as far as `opts.level` goes.
-pub fn verify_output(
+pub(crate) fn verify_output(
     net: &Network,
     input: &InputBox,
     spec: &OutputSpec,
@@ -1385,72 +1409,90 @@ fn relu_stage(
     }
     let root_lower = p.lower.clone();
     let mut first = None;
-    if let (true, Some(d)) = (
-        share > 0.0 && opts.intermediate_bab_share > 0.0,
-        opts.deadline,
-    ) {
-        let now = Instant::now();
-        let left = d.saturating_duration_since(now);
-        let quick = Options {
-            deadline: Some(
-                now + left
-                    .mul_f64(INTERMEDIATE_BAB_FIRST)
-                    .min(INTERMEDIATE_BAB_FIRST_MAX),
-            ),
-            ..opts.clone()
-        };
-        let r = relu_bab(
-            t,
-            input,
-            p.a.clone(),
-            p.root_state(),
-            &quick,
-            opts.max_domains,
-        )?;
-        let timed_out = past(quick.deadline) && !past(opts.deadline);
-        if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
-            return Ok(bab_report(r, root_lower, p.stats));
+    if share > 0.0 && opts.intermediate_bab_share > 0.0 {
+        match first_round(t, input, opts, &mut p, &root_lower)? {
+            FirstRound::Decided(report) => return Ok(report),
+            FirstRound::Open(r) => first = r,
         }
-        let now = Instant::now();
-        let by = now
-            + d.saturating_duration_since(now)
-                .mul_f64(opts.intermediate_bab_share);
-        let (alpha_iters, bab_iters) = (opts.alpha_iters, opts.bab_iters);
-        let stable =
-            bab_tighten_intermediate(&mut p.a, alpha_iters, bab_iters, UNIT_BAB_DOMAINS, Some(by));
-        if stable > 0 {
-            p.stats.unstable_kept = p.a.stats.unstable_kept;
-            if let Some(v) = p.alpha(t, input, opts)? {
-                let mut rep = p.report(v, DecidedBy::Alpha);
-                (rep.domains, rep.max_depth) = (r.domains, r.max_depth);
-                return Ok(rep);
-            }
-        }
-        first = Some(r);
     }
-    let RootProblem {
-        a,
-        rows,
-        groups,
-        relax,
-        lower,
-        pass,
-        stats,
-    } = p;
-    let state = RootState {
-        rows: &rows,
-        groups: &groups,
-        relax,
-        lower,
-        pass: &pass,
-    };
-    let mut r = relu_bab(t, input, a, state, opts, opts.max_domains)?;
+    let mut r = relu_bab(
+        t,
+        input,
+        p.a.clone(),
+        p.root_state(),
+        opts,
+        opts.max_domains,
+    )?;
     if let Some(f) = first {
         r.domains += f.domains;
         r.max_depth = r.max_depth.max(f.max_depth);
         r.fp_allowance = r.fp_allowance.max(f.fp_allowance);
     }
-    Ok(bab_report(r, root_lower, stats))
+    Ok(bab_report(r, root_lower, p.stats))
+}
+
+/// What the first, short branch-and-bound round of [`relu_stage`] left.
+enum FirstRound {
+    /// It (or α-CROWN on the intermediate bounds it then tightened) decided.
+    Decided(Report),
+    /// Open: its run, to be added to the next one's counts (`None`: no round, there is
+    /// no deadline to take a share of).
+    Open(Option<ReluBab>),
+}
+
+/// Branch-and-bound for [`INTERMEDIATE_BAB_FIRST`] of the time left; if that times out,
+/// the root's intermediate bounds tightened by branch-and-bound per unit
+/// ([`bab_tighten_intermediate`], [`Options::intermediate_bab_share`] of the time left),
+/// then α-CROWN on them.
+fn first_round(
+    t: &Target<'_>,
+    input: &InputBox,
+    opts: &Options,
+    p: &mut RootProblem,
+    root_lower: &[f64],
+) -> Result<FirstRound> {
+    let Some(d) = opts.deadline else {
+        return Ok(FirstRound::Open(None));
+    };
+    let now = Instant::now();
+    let left = d.saturating_duration_since(now);
+    let quick = Options {
+        deadline: Some(
+            now + left
+                .mul_f64(INTERMEDIATE_BAB_FIRST)
+                .min(INTERMEDIATE_BAB_FIRST_MAX),
+        ),
+        ..opts.clone()
+    };
+    let r = relu_bab(
+        t,
+        input,
+        p.a.clone(),
+        p.root_state(),
+        &quick,
+        opts.max_domains,
+    )?;
+    let timed_out = past(quick.deadline) && !past(opts.deadline);
+    if !matches!(r.verdict, Verdict::Unknown { .. }) || !timed_out {
+        let report = bab_report(r, root_lower.to_vec(), p.stats.clone());
+        return Ok(FirstRound::Decided(report));
+    }
+    let now = Instant::now();
+    let by = now
+        + d.saturating_duration_since(now)
+            .mul_f64(opts.intermediate_bab_share);
+    let (alpha_iters, bab_iters) = (opts.alpha_iters, opts.bab_iters);
+    let stable =
+        bab_tighten_intermediate(&mut p.a, alpha_iters, bab_iters, UNIT_BAB_DOMAINS, Some(by));
+    if stable > 0 {
+        p.stats.unstable_kept = p.a.stats.unstable_kept;
+        if let Some(v) = p.alpha(t, input, opts)? {
+            let mut rep = p.report(v, DecidedBy::Alpha);
+            (rep.domains, rep.max_depth) = (r.domains, r.max_depth);
+            return Ok(FirstRound::Decided(rep));
+        }
+    }
+    Ok(FirstRound::Open(Some(r)))
 }
 
 /// What a bounding stage left: a verdict, or the pass of its best bounds.
@@ -1544,22 +1586,10 @@ fn relu_bab(
         lower,
         pass,
     } = root;
-    let mut fp_allowance = 0.0f64;
-    let done = |verdict, domains, max_depth, fp_allowance| {
-        Ok(ReluBab {
-            verdict,
-            domains,
-            max_depth,
-            fp_allowance,
-        })
-    };
-    let unknown = |why: String| Verdict::Unknown { reason: why };
     let a = std::sync::Arc::new(a);
-    let values = a.graph.total_size();
-    let mut heap = BinaryHeap::new();
     let pick = pick_unit(&a, pass, &lower, groups, &relax);
     let (rows, m, groups, relax, lower) = compact(rows, t.rows(), groups, &relax, &lower);
-    heap.push(Domain {
+    let root = Domain {
         rows,
         m,
         groups,
@@ -1567,118 +1597,170 @@ fn relu_bab(
         relax,
         lower,
         depth: 0,
-        an: a,
-    });
-    let (mut domains, mut max_depth) = (0usize, 0usize);
-    let mut undecided_leaves = 0usize;
-    let n_rows = t.rows();
+        an: a.clone(),
+    };
+    let mut splits = ReluSplits {
+        t,
+        input,
+        opts,
+        values: a.graph.total_size(),
+        refine: false,
+        fp_allowance: 0.0,
+    };
     // the children of a domain are bounded at once, one per core
     let per_batch = super::lbp::threads().div_ceil(2).max(1);
-    while !heap.is_empty() {
-        if past(opts.deadline) || domains >= max_domains {
-            let d = heap.peek().expect("not empty");
-            let why = format!(
-                "branch-and-bound stopped ({}) with {} open domains after {domains} bounded; worst open bound {:.6e}",
-                if past(opts.deadline) { "timeout" } else { "domain limit" },
-                heap.len(),
-                d.worst()
-            );
-            return done(unknown(why), domains, max_depth, fp_allowance);
-        }
-        // (parent, its relaxation with the new split, iterations, a fully split leaf?)
-        let mut jobs: Vec<(std::rc::Rc<Domain>, Relaxation, usize, bool)> = Vec::new();
-        while jobs.len() < 2 * per_batch {
-            let Some(d) = heap.pop() else { break };
-            let d = std::rc::Rc::new(d);
-            match d.pick {
-                // every kept unstable unit is split: the domain is linear, and the bound
-                // tends to its LP optimum as β converges; give β more iterations
-                None => jobs.push((d.clone(), d.relax.clone(), 10 * opts.bab_iters + 50, true)),
-                Some((k, i)) => {
-                    for active in [true, false] {
-                        let mut relax = d.relax.clone();
-                        let split = Split {
-                            node: k,
-                            unit: i,
-                            active,
-                        };
-                        relax.splits.push((split, vec![0.0; d.m]));
-                        jobs.push((d.clone(), relax, opts.bab_iters, false));
-                    }
-                }
-            }
-        }
-        // children own their intervals only while the open domains' copies fit the budget;
-        // past it they share their parent's (sound, only looser)
-        let refine = opts.refine_domains
-            && values <= REFINE_MAX_VALUES
-            && (heap.len() + jobs.len()).saturating_mul(4 * values) <= DOMAIN_INTERVALS_F64;
-        let work: Vec<(&Domain, &Relaxation, usize, bool)> = jobs
-            .iter()
-            .map(|(d, r, it, leaf)| (d.as_ref(), r, *it, *leaf))
-            .collect();
-        let t = &t;
-        let outcomes = super::lbp::each_on_own_core(&work, |&(d, relax, iters, leaf)| {
-            let split = if leaf {
-                None
-            } else {
-                relax.splits.last().map(|(s, _)| *s)
-            };
-            let split = split.filter(|_| refine);
-            let an = split_analysis(&d.an, split, opts.deadline);
-            let outcome = bound_domain(&an, t, input, d, relax.clone(), iters, opts.deadline)?;
-            let pick = match &outcome {
-                DomainOutcome::Open { lower, pass, relax } if !leaf => pick_unit_fsb(
-                    &an,
-                    pass,
-                    &d.rows,
-                    d.m,
-                    lower,
-                    &d.groups,
-                    relax,
-                    opts.fsb_candidates,
-                ),
-                _ => None,
-            };
-            Ok::<_, Error>((outcome, an, pick))
-        });
-        for ((d, _, _, leaf), outcome) in jobs.into_iter().zip(outcomes) {
-            domains += 1;
-            if !leaf {
-                max_depth = max_depth.max(d.depth + 1);
-            }
-            let (outcome, an, pick) = outcome?;
-            match outcome {
-                DomainOutcome::Proved => {}
-                DomainOutcome::Refuted(c) => {
-                    return done(Verdict::Refuted(c), domains, max_depth, fp_allowance)
-                }
-                DomainOutcome::Open { .. } if leaf => undecided_leaves += 1,
-                DomainOutcome::Open { lower, pass, relax } => {
-                    fp_allowance = fp_allowance.max(pass.fp_allowance);
-                    let (rows, m, groups, relax, lower) =
-                        compact(&d.rows, n_rows, &d.groups, &relax, &lower);
-                    heap.push(Domain {
-                        rows,
-                        m,
-                        groups,
+    let run = branch_and_bound(&mut splits, root, per_batch, max_domains, opts.deadline)?;
+    Ok(ReluBab {
+        verdict: run.verdict,
+        domains: run.domains,
+        max_depth: run.max_depth,
+        fp_allowance: splits.fp_allowance,
+    })
+}
+
+/// Splits of kept unstable ReLU units: the [`Branching`] of [`relu_bab`].
+struct ReluSplits<'a, 't> {
+    t: &'a Target<'t>,
+    input: &'a InputBox,
+    opts: &'a Options,
+    /// Scalars of one domain's intervals.
+    values: usize,
+    /// Whether this batch's children re-compute their intervals ([`Branching::prepare`]).
+    refine: bool,
+    /// Largest floating-point allowance of an open child's bound.
+    fp_allowance: f64,
+}
+
+/// A child domain of [`relu_bab`]: its parent's relaxation with one more split, or, for a
+/// parent with every kept unstable unit split (a leaf: the domain is linear), the parent
+/// again with more β iterations (the bound tends to its LP optimum as β converges).
+struct ReluChild {
+    relax: Relaxation,
+    iters: usize,
+    leaf: bool,
+}
+
+impl Branching for ReluSplits<'_, '_> {
+    type Domain = Domain;
+    type Child = ReluChild;
+    type Outcome = (
+        DomainOutcome,
+        std::sync::Arc<Analysis>,
+        Option<(usize, usize)>,
+    );
+    const NAME: &'static str = "branch-and-bound";
+    const NOUN: &'static str = "domains";
+
+    fn worst(d: &Domain) -> f64 {
+        d.worst()
+    }
+
+    fn depth(d: &Domain) -> usize {
+        d.depth
+    }
+
+    fn children(&self, d: &Domain) -> Option<Vec<ReluChild>> {
+        let iters = self.opts.bab_iters;
+        Some(match d.pick {
+            None => vec![ReluChild {
+                relax: d.relax.clone(),
+                iters: 10 * iters + 50,
+                leaf: true,
+            }],
+            Some((k, i)) => [true, false]
+                .map(|active| {
+                    let mut relax = d.relax.clone();
+                    let split = Split {
+                        node: k,
+                        unit: i,
+                        active,
+                    };
+                    relax.splits.push((split, vec![0.0; d.m]));
+                    ReluChild {
                         relax,
-                        lower,
-                        pick,
-                        depth: d.depth + 1,
-                        an,
-                    });
-                }
+                        iters,
+                        leaf: false,
+                    }
+                })
+                .into(),
+        })
+    }
+
+    fn deepens(c: &ReluChild) -> bool {
+        !c.leaf
+    }
+
+    /// Children own their intervals only while the open domains' copies fit the budget;
+    /// past it they share their parent's (sound, only looser).
+    fn prepare(&mut self, open: usize) {
+        self.refine = self.opts.refine_domains
+            && self.values <= REFINE_MAX_VALUES
+            && open.saturating_mul(4 * self.values) <= DOMAIN_INTERVALS_F64;
+    }
+
+    fn bound(&self, d: &Domain, c: &ReluChild) -> Result<Self::Outcome> {
+        let opts = self.opts;
+        let split = if c.leaf {
+            None
+        } else {
+            c.relax.splits.last().map(|(s, _)| *s)
+        };
+        let split = split.filter(|_| self.refine);
+        let an = split_analysis(&d.an, split, opts.deadline);
+        let outcome = bound_domain(
+            &an,
+            self.t,
+            self.input,
+            d,
+            c.relax.clone(),
+            c.iters,
+            opts.deadline,
+        )?;
+        let pick = match &outcome {
+            DomainOutcome::Open { lower, pass, relax } if !c.leaf => pick_unit_fsb(
+                &an,
+                pass,
+                &d.rows,
+                d.m,
+                lower,
+                &d.groups,
+                relax,
+                opts.fsb_candidates,
+            ),
+            _ => None,
+        };
+        Ok((outcome, an, pick))
+    }
+
+    fn settle(&mut self, d: &Domain, c: ReluChild, o: Self::Outcome) -> Settled<Domain> {
+        let (outcome, an, pick) = o;
+        match outcome {
+            DomainOutcome::Proved => Settled::Proved,
+            DomainOutcome::Refuted(c) => Settled::Refuted(c),
+            DomainOutcome::Open { .. } if c.leaf => Settled::Undecided,
+            DomainOutcome::Open { lower, pass, relax } => {
+                self.fp_allowance = self.fp_allowance.max(pass.fp_allowance);
+                let (rows, m, groups, relax, lower) =
+                    compact(&d.rows, self.t.rows(), &d.groups, &relax, &lower);
+                Settled::Open(Domain {
+                    rows,
+                    m,
+                    groups,
+                    relax,
+                    lower,
+                    pick,
+                    depth: d.depth + 1,
+                    an,
+                })
             }
         }
     }
-    if undecided_leaves > 0 {
-        let why = format!(
-            "{undecided_leaves} fully split domains kept a non-positive bound and no counterexample (β not converged)"
-        );
-        return done(unknown(why), domains, max_depth, fp_allowance);
+
+    fn undecided(n: usize) -> String {
+        format!(
+            "{n} fully split domains kept a non-positive bound and no counterexample (β not converged)"
+        )
     }
-    done(Verdict::Proved, domains, max_depth, fp_allowance)
 }
 
 /// One input-split domain: a sub-box with its unproved rows.
@@ -1851,25 +1933,15 @@ fn input_bab(
     mut stats: LbpStats,
 ) -> Result<Report> {
     let n_in = input.dim();
-    let n_rows = t.rows();
-    let report = |verdict, stats, domains, max_depth, by: DecidedBy| Report {
-        verdict,
-        margin_lower: root_lower.clone(),
-        decided_by: by,
-        stats,
-        domains,
-        max_depth,
-    };
     let u = unproved(
         rows,
-        n_rows,
+        t.rows(),
         n_in,
         groups,
         &root_lower,
         &root_pass.input_coef,
     );
-    let mut heap = BinaryHeap::new();
-    heap.push(BoxDomain {
+    let root = BoxDomain {
         input: input.clone(),
         rows: u.rows,
         m: u.m,
@@ -1877,82 +1949,105 @@ fn input_bab(
         lower: u.lower,
         coef: u.coef,
         depth: 0,
-    });
-    let (mut domains, mut max_depth, mut stuck) = (0usize, 0usize, 0usize);
+    };
+    let mut splits = BoxSplits {
+        t,
+        opts,
+        fp_allowance: stats.fp_allowance,
+    };
     // the two halves of a box are bounded at once, one per core
     let per_batch = super::lbp::threads().div_ceil(2).max(1);
-    while !heap.is_empty() {
-        if past(opts.deadline) || domains >= opts.max_domains {
-            let d = heap.peek().expect("not empty");
-            let why = format!(
-                "input branch-and-bound stopped ({}) with {} open boxes after {domains} bounded; worst open bound {:.6e}",
-                if past(opts.deadline) { "timeout" } else { "domain limit" },
-                heap.len(),
-                d.worst()
-            );
-            let v = Verdict::Unknown { reason: why };
-            return Ok(report(v, stats, domains, max_depth, DecidedBy::None));
-        }
-        let mut jobs: Vec<(std::rc::Rc<BoxDomain>, InputBox)> = Vec::new();
-        while jobs.len() < 2 * per_batch {
-            let Some(d) = heap.pop() else { break };
-            let Some(j) = d.pick() else {
-                stuck += 1;
-                continue;
-            };
-            let d = std::rc::Rc::new(d);
-            let (l, h) = (d.input.lower[j], d.input.upper[j]);
-            let mid = l + 0.5 * (h - l);
-            for half in [(l, mid), (mid, h)] {
-                let mut sub = d.input.clone();
-                (sub.lower[j], sub.upper[j]) = half;
-                jobs.push((d.clone(), sub));
-            }
-        }
-        let work: Vec<(&BoxDomain, &InputBox)> =
-            jobs.iter().map(|(d, b)| (d.as_ref(), b)).collect();
-        let outcomes = super::lbp::each_on_own_core(&work, |&(d, b)| bound_box(t, d, b, opts));
-        for ((d, sub), outcome) in jobs.into_iter().zip(outcomes) {
-            domains += 1;
-            max_depth = max_depth.max(d.depth + 1);
-            match outcome? {
-                BoxOutcome::Proved { fp } => stats.fp_allowance = stats.fp_allowance.max(fp),
-                BoxOutcome::Refuted(c) => {
-                    return Ok(report(
-                        Verdict::Refuted(c),
-                        stats,
-                        domains,
-                        max_depth,
-                        DecidedBy::Bab,
-                    ))
-                }
-                BoxOutcome::Open { fp, unproved: u } => {
-                    stats.fp_allowance = stats.fp_allowance.max(fp);
-                    heap.push(BoxDomain {
-                        input: sub,
-                        rows: u.rows,
-                        m: u.m,
-                        groups: u.groups,
-                        lower: u.lower,
-                        coef: u.coef,
-                        depth: d.depth + 1,
-                    });
-                }
-            }
-        }
-    }
-    if stuck > 0 {
-        let why = format!(
-            "{stuck} boxes too small to halve in floating point kept a non-positive bound and no counterexample"
-        );
-        let v = Verdict::Unknown { reason: why };
-        return Ok(report(v, stats, domains, max_depth, DecidedBy::None));
-    }
-    Ok(report(
-        Verdict::Proved,
+    let run = branch_and_bound(
+        &mut splits,
+        root,
+        per_batch,
+        opts.max_domains,
+        opts.deadline,
+    )?;
+    stats.fp_allowance = splits.fp_allowance;
+    Ok(Report {
+        decided_by: if run.decided() {
+            DecidedBy::Bab
+        } else {
+            DecidedBy::None
+        },
+        verdict: run.verdict,
+        margin_lower: root_lower,
         stats,
-        domains,
-        max_depth,
-        DecidedBy::Bab,
-    ))
+        domains: run.domains,
+        max_depth: run.max_depth,
+    })
+}
+
+/// Halvings of the input box: the [`Branching`] of [`input_bab`].
+struct BoxSplits<'a, 't> {
+    t: &'a Target<'t>,
+    opts: &'a Options,
+    /// Largest floating-point allowance of a bound so far.
+    fp_allowance: f64,
+}
+
+impl Branching for BoxSplits<'_, '_> {
+    type Domain = BoxDomain;
+    /// One half of the parent's box.
+    type Child = InputBox;
+    type Outcome = BoxOutcome;
+    const NAME: &'static str = "input branch-and-bound";
+    const NOUN: &'static str = "boxes";
+
+    fn worst(d: &BoxDomain) -> f64 {
+        d.worst()
+    }
+
+    fn depth(d: &BoxDomain) -> usize {
+        d.depth
+    }
+
+    fn children(&self, d: &BoxDomain) -> Option<Vec<InputBox>> {
+        let j = d.pick()?;
+        let (l, h) = (d.input.lower[j], d.input.upper[j]);
+        let mid = l + 0.5 * (h - l);
+        let halves = [(l, mid), (mid, h)].map(|half| {
+            let mut sub = d.input.clone();
+            (sub.lower[j], sub.upper[j]) = half;
+            sub
+        });
+        Some(halves.into())
+    }
+
+    fn deepens(_: &InputBox) -> bool {
+        true
+    }
+
+    fn bound(&self, d: &BoxDomain, sub: &InputBox) -> Result<BoxOutcome> {
+        bound_box(self.t, d, sub, self.opts)
+    }
+
+    fn settle(&mut self, d: &BoxDomain, sub: InputBox, o: BoxOutcome) -> Settled<BoxDomain> {
+        match o {
+            BoxOutcome::Proved { fp } => {
+                self.fp_allowance = self.fp_allowance.max(fp);
+                Settled::Proved
+            }
+            BoxOutcome::Refuted(c) => Settled::Refuted(c),
+            BoxOutcome::Open { fp, unproved: u } => {
+                self.fp_allowance = self.fp_allowance.max(fp);
+                Settled::Open(BoxDomain {
+                    input: sub,
+                    rows: u.rows,
+                    m: u.m,
+                    groups: u.groups,
+                    lower: u.lower,
+                    coef: u.coef,
+                    depth: d.depth + 1,
+                })
+            }
+        }
+    }
+
+    fn undecided(n: usize) -> String {
+        format!(
+            "{n} boxes too small to halve in floating point kept a non-positive bound and no counterexample"
+        )
+    }
 }

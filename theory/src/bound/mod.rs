@@ -51,6 +51,7 @@ use crate::error::BoxProblem;
 use crate::{numel, Affine, Error, Layer, Network, Result};
 
 pub mod bab;
+mod branching;
 pub mod exact;
 pub mod interval;
 pub mod lbp;
@@ -190,28 +191,28 @@ impl OutputBounds {
     }
 }
 
-/// How bounds are computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How bounds are computed (`snl-verify bound --method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Interval propagation on the IR graph, outward-rounded (fast, loose).
+    /// Interval propagation on the graph (outward-rounded): fast and loose.
     Interval,
-    /// CROWN back-substitution on the IR graph, relaxing only kept unstable ReLUs
-    /// ([`lbp`]); verdicts: attack + CROWN.
+    /// CROWN back-substitution on the graph; only kept ReLUs that straddle 0 are relaxed.
+    /// Verdicts: PGD attack, then CROWN.
+    #[default]
     Crown,
-    /// α-CROWN: CROWN with optimised lower slopes ([`bab::optimize`]); verdicts: attack +
-    /// α-CROWN.
+    /// α-CROWN: CROWN with optimised lower slopes. Verdicts: attack, CROWN, α-CROWN.
     Alpha,
-    /// Bounds as [`Method::Alpha`]; verdicts complete: attack, α-CROWN, then
-    /// branch-and-bound on the kept unstable ReLUs with β-CROWN split constraints
-    /// ([`bab::verify_argmax`]).
+    /// Bounds as alpha; verdicts complete: attack, α-CROWN, then branch-and-bound on the
+    /// kept unstable ReLUs (β-CROWN split constraints), up to --timeout.
     Bab,
-    /// Triangle LP relaxation after per-unit LP tightening.
+    /// Triangle LP relaxation after per-unit LP bound tightening (CBC, dense form).
     Lp,
-    /// Big-M MILP (CBC), binaries only for kept unstable ReLUs: complete up to CBC's
-    /// floating-point tolerances, not exact.
+    /// Big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0. Complete
+    /// up to CBC's floating-point tolerances, not exact.
     Milp,
-    /// Exact SMT (z3, rationals), for small networks.
+    /// Exact SMT (z3, rational arithmetic), for small networks (<= 64 kept ReLUs).
     Smt,
 }
 
@@ -233,6 +234,18 @@ impl Method {
     /// rationals). MILP is complete but rests on CBC's floating-point tolerances.
     pub fn is_exact(self) -> bool {
         matches!(self, Method::Smt)
+    }
+
+    /// How far the graph verifier goes for this method's verdicts ([`bab::Level`]): CROWN
+    /// for interval and CROWN, α-CROWN for alpha, branch-and-bound for bab; `None` for the
+    /// dense methods (LP, MILP, SMT).
+    pub fn level(self) -> Option<bab::Level> {
+        match self {
+            Method::Interval | Method::Crown => Some(bab::Level::Crown),
+            Method::Alpha => Some(bab::Level::Alpha),
+            Method::Bab => Some(bab::Level::Bab),
+            Method::Lp | Method::Milp | Method::Smt => None,
+        }
     }
 }
 
@@ -268,6 +281,27 @@ pub enum Property {
         /// The class.
         class: usize,
     },
+}
+
+/// `argmax=C`.
+impl std::fmt::Display for Property {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Property::Argmax { class } = self;
+        write!(f, "argmax={class}")
+    }
+}
+
+/// Parses `argmax=C` (the form `snl-verify --property` takes).
+impl std::str::FromStr for Property {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let class = s
+            .strip_prefix("argmax=")
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .ok_or_else(|| "expected argmax=C with C a class index".to_string())?;
+        Ok(Property::Argmax { class })
+    }
 }
 
 impl Property {
@@ -347,6 +381,25 @@ impl Network {
             #[cfg(feature = "lp")]
             tightened: Default::default(),
         })
+    }
+}
+
+impl Network {
+    /// Decides a specification (a disjunction of input regions, each with its output
+    /// violation set, as VNN-LIB states it) with the graph verifier up to `level`, stopping
+    /// at `deadline`: the door for specifications, as [`Network::bound`] is for one box.
+    pub fn verify_spec(
+        &self,
+        spec: &crate::spec::Spec,
+        level: bab::Level,
+        deadline: Option<Instant>,
+    ) -> Result<bab::SpecReport> {
+        let opts = bab::Options {
+            level,
+            deadline,
+            ..bab::Options::default()
+        };
+        bab::verify_spec(self, spec, &opts)
     }
 }
 
@@ -461,11 +514,7 @@ impl Query {
     /// Decides a general violation set on the query's box with the graph methods (CROWN,
     /// α-CROWN or branch-and-bound by the query's method), with the full report.
     pub fn verify_output_report(&self, spec: &crate::spec::OutputSpec) -> Result<bab::Report> {
-        let level = match self.method {
-            Method::Alpha => bab::Level::Alpha,
-            Method::Bab => bab::Level::Bab,
-            _ => bab::Level::Crown,
-        };
+        let level = self.method.level().unwrap_or(bab::Level::Crown);
         let opts = bab::Options {
             level,
             deadline: self.deadline,

@@ -14,50 +14,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
-use snl_theory::bound::{Bounded, Method, Verdict};
+use snl_theory::bound::{Bounded, Method, Property, Verdict};
 use snl_theory::{numel, ReluCounts};
 
-use crate::args::{parse_property, RegionArgs};
+use crate::args::RegionArgs;
 use crate::cli::{ExitStatus, OutputFormat};
-
-/// How bounds are computed (`--method`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum MethodArg {
-    /// Interval propagation on the graph (outward-rounded): fast and loose.
-    Interval,
-    /// CROWN back-substitution on the graph; only kept ReLUs that straddle 0 are relaxed.
-    /// Verdicts: PGD attack, then CROWN.
-    #[default]
-    Crown,
-    /// α-CROWN: CROWN with optimised lower slopes. Verdicts: attack, CROWN, α-CROWN.
-    Alpha,
-    /// Bounds as alpha; verdicts complete: attack, α-CROWN, then branch-and-bound on the
-    /// kept unstable ReLUs (β-CROWN split constraints), up to --timeout.
-    Bab,
-    /// Triangle LP relaxation after per-unit LP bound tightening (CBC, dense form).
-    Lp,
-    /// Big-M MILP (CBC); binaries only for kept ReLUs whose interval straddles 0. Complete
-    /// up to CBC's floating-point tolerances, not exact.
-    Milp,
-    /// Exact SMT (z3, rational arithmetic), for small networks (<= 64 kept ReLUs).
-    Smt,
-}
-
-impl From<MethodArg> for Method {
-    fn from(m: MethodArg) -> Method {
-        match m {
-            MethodArg::Interval => Method::Interval,
-            MethodArg::Crown => Method::Crown,
-            MethodArg::Alpha => Method::Alpha,
-            MethodArg::Bab => Method::Bab,
-            MethodArg::Lp => Method::Lp,
-            MethodArg::Milp => Method::Milp,
-            MethodArg::Smt => Method::Smt,
-        }
-    }
-}
 
 /// Arguments of `bound`.
 #[derive(Debug, Args)]
@@ -72,7 +35,7 @@ pub struct BoundCommand {
     pub region: RegionArgs,
     /// How to bound.
     #[arg(long, value_enum, default_value_t)]
-    pub method: MethodArg,
+    pub method: Method,
     /// Wall-clock limit in seconds for the bounds and the verdict together (loading and
     /// unrolling the model not counted). What is unfinished then keeps a sound bound (MILP:
     /// its LP relaxation's; SMT and LP: the interval one), and the command exits 3.
@@ -80,7 +43,7 @@ pub struct BoundCommand {
     pub timeout: Option<f64>,
     /// A robustness property: `argmax=C` (class C is the strict argmax on the whole box).
     #[arg(long)]
-    pub property: Option<String>,
+    pub property: Option<Property>,
     /// `text` or `json`.
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
@@ -126,7 +89,7 @@ struct Report {
 
 /// Runs `bound`.
 pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
-    let property = cmd.property.as_deref().map(parse_property).transpose()?;
+    let property = cmd.property;
     cmd.region.check()?;
     let timeout = match cmd.timeout {
         Some(t) if !(t.is_finite() && t > 0.0) => {
@@ -144,7 +107,7 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
         .resolve(numel(&net.input_shape))
         .context("bad input region")?
         .input;
-    let method: Method = cmd.method.into();
+    let method = cmd.method;
     let start = Instant::now();
     let mut query = net.bound(&input)?.using(method);
     if !method.on_graph() {
@@ -200,7 +163,7 @@ pub fn run(cmd: BoundCommand) -> anyhow::Result<ExitStatus> {
         load_seconds,
         dense_seconds,
         bound_seconds,
-        property: cmd.property.clone(),
+        property: cmd.property.map(|p| p.to_string()),
         verdict,
         verify_seconds,
     };

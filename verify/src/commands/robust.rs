@@ -13,28 +13,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use snl_theory::bound::bab::{self, DecidedBy, Level};
-use snl_theory::bound::Verdict;
+use snl_theory::bound::bab::{DecidedBy, Level};
+use snl_theory::bound::{Property, Verdict};
 use snl_theory::io::samples::Samples;
 use snl_theory::numel;
 
 use crate::cli::{ExitStatus, OutputFormat};
-
-/// How far each example's verification goes (`--method`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum RobustMethod {
-    /// PGD attack, then CROWN bounds (incomplete, fastest).
-    Crown,
-    /// Attack, CROWN, then α-CROWN (incomplete).
-    Alpha,
-    /// Attack, CROWN, α-CROWN, then branch-and-bound on the kept unstable ReLUs (complete
-    /// up to --timeout).
-    #[default]
-    Bab,
-}
 
 /// Arguments of `robust`.
 #[derive(Debug, Args)]
@@ -56,7 +43,7 @@ pub struct RobustCommand {
     pub count: Option<usize>,
     /// How far to go per example.
     #[arg(long, value_enum, default_value_t)]
-    pub method: RobustMethod,
+    pub method: Level,
     /// Wall-clock limit per example, in seconds; an example that runs out is unknown.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
@@ -168,11 +155,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
         .check_model(&net.input_shape, outputs)
         .with_context(|| format!("{} does not fit the model", cmd.inputs.display()))?;
     let n = cmd.count.unwrap_or(samples.len()).min(samples.len());
-    let level = match cmd.method {
-        RobustMethod::Crown => Level::Crown,
-        RobustMethod::Alpha => Level::Alpha,
-        RobustMethod::Bab => Level::Bab,
-    };
+    let level = cmd.method;
     let bar = ProgressBar::new(n as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -209,12 +192,13 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
             }
         } else {
             let ball = samples.ball(i, cmd.eps)?;
-            let opts = bab::Options {
-                level,
-                deadline: Some(t0 + Duration::from_secs_f64(cmd.timeout)),
-                ..bab::Options::default()
-            };
-            let r = bab::verify_argmax(&net, &ball, label, &opts)
+            let r = net
+                .bound(&ball)
+                .and_then(|q| {
+                    q.using(level.method())
+                        .with_deadline(t0 + Duration::from_secs_f64(cmd.timeout))
+                        .verify_report(&Property::Argmax { class: label })
+                })
                 .with_context(|| format!("example {i}"))?;
             let (status, reason) = match &r.verdict {
                 Verdict::Proved => (Status::Verified, None),
@@ -254,11 +238,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
         model: cmd.model.clone(),
         inputs: cmd.inputs.clone(),
         eps: cmd.eps,
-        method: match level {
-            Level::Crown => "crown",
-            Level::Alpha => "alpha",
-            Level::Bab => "bab",
-        },
+        method: level.name(),
         timeout_per_example: cmd.timeout,
         count: n,
         kept_relus: relus.kept,

@@ -20,36 +20,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use snl_theory::bound::bab::{self, Level, Options};
+use snl_theory::bound::bab::{self, Level};
 use snl_theory::bound::Verdict;
 use snl_theory::spec::Spec;
 use snl_theory::Network;
 
 use crate::cli::ExitStatus;
-
-/// How far the verifier goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum LevelArg {
-    /// Attack + CROWN (incomplete, fast).
-    Crown,
-    /// Attack + CROWN + α-CROWN (incomplete).
-    Alpha,
-    /// Attack, CROWN, α-CROWN, then branch-and-bound (complete up to the timeout).
-    #[default]
-    Bab,
-}
-
-impl From<LevelArg> for Level {
-    fn from(l: LevelArg) -> Self {
-        match l {
-            LevelArg::Crown => Level::Crown,
-            LevelArg::Alpha => Level::Alpha,
-            LevelArg::Bab => Level::Bab,
-        }
-    }
-}
 
 /// Arguments of `vnncomp`.
 #[derive(Debug, Args)]
@@ -92,7 +70,7 @@ pub struct VnncompCommand {
     pub out: Option<PathBuf>,
     /// How far to go.
     #[arg(long, value_enum, default_value_t)]
-    pub level: LevelArg,
+    pub level: Level,
     /// One instance: also print how it was decided (stage, domains, depth, reason) as one
     /// JSON line on stderr.
     #[arg(long, conflicts_with = "batch")]
@@ -183,14 +161,9 @@ pub fn run_instance_report(
         Ok(v) => v,
         Err(e) => return (Answer::Error(format!("{e:#}")), prepare, None),
     };
-    let opts = Options {
-        level,
-        deadline: Some(deadline),
-        ..Options::default()
-    };
     // a panic is a bug of ours: the instance is an `error`, and a batch goes on with the next
     let verified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        bab::verify_spec(&net, &spec, &opts)
+        net.verify_spec(&spec, level, Some(deadline))
     }));
     let verified = match verified {
         Ok(v) => v,
@@ -244,7 +217,7 @@ pub fn run(cmd: VnncompCommand) -> anyhow::Result<ExitStatus> {
     let timeout = cmd.timeout.unwrap_or(f64::INFINITY);
     let timeout = seconds(timeout, "--timeout")?;
     let start = Instant::now();
-    let (answer, _, report) = run_instance_report(onnx, vnnlib, start, timeout, cmd.level.into());
+    let (answer, _, report) = run_instance_report(onnx, vnnlib, start, timeout, cmd.level);
     if let (true, Some(r)) = (cmd.report, &report) {
         let regions: Vec<serde_json::Value> = r
             .regions
@@ -423,7 +396,7 @@ fn batch(cmd: &VnncompCommand, csv: &Path, out: &Path) -> anyhow::Result<ExitSta
             &vnnlib,
             start,
             Duration::from_secs_f64(timeout),
-            cmd.level.into(),
+            cmd.level,
         );
         let total = start.elapsed();
         if let (Some(d), Answer::Sat(..)) = (&cmd.cex_dir, &answer) {

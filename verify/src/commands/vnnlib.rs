@@ -20,7 +20,7 @@ use snl_theory::io::onnx::{export, Encoding};
 use snl_theory::io::vnnlib;
 use snl_theory::numel;
 
-use crate::args::{parse_property, EncodingArg, RegionArgs};
+use crate::args::{EncodingArg, RegionArgs};
 use crate::cli::{ExitStatus, OutputFormat};
 
 /// Arguments of `vnnlib`.
@@ -37,7 +37,7 @@ pub struct VnnlibCommand {
     /// `argmax=C`: output C strictly above every other output on the whole box. Default
     /// with `--inputs`: the example's label.
     #[arg(long)]
-    pub property: Option<String>,
+    pub property: Option<Property>,
     /// The VNN-LIB file to write (atomically).
     #[arg(long)]
     pub out: PathBuf,
@@ -81,7 +81,7 @@ pub fn run(cmd: VnnlibCommand) -> anyhow::Result<ExitStatus> {
         None => (input.center(), None),
     };
     let property = match (&cmd.property, label) {
-        (Some(p), _) => parse_property(p)?,
+        (Some(p), _) => *p,
         (None, Some(class)) => Property::Argmax { class },
         (None, None) => bail!("give --property argmax=C (or --inputs, whose label is used)"),
     };
