@@ -324,7 +324,6 @@ mod tests {
     /// scale node can zero a single position of a conv output read by a pooling). Every
     /// kept ReLU goes, the result agrees with the original on `D`, round-trips through the
     /// model file, and a second pass changes nothing.
-    /// See: issue 11, item 3 (certified free linearization).
     #[test]
     fn an_all_stable_cnn_with_avg_pool_loses_every_kept_relu() {
         let weight = (0..18)

@@ -980,10 +980,9 @@ mod tests {
     }
 
     /// A unit with input weight 1e-10 feeding a layer of weight 1e10 is a real kink at 0:
-    /// two regions on [−1, 1] (the old absolute tolerance called the row constant: one).
-    /// See: issue 11, item 4.
+    /// two regions on [−1, 1] (an absolute tolerance would call the row constant: one).
     #[test]
-    fn issue11_tiny_weights_into_a_huge_layer_give_two_regions() {
+    fn tiny_weights_into_a_huge_layer_give_two_regions() {
         let mut net = Network::new(vec![1]);
         net.push(dense(1, 1, &[1e-10], &[0.0]));
         net.push(Layer::Relu(ReluMask::all_kept(1)));
@@ -1012,9 +1011,9 @@ mod tests {
 
     /// `f(x) = x + 1e-10·relu(x)`: slopes 1 and 1 + 1e-10 are different maps, two pieces
     /// (the old `Tolerance::Close` comparison merged them into one). And `relu(x) − relu(x)`
-    /// has two cells with exactly equal maps: one piece. See: issue 11, item 4.
+    /// has two cells with exactly equal maps: one piece.
     #[test]
-    fn issue11_pieces_differing_by_a_tiny_relu_are_not_merged() {
+    fn pieces_differing_by_a_tiny_relu_are_not_merged() {
         let mut net = Network::new(vec![1]);
         net.push(dense(2, 1, &[1.0, 1.0], &[0.0, 0.0]));
         net.push(Layer::Relu(ReluMask::from_bools(&[true, false])));

@@ -1,5 +1,5 @@
 //! `snl-verify free` end to end: M2 equals M on D, all-stable nets lose every kept ReLU,
-//! bad input writes nothing. See: issue 11, item 3.
+//! bad input writes nothing.
 use std::process::Command;
 
 use nalgebra::{DMatrix, DVector};

@@ -1,4 +1,4 @@
-//! `snl-verify vnnlib` and `snl-verify cost` end to end (issue 10): files, numbers, exit codes.
+//! `snl-verify vnnlib` and `snl-verify cost` end to end: files, numbers, exit codes.
 use std::process::Command;
 
 use nalgebra::{DMatrix, DVector};

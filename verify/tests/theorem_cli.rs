@@ -1,5 +1,4 @@
 //! `snl-verify theorem` exits non-zero when a cross-check contradicts the ceiling.
-//! See: issue 11, item 5 ("checks that can fail").
 use std::process::Command;
 
 fn theorem(stub: &str) -> std::process::Output {

@@ -1,7 +1,5 @@
 //! `snl-verify vnncomp` end to end on ONNX + VNN-LIB files the test writes: the result
 //! words, the counterexample, `--out`, the batch CSV and its resume, bad inputs.
-//!
-//! See: issue 17 (the competition's contract).
 use std::path::Path;
 
 use crate::common::{expect_error, run};

@@ -1,7 +1,5 @@
 //! General specifications in the graph methods: conjunctions, several input boxes, the
 //! trivial cases, and counterexamples decided in real arithmetic.
-//!
-//! See: issue 17 (VNN-LIB specifications; "exact means exact", items b and d).
 use nalgebra::{DMatrix, DVector};
 
 use super::bab::{self, Level, Options};

@@ -631,7 +631,7 @@ fn exact_methods_do_not_prove_a_batch_norm_rounding_artefact() {
     for m in methods {
         let v = net.bound(&input).unwrap().using(m).verify(&class0).unwrap();
         // the violation (2⁻⁵² at most) is within the forward pass's rounding error and the
-        // batch norm rules out an exact evaluation: unknown (issue 17, item d); never proved
+        // batch norm rules out an exact evaluation: unknown; never proved
         match &v {
             Verdict::Unknown { .. } => {}
             Verdict::Refuted(cex) => {

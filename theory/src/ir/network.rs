@@ -1314,7 +1314,7 @@ mod tests {
         /// A conv of any kernel, stride and padding, with any finite weights (tiny ones next
         /// to large biases included): every entry of its dense matrix is the weight whose
         /// window position reads that input, bit for bit, and each row's bias is the
-        /// channel's bias. See: issue 17, item 7a.
+        /// channel's bias.
         #[test]
         fn to_dense_places_every_conv_weight(
             (ic, oc, h, w) in (1usize..3, 1usize..3, 1usize..5, 1usize..5),
