@@ -19,7 +19,7 @@ use serde::Serialize;
 use snl_theory::bound::bab::{DecidedBy, Level};
 use snl_theory::bound::{Property, Verdict};
 use snl_theory::io::samples::Samples;
-use snl_theory::numel;
+use snl_theory::{numel, Network};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
@@ -138,15 +138,7 @@ fn argmax(y: &[f64]) -> usize {
 
 /// Runs `robust`.
 pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
-    if !(cmd.eps.is_finite() && cmd.eps > 0.0) {
-        bail!("--eps must be a positive number, got {}", cmd.eps);
-    }
-    if !(cmd.timeout.is_finite() && cmd.timeout > 0.0) {
-        bail!("--timeout must be positive (seconds), got {}", cmd.timeout);
-    }
-    if cmd.count == Some(0) {
-        bail!("--count must be at least 1");
-    }
+    check_args(&cmd)?;
     let net = snl_theory::load_any(&cmd.model).context("cannot read the model")?;
     let relus = net.relu_counts()?;
     let outputs = numel(&net.output_shape()?);
@@ -155,7 +147,6 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
         .check_model(&net.input_shape, outputs)
         .with_context(|| format!("{} does not fit the model", cmd.inputs.display()))?;
     let n = cmd.count.unwrap_or(samples.len()).min(samples.len());
-    let level = cmd.method;
     let bar = ProgressBar::new(n as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -167,64 +158,13 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
     let mut counts = Counts::default();
     let mut examples = Vec::with_capacity(n);
     for i in 0..n {
-        let t0 = Instant::now();
-        let label = samples.labels[i];
-        let x = samples.normalized(i);
-        let y = net.forward(&x)?;
-        let predicted = argmax(&y);
-        let clean_ok = predicted == label
-            && y.iter()
-                .enumerate()
-                .all(|(j, &v)| j == label || v < y[label]);
-        let ex = if !clean_ok {
-            counts.misclassified += 1;
-            Example {
-                index: i,
-                label,
-                predicted,
-                status: Status::Misclassified,
-                decided_by: DecidedBy::Forward,
-                seconds: t0.elapsed().as_secs_f64(),
-                unstable_kept: None,
-                domains: 0,
-                worst_margin: None,
-                reason: None,
-            }
-        } else {
-            let ball = samples.ball(i, cmd.eps)?;
-            let r = net
-                .bound(&ball)
-                .and_then(|q| {
-                    q.using(level.method())
-                        .with_deadline(t0 + Duration::from_secs_f64(cmd.timeout))
-                        .verify_report(&Property::Argmax { class: label })
-                })
-                .with_context(|| format!("example {i}"))?;
-            let (status, reason) = match &r.verdict {
-                Verdict::Proved => (Status::Verified, None),
-                Verdict::Refuted(_) => (Status::Falsified, None),
-                Verdict::Unknown { reason } => (Status::Unknown, Some(reason.clone())),
-            };
-            match status {
-                Status::Verified => counts.verified += 1,
-                Status::Falsified => counts.falsified += 1,
-                _ => counts.unknown += 1,
-            }
-            let bounded = !r.margin_lower.is_empty();
-            Example {
-                index: i,
-                label,
-                predicted,
-                status,
-                decided_by: r.decided_by,
-                seconds: t0.elapsed().as_secs_f64(),
-                unstable_kept: bounded.then_some(r.stats.unstable_kept),
-                domains: r.domains,
-                worst_margin: bounded
-                    .then(|| r.margin_lower.iter().copied().fold(f64::INFINITY, f64::min)),
-                reason,
-            }
-        };
+        let ex = example(&cmd, &net, &samples, i)?;
+        match ex.status {
+            Status::Verified => counts.verified += 1,
+            Status::Falsified => counts.falsified += 1,
+            Status::Unknown => counts.unknown += 1,
+            Status::Misclassified => counts.misclassified += 1,
+        }
         examples.push(ex);
         bar.set_message(format!(
             "verified {}  falsified {}  unknown {}  misclassified {}",
@@ -238,7 +178,7 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
         model: cmd.model.clone(),
         inputs: cmd.inputs.clone(),
         eps: cmd.eps,
-        method: level.name(),
+        method: cmd.method.name(),
         timeout_per_example: cmd.timeout,
         count: n,
         kept_relus: relus.kept,
@@ -253,6 +193,80 @@ pub fn run(cmd: RobustCommand) -> anyhow::Result<ExitStatus> {
     };
     print(&report, cmd.output_format)?;
     Ok(ExitStatus::Success)
+}
+
+/// The one-line errors for arguments out of range.
+fn check_args(cmd: &RobustCommand) -> anyhow::Result<()> {
+    if !(cmd.eps.is_finite() && cmd.eps > 0.0) {
+        bail!("--eps must be a positive number, got {}", cmd.eps);
+    }
+    if !(cmd.timeout.is_finite() && cmd.timeout > 0.0) {
+        bail!("--timeout must be positive (seconds), got {}", cmd.timeout);
+    }
+    if cmd.count == Some(0) {
+        bail!("--count must be at least 1");
+    }
+    Ok(())
+}
+
+/// Example `i`: misclassified (the clean input's label is not the strict argmax), or the
+/// verdict on its ε-ball through the verifier's [`Query`](snl_theory::bound::Query) door.
+fn example(
+    cmd: &RobustCommand,
+    net: &Network,
+    samples: &Samples,
+    i: usize,
+) -> anyhow::Result<Example> {
+    let t0 = Instant::now();
+    let label = samples.labels[i];
+    let x = samples.normalized(i);
+    let y = net.forward(&x)?;
+    let predicted = argmax(&y);
+    let clean_ok = predicted == label
+        && y.iter()
+            .enumerate()
+            .all(|(j, &v)| j == label || v < y[label]);
+    if !clean_ok {
+        return Ok(Example {
+            index: i,
+            label,
+            predicted,
+            status: Status::Misclassified,
+            decided_by: DecidedBy::Forward,
+            seconds: t0.elapsed().as_secs_f64(),
+            unstable_kept: None,
+            domains: 0,
+            worst_margin: None,
+            reason: None,
+        });
+    }
+    let ball = samples.ball(i, cmd.eps)?;
+    let r = net
+        .bound(&ball)
+        .and_then(|q| {
+            q.using(cmd.method.method())
+                .with_deadline(t0 + Duration::from_secs_f64(cmd.timeout))
+                .verify_report(&Property::Argmax { class: label })
+        })
+        .with_context(|| format!("example {i}"))?;
+    let (status, reason) = match &r.verdict {
+        Verdict::Proved => (Status::Verified, None),
+        Verdict::Refuted(_) => (Status::Falsified, None),
+        Verdict::Unknown { reason } => (Status::Unknown, Some(reason.clone())),
+    };
+    let bounded = !r.margin_lower.is_empty();
+    Ok(Example {
+        index: i,
+        label,
+        predicted,
+        status,
+        decided_by: r.decided_by,
+        seconds: t0.elapsed().as_secs_f64(),
+        unstable_kept: bounded.then_some(r.stats.unstable_kept),
+        domains: r.domains,
+        worst_margin: bounded.then(|| r.margin_lower.iter().copied().fold(f64::INFINITY, f64::min)),
+        reason,
+    })
 }
 
 fn print(r: &Report, format: OutputFormat) -> anyhow::Result<()> {

@@ -567,9 +567,29 @@ pub fn backward(
             }
         }
     }
-    // concretise at the input
     let n = g.sizes[0];
     let a0 = pending.remove(&0).unwrap_or_else(|| vec![0.0; m * n]);
+    let (lower, argmin, fp_allowance) = concretise(input, &a0, m, &bias, &err);
+    Backward {
+        lower,
+        argmin,
+        relu_coef,
+        fp_allowance,
+        input_coef: if record { a0 } else { Vec::new() },
+    }
+}
+
+/// Concretises the rows `a0` (`m × inputs`) at the input box: each row's lower bound
+/// `a·x + bias` over the box minus its error `err` and the rounding of this last step
+/// (rounded outward), the corner that minimises it, and the largest allowance subtracted.
+fn concretise(
+    input: &InputBox,
+    a0: &[f64],
+    m: usize,
+    bias: &[f64],
+    err: &[f64],
+) -> (Vec<f64>, Vec<Vec<f64>>, f64) {
+    let n = input.dim();
     let mut lower = vec![0.0; m];
     let mut argmin = Vec::with_capacity(m);
     let mut fp_allowance = 0.0f64;
@@ -608,13 +628,7 @@ pub fn backward(
         fp_allowance = fp_allowance.max(e);
         argmin.push(x);
     }
-    Backward {
-        lower,
-        argmin,
-        relu_coef,
-        fp_allowance,
-        input_coef: if record { a0 } else { Vec::new() },
-    }
+    (lower, argmin, fp_allowance)
 }
 
 /// Statistics of an intermediate-bound pass.

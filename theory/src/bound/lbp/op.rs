@@ -282,61 +282,7 @@ impl Op {
                     }
                 }
             }
-            Op::Conv {
-                w,
-                ins,
-                outs,
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                let [ic_n, h, wd] = *ins;
-                let [oc_n, oh, ow] = *outs;
-                let [kh, kw] = *kernel;
-                for oc in 0..oc_n {
-                    let ach = &a[oc * oh * ow..(oc + 1) * oh * ow];
-                    // the bounding box of the channel's non-zero coefficients
-                    let Some((y0, y1, x0, x1)) = nonzero_box(ach, oh, ow) else {
-                        continue;
-                    };
-                    for ic in 0..ic_n {
-                        let wbase = (oc * ic_n + ic) * kh * kw;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let wv = w[wbase + ky * kw + kx];
-                                if wv == 0.0 {
-                                    continue;
-                                }
-                                let (xa, xb) = valid_range(x0, x1, stride[1], kx, padding[1], wd);
-                                if xa >= xb {
-                                    continue;
-                                }
-                                for oy in y0..=y1 {
-                                    let iy = (oy * stride[0] + ky) as isize - padding[0] as isize;
-                                    if iy < 0 || iy >= h as isize {
-                                        continue;
-                                    }
-                                    let irow = (ic * h + iy as usize) * wd;
-                                    let arow = &ach[oy * ow..(oy + 1) * ow];
-                                    if stride[1] == 1 {
-                                        let start = (irow + xa + kx) - padding[1];
-                                        let dst = &mut a_in[start..start + (xb - xa)];
-                                        for (d, &av) in dst.iter_mut().zip(&arow[xa..xb]) {
-                                            *d += wv * av;
-                                        }
-                                    } else {
-                                        for (ox, &av) in arow.iter().enumerate().take(xb).skip(xa) {
-                                            let ix = ox * stride[1] + kx - padding[1];
-                                            a_in[irow + ix] += wv * av;
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            Op::Conv { .. } => self.conv_transpose(a, a_in),
             Op::Scale { scale, per, .. } => {
                 for (i, (ai, &ao)) in a_in.iter_mut().zip(a).enumerate() {
                     if ao != 0.0 {
@@ -378,6 +324,68 @@ impl Op {
                 }
             }
             Op::Add | Op::Relu(_) => unreachable!("not a one-input linear op"),
+        }
+    }
+
+    /// [`Op::transpose`] of a convolution: each output channel's coefficients within the
+    /// bounding box of their non-zeros, spread back through the kernel.
+    fn conv_transpose(&self, a: &[f64], a_in: &mut [f64]) {
+        let Op::Conv {
+            w,
+            ins,
+            outs,
+            kernel,
+            stride,
+            padding,
+            ..
+        } = self
+        else {
+            unreachable!("a convolution")
+        };
+        let [ic_n, h, wd] = *ins;
+        let [oc_n, oh, ow] = *outs;
+        let [kh, kw] = *kernel;
+        for oc in 0..oc_n {
+            let ach = &a[oc * oh * ow..(oc + 1) * oh * ow];
+            // the bounding box of the channel's non-zero coefficients
+            let Some((y0, y1, x0, x1)) = nonzero_box(ach, oh, ow) else {
+                continue;
+            };
+            for ic in 0..ic_n {
+                let wbase = (oc * ic_n + ic) * kh * kw;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = w[wbase + ky * kw + kx];
+                        if wv == 0.0 {
+                            continue;
+                        }
+                        let (xa, xb) = valid_range(x0, x1, stride[1], kx, padding[1], wd);
+                        if xa >= xb {
+                            continue;
+                        }
+                        for oy in y0..=y1 {
+                            let iy = (oy * stride[0] + ky) as isize - padding[0] as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            let irow = (ic * h + iy as usize) * wd;
+                            let arow = &ach[oy * ow..(oy + 1) * ow];
+                            if stride[1] == 1 {
+                                let start = (irow + xa + kx) - padding[1];
+                                let dst = &mut a_in[start..start + (xb - xa)];
+                                for (d, &av) in dst.iter_mut().zip(&arow[xa..xb]) {
+                                    *d += wv * av;
+                                }
+                            } else {
+                                for (ox, &av) in arow.iter().enumerate().take(xb).skip(xa) {
+                                    let ix = ox * stride[1] + kx - padding[1];
+                                    a_in[irow + ix] += wv * av;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
