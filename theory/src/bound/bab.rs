@@ -8,7 +8,7 @@
 //!   bound seen is kept, and iteration 0 is CROWN, so the result is never looser than CROWN.
 //! * **Attack** ([`pgd`]): projected gradient descent on the worst margin `max_j y_j − y_c`
 //!   from the centre and from deterministic random starts, signed steps scaled to the box.
-//! * **Branch-and-bound** ([`verify_output`] with [`Level::Bab`]): a domain is a set of
+//! * **Branch-and-bound** ([`Level::Bab`]): a domain is a set of
 //!   splits `x_i ≥ 0` / `x_i ≤ 0` of kept units whose interval straddles 0 (linearized and
 //!   stable units are never split). In a domain the split units are exact (identity or
 //!   zero) and their constraints enter the bound through Lagrange multipliers `β ≥ 0`
@@ -79,7 +79,7 @@ impl Level {
     }
 }
 
-/// Options of [`verify_output`] (the doors: [`crate::bound::Query`], [`Network::verify_spec`]).
+/// Options of the graph verifier (its doors: [`crate::bound::Query`], [`Network::verify_spec`]).
 #[derive(Clone, Debug)]
 pub struct Options {
     /// How far to go.
@@ -153,7 +153,7 @@ impl Default for Options {
 /// far above it.
 pub const INPUT_SPLIT_MAX_DIM: usize = 8;
 
-/// The stage of [`verify_output`] that decided (or `None`: nothing did).
+/// The stage of the graph verifier that decided (or `None`: nothing did).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecidedBy {
@@ -194,7 +194,7 @@ impl std::fmt::Display for DecidedBy {
     }
 }
 
-/// What [`verify_output`] found, with how.
+/// What the graph verifier found, with how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The verdict.
@@ -1095,7 +1095,7 @@ pub(crate) fn verify_argmax(
     verify_output(net, input, &OutputSpec::argmax(n_out, class)?, opts)
 }
 
-/// What [`verify_spec`] found over all regions.
+/// What [`Network::verify_spec`] found over all regions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpecReport {
     /// Proved when every region is; refuted by the first counterexample; else unknown.

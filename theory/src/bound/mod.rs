@@ -1,29 +1,45 @@
 //! Sound output bounds and robustness verdicts over an input box.
 //!
-//! Every method reads the dense form of a network ([`Network::to_dense`]: only
-//! [`Layer::Dense`], [`Layer::Relu`] and [`Layer::Add`] over flat vectors; residual adds make
-//! it a DAG) and an [`InputBox`] `{x : lower <= x <= upper}`:
+//! # The way in
+//! Two doors, and every caller (the `snl-verify` commands included) uses them:
+//! * [`Network::bound`] starts a [`Query`] on one [`InputBox`]: pick a [`Method`], maybe a
+//!   deadline, then [`Query::solve`] (bounds of every output), [`Query::verify`] or
+//!   [`Query::verify_report`] (a [`Property`], with how it was decided);
+//! * [`Network::verify_spec`] decides a specification of several input regions, each with
+//!   its output violation set (what a VNN-LIB file states), up to a [`bab::Level`].
 //!
-//! | method     | what                                                        | complete? |
-//! |------------|-------------------------------------------------------------|-----------|
-//! | `Interval` | interval propagation `W x + b` in centre–radius form         | no        |
-//! | `Lp`       | triangle relaxation `y >= 0, y >= x, y <= u (x − l)/(u − l)` | no        |
-//! | `Milp`     | big-M with one binary per kept ReLU straddling 0             | up to CBC |
-//! | `Smt`      | z3 over exact rationals, `y = ite(x >= 0, x, 0)`             | exact     |
+//! # Methods
+//! | method     | runs on            | what                                                   | complete?  |
+//! |------------|--------------------|--------------------------------------------------------|------------|
+//! | `Interval` | the graph          | interval propagation, outward-rounded                  | no         |
+//! | `Crown`    | the graph          | back-substitution relaxing kept unstable ReLUs         | no         |
+//! | `Alpha`    | the graph          | CROWN with optimised lower slopes                      | no         |
+//! | `Bab`      | the graph          | α-CROWN, then branch-and-bound (ReLU or input splits)  | up to time |
+//! | `Lp`       | the dense form     | triangle relaxation after per-unit LP tightening       | no         |
+//! | `Milp`     | the dense form     | big-M, one binary per kept ReLU straddling 0           | up to CBC  |
+//! | `Smt`      | the dense form     | z3 over exact rationals, `y = ite(x >= 0, x, 0)`        | exact      |
 //!
-//! Only SMT is exact ([`Method::is_exact`]): z3 decides the dense form in rational
-//! arithmetic, and the dense form is the network's parameters as they are (see
+//! The graph methods carry a rigorous bound of their own floating-point rounding
+//! ([`lbp`]), so what they prove holds for the real-arithmetic network. The dense methods
+//! read [`Network::to_dense`] (only [`Layer::Dense`], [`Layer::Relu`] and [`Layer::Add`]
+//! over flat vectors). Only SMT is exact ([`Method::is_exact`]): z3 decides the dense form
+//! in rational arithmetic, and the dense form is the network's parameters as they are (see
 //! [`Network::to_dense`] for batch norm and average pooling). MILP encodes the same
 //! function, but CBC solves it in floating point with feasibility and integrality
 //! tolerances: its optima are complete up to those tolerances, padded outward by
-//! [`Tolerance::Solver`](crate::tolerance::Tolerance::Solver), not rigorous.
+//! [`Tolerance::Solver`](crate::tolerance::Tolerance::Solver), not rigorous. A deadline
+//! ([`Query::with_timeout`]) is shared by everything a query computes; what it stops keeps
+//! a sound bound and says so in `unknown`.
 //!
-//! Linearized units (`y = x`) and kept units whose pre-activation interval does not straddle
-//! 0 stay affine in every encoding, so a linearized network has fewer binaries. LP and MILP
-//! first tighten the pre-activation intervals: interval propagation, then two LPs per kept
-//! unstable unit, layer by layer. A deadline ([`Query::with_timeout`]) is shared by
-//! everything a query computes; what it stops keeps a sound bound and says so in
-//! `unknown`.
+//! # Rooms
+//! * [`lbp`]: the graph the graph methods run on — one compiled op enum with each op's
+//!   forward, interval and backward step together — and the intermediate bounds
+//!   ([`lbp::Analysis`]);
+//! * [`bab`]: the verdict pipeline (attack, CROWN, α-CROWN, branch-and-bound), whose
+//!   stages report which one decided ([`bab::DecidedBy`]); the branch-and-bound loop itself
+//!   is one loop generic over what it splits (`branching.rs`);
+//! * [`interval`], [`lp`], [`smt`]: the dense methods; [`exact`]: rational evaluation at a
+//!   point, to decide a counterexample within rounding.
 //!
 //! The stages consume each other: `net.bound(&input_box)?.using(Method::Milp).solve()?`.
 //!
