@@ -21,4 +21,5 @@ pub mod cli;
 pub mod commands;
 pub mod cost;
 pub mod gap;
+pub mod regions;
 pub mod theorem;
