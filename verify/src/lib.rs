@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod cost;
+pub mod free;
 pub mod gap;
 pub mod regions;
 pub mod theorem;
