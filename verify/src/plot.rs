@@ -1,19 +1,62 @@
 //! The plot of `snl-verify theorem`: accuracy (ceiling / n) against the kept ReLUs `B`, one
-//! colour per number of points `n`, as SVG or PNG, labelled in DejaVu Sans.
-use std::path::Path;
+//! colour per number of points `n`, as SVG or PNG. Its labels use DejaVu Sans, found by
+//! [`find_font`]: the file the environment variable [`FONT_ENV`] (`SNL_FONT`) names, else
+//! the first of [`FONT_PATHS`] that exists.
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
 use crate::theorem::Row;
 
+/// The environment variable that names the font file (a `.ttf`) the plot's labels use.
+pub const FONT_ENV: &str = "SNL_FONT";
+
+/// Where DejaVu Sans is looked for when [`FONT_ENV`] is unset, in this order: the path of
+/// Debian's and Ubuntu's `fonts-dejavu-core`, then folders other systems' packages and a
+/// manual install use.
+pub const FONT_PATHS: [&str; 6] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/local/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/local/share/fonts/DejaVuSans.ttf",
+];
+
+/// The font file: `env` (the value of [`FONT_ENV`]) when it is set and not empty, else the
+/// first of `candidates` that is a file. A set `env` that names no file is an error (the
+/// candidates are not tried); when no candidate exists, the error names each of them.
+pub fn find_font(env: Option<&OsStr>, candidates: &[&Path]) -> anyhow::Result<PathBuf> {
+    if let Some(p) = env.filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("{FONT_ENV}={}: no such file", p.display());
+        }
+        return Ok(p);
+    }
+    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(p.to_path_buf());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "no font for the plot: {FONT_ENV} is unset and none of {} exists (install the Debian \
+         package fonts-dejavu-core, set {FONT_ENV} to a .ttf file, or pass --no-plot)",
+        tried.join(", ")
+    )
+}
+
+/// Registers the font [`find_font`] finds (from the environment and [`FONT_PATHS`]) as
+/// `sans-serif`.
 fn register_font() -> anyhow::Result<()> {
-    let path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read the font {path} (Debian package fonts-dejavu-core)")
-    })?;
+    let env = std::env::var_os(FONT_ENV);
+    let candidates: Vec<&Path> = FONT_PATHS.iter().map(Path::new).collect();
+    let path = find_font(env.as_deref(), &candidates)?;
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("cannot read the font {}", path.display()))?;
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
-        .map_err(|_| anyhow::anyhow!("cannot register the font {path}"))
+        .map_err(|_| anyhow::anyhow!("cannot register the font {}", path.display()))
 }
 
 /// Draws accuracy (ceiling / n) against B for each n: the theoretical curve as a line, the
@@ -143,5 +186,32 @@ mod tests {
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(plot(&rows, &dir.path().join("c.pdf")).is_err());
+    }
+
+    #[test]
+    fn the_font_comes_from_the_variable_then_the_first_standard_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, standard) = (dir.path().join("mine.ttf"), dir.path().join("std.ttf"));
+        std::fs::write(&mine, b"font").unwrap();
+        std::fs::write(&standard, b"font").unwrap();
+        let missing = dir.path().join("missing.ttf");
+        let places = [missing.as_path(), standard.as_path()];
+        // the variable wins over every standard place
+        assert_eq!(find_font(Some(mine.as_os_str()), &places).unwrap(), mine);
+        // unset or empty: the first standard place that exists
+        assert_eq!(find_font(None, &places).unwrap(), standard);
+        assert_eq!(find_font(Some(OsStr::new("")), &places).unwrap(), standard);
+        // set to a missing file: an error naming it, not a fallback
+        let e = find_font(Some(missing.as_os_str()), &places).unwrap_err();
+        assert!(e.to_string().contains("SNL_FONT=") && e.to_string().contains("missing.ttf"));
+        // nothing anywhere: one line naming every place tried and the Debian package
+        let e = find_font(None, &[missing.as_path()])
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.contains("missing.ttf") && e.contains("fonts-dejavu-core"),
+            "{e}"
+        );
     }
 }

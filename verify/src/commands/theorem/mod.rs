@@ -64,7 +64,9 @@ pub struct TheoremCommand {
     /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
-    /// Where to write the plot (`.svg` or `.png`).
+    /// Where to write the plot (`.svg` or `.png`). Its labels use the `.ttf` file the
+    /// environment variable SNL_FONT names, else DejaVuSans.ttf from the usual font folders
+    /// (/usr/share/fonts/truetype/dejavu/: Debian package fonts-dejavu-core).
     #[arg(long, default_value = "papers/theorem/ceiling.svg")]
     pub plot: PathBuf,
     /// Do not write the plot.
