@@ -241,7 +241,7 @@ pub struct Row {
     /// The LP and MILP bounds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounds: Option<Bounds>,
-    /// The MILP verdict and its time.
+    /// The MILP verdict: `proved`, `refuted` or `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
     /// The time of the MILP verdict.
