@@ -16,6 +16,9 @@
 //! constants, residual `Add`, the gathered and masked ReLU plumbing) costs nothing in
 //! either protocol. Time = rounds × RTT + bytes / bandwidth (+ garbling offline), with
 //! `--rtt-ms` and `--bandwidth-mbps`. Derivation and checks: docs/pi-cost.md, papers/pi.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use serde::Serialize;
 use snl_theory::io::onnx::{self, Encoding, ReluForm};
 use snl_theory::{numel, Layer, Network};
@@ -301,6 +304,66 @@ pub fn price(c: &Constants, layers: &[GraphLayer], rtt_s: f64, bytes_per_s: f64)
             f64::INFINITY
         },
     }
+}
+
+/// A model's cost under several protocols (what `snl-verify cost` prints).
+#[derive(Clone, Debug, Serialize)]
+pub struct CostReport {
+    /// The model file.
+    pub model: PathBuf,
+    /// The ONNX encoding deployed.
+    pub encoding: Encoding,
+    /// Whether the exporter's folds are applied.
+    pub fold: bool,
+    /// ReLU units of the model.
+    pub relu_total: usize,
+    /// Kept ReLU units.
+    pub relu_kept: usize,
+    /// Round-trip time, milliseconds.
+    pub rtt_ms: f64,
+    /// Bandwidth, megabits per second.
+    pub bandwidth_mbps: f64,
+    /// One cost per protocol, in the order asked.
+    pub protocols: Vec<ProtocolCost>,
+}
+
+/// The network between the parties.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    /// Round-trip time, milliseconds (`>= 0`).
+    pub rtt_ms: f64,
+    /// Bandwidth, megabits per second (`> 0`).
+    pub bandwidth_mbps: f64,
+}
+
+/// Reads the model at `path` (snl model file or ONNX) and prices the graph it deploys as
+/// (`encoding`, `fold`) under each of `protocols` over `link`.
+pub fn report(
+    path: &Path,
+    encoding: Encoding,
+    fold: bool,
+    protocols: &[&Constants],
+    link: Link,
+) -> anyhow::Result<CostReport> {
+    let net = snl_theory::load_any(path)
+        .with_context(|| format!("cannot read the model {}", path.display()))?;
+    let counts = net.relu_counts()?;
+    let layers = graph_layers(&net, encoding, fold)
+        .context("cannot build the ONNX graph the model deploys as")?;
+    let (rtt, bps) = (link.rtt_ms / 1000.0, link.bandwidth_mbps * 1e6 / 8.0);
+    Ok(CostReport {
+        model: path.to_path_buf(),
+        encoding,
+        fold,
+        relu_total: counts.total,
+        relu_kept: counts.kept,
+        rtt_ms: link.rtt_ms,
+        bandwidth_mbps: link.bandwidth_mbps,
+        protocols: protocols
+            .iter()
+            .map(|c| price(c, &layers, rtt, bps))
+            .collect(),
+    })
 }
 
 #[cfg(test)]

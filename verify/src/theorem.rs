@@ -140,6 +140,26 @@ pub fn instance(
     })
 }
 
+/// The one-layer rows for `n` in `min_n..=max_n` and `B` in `0..=n − 2` ([`instance`]; `direct`
+/// as there), each handed to `each` as soon as it is computed.
+pub fn one_layer_rows(
+    opts: &GridOptions,
+    min_n: usize,
+    max_n: usize,
+    direct: &mut Direct<'_>,
+    mut each: impl FnMut(&Row) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for n in min_n..=max_n {
+        for b in 0..=n - 2 {
+            let r = instance(opts, n, b, direct)?;
+            each(&r)?;
+            rows.push(r);
+        }
+    }
+    Ok(rows)
+}
+
 /// One instance of the depth-2 profile result: two hidden layers with `B_1` and `B_2` kept
 /// units, each layer also carrying one linearized unit.
 #[derive(Clone, Debug, Serialize)]

@@ -234,91 +234,20 @@ pub fn bounds(
     let mut lower = Vec::new();
     let mut upper = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..out.len() {
+    for (i, iv) in out.iter().enumerate() {
         for maximise in [false, true] {
             // bisect on y or -y, so that both directions are maximisations
-            let start = if maximise { out[i].hi } else { -out[i].lo };
+            let side = Side {
+                output: i,
+                maximise,
+                start: if maximise { iv.hi } else { -iv.lo },
+                guess: hint.map(|h| if maximise { h.upper[i] } else { -h.lower[i] }),
+            };
             let r = if past(deadline) {
                 Err(TIMEOUT.to_string())
             } else {
                 with_watchdog(remaining(deadline), || {
-                    let solver = Solver::new();
-                    let (_, ys) = encode(dense, input, &|b: &Bool| solver.assert(b));
-                    let obj = if maximise {
-                        ys[i].clone()
-                    } else {
-                        -ys[i].clone()
-                    };
-                    let guess = hint.map(|h| if maximise { h.upper[i] } else { -h.lower[i] });
-                    let tiny = |v: f64| 0.25 * (SMT_GAP * v.abs()).max(1e-9);
-                    let mut hi = match guess {
-                        Some(g) if g.is_finite() => g + tiny(g),
-                        _ => start + 1.0 + start.abs() * 1e-6,
-                    };
-                    // attained values (f64 forward) only steer the bisection; the result is `hi`
-                    let mut lo = super::samples(input, 64, 11)
-                        .iter()
-                        .filter_map(|x| dense.forward(x).ok())
-                        .map(|y| if maximise { y[i] } else { -y[i] })
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    let check = |t: f64| -> std::result::Result<Option<f64>, String> {
-                        if !t.is_finite() {
-                            return Err(format!("bisection left the finite range ({t})"));
-                        }
-                        if past(deadline) {
-                            return Err(TIMEOUT.to_string());
-                        }
-                        solver.push();
-                        solver.assert(obj.ge(real(t)));
-                        let r = match solver.check() {
-                            SatResult::Sat => {
-                                let m = solver.get_model().ok_or_else(|| {
-                                    "no model after sat (interrupted?)".to_string()
-                                })?;
-                                let text = m.eval(&obj, true).map(|v| v.approx(20));
-                                match text.as_deref().map(down) {
-                                Some(v) if v.is_finite() => Ok(Some(v)),
-                                _ => Err(format!(
-                                    "z3 returned a model without a numeric objective ({text:?}; interrupted?)"
-                                )),
-                            }
-                            }
-                            SatResult::Unsat => Ok(None),
-                            SatResult::Unknown => Err(solver
-                                .get_reason_unknown()
-                                .unwrap_or_else(|| "unknown".into())),
-                        };
-                        if r.is_ok() {
-                            // an error ends this bound and drops the solver: no pop (after an
-                            // interrupt the pop alone took up to 1 s)
-                            solver.pop(1);
-                        }
-                        r
-                    };
-                    if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
-                        // an attained value just below the hint, if there is one
-                        if let Some(v) = check(g - tiny(g))? {
-                            lo = lo.max(v);
-                        }
-                    }
-                    // a first point, and an upper end proved by unsat
-                    while let Some(v) = check(hi)? {
-                        lo = lo.max(v);
-                        hi = v + 2.0 * (hi - start).abs() + 1.0;
-                    }
-                    if lo == f64::NEG_INFINITY {
-                        lo = check(f64::MIN)?
-                            .ok_or_else(|| "the encoding is unsatisfiable".to_string())?;
-                    }
-                    let gap = |lo: f64, hi: f64| (SMT_GAP * hi.abs().max(lo.abs())).max(1e-9);
-                    while hi - lo > gap(lo, hi) {
-                        let mid = 0.5 * (lo.max(hi - 1e6) + hi);
-                        match check(mid)? {
-                            Some(v) => lo = lo.max(v),
-                            None => hi = mid,
-                        }
-                    }
-                    Ok::<f64, String>(hi)
+                    bisect(dense, input, &side, deadline)
                 })
             };
             match r {
@@ -327,9 +256,9 @@ pub fn bounds(
                 Err(reason) => {
                     unknown.push(reason);
                     if maximise {
-                        upper.push(out[i].hi)
+                        upper.push(iv.hi)
                     } else {
-                        lower.push(out[i].lo)
+                        lower.push(iv.lo)
                     }
                 }
             }
@@ -352,6 +281,118 @@ pub fn bounds(
         tightening_lps: 0,
         lbp: None,
     })
+}
+
+/// One bound of [`bounds`], as a maximisation of `y` (upper) or `−y` (lower).
+struct Side {
+    /// The output.
+    output: usize,
+    /// Upper bound (maximise `y`) or lower bound (maximise `−y`).
+    maximise: bool,
+    /// The interval bound of the maximised term.
+    start: f64,
+    /// The hint's bound of the maximised term.
+    guess: Option<f64>,
+}
+
+/// A quarter of the bisection's stopping gap at `v`: the hint probes this far from it.
+fn tiny(v: f64) -> f64 {
+    0.25 * (SMT_GAP * v.abs()).max(1e-9)
+}
+
+/// The proved upper end of one [`Side`] by bisection, in the current z3 context; an error
+/// says why z3 gave no answer.
+fn bisect(
+    dense: &Network,
+    input: &InputBox,
+    side: &Side,
+    deadline: Option<Instant>,
+) -> std::result::Result<f64, String> {
+    let (i, maximise, start) = (side.output, side.maximise, side.start);
+    let solver = Solver::new();
+    let (_, ys) = encode(dense, input, &|b: &Bool| solver.assert(b));
+    let obj = if maximise {
+        ys[i].clone()
+    } else {
+        -ys[i].clone()
+    };
+    let guess = side.guess;
+    let mut hi = match guess {
+        Some(g) if g.is_finite() => g + tiny(g),
+        _ => start + 1.0 + start.abs() * 1e-6,
+    };
+    // attained values (f64 forward) only steer the bisection; the result is `hi`
+    let mut lo = super::samples(input, 64, 11)
+        .iter()
+        .filter_map(|x| dense.forward(x).ok())
+        .map(|y| if maximise { y[i] } else { -y[i] })
+        .fold(f64::NEG_INFINITY, f64::max);
+    let check = |t: f64| probe(&solver, &obj, t, deadline);
+    if let Some(g) = guess.filter(|g| g.is_finite() && g - tiny(*g) > lo) {
+        // an attained value just below the hint, if there is one
+        if let Some(v) = check(g - tiny(g))? {
+            lo = lo.max(v);
+        }
+    }
+    // a first point, and an upper end proved by unsat
+    while let Some(v) = check(hi)? {
+        lo = lo.max(v);
+        hi = v + 2.0 * (hi - start).abs() + 1.0;
+    }
+    if lo == f64::NEG_INFINITY {
+        lo = check(f64::MIN)?.ok_or_else(|| "the encoding is unsatisfiable".to_string())?;
+    }
+    let gap = |lo: f64, hi: f64| (SMT_GAP * hi.abs().max(lo.abs())).max(1e-9);
+    while hi - lo > gap(lo, hi) {
+        let mid = 0.5 * (lo.max(hi - 1e6) + hi);
+        match check(mid)? {
+            Some(v) => lo = lo.max(v),
+            None => hi = mid,
+        }
+    }
+    Ok(hi)
+}
+
+/// Whether `obj >= t` is satisfiable: `Some(value attained)` (rounded down), `None` when
+/// unsatisfiable, an error when z3 gave no answer or the deadline has passed.
+fn probe(
+    solver: &Solver,
+    obj: &Real,
+    t: f64,
+    deadline: Option<Instant>,
+) -> std::result::Result<Option<f64>, String> {
+    if !t.is_finite() {
+        return Err(format!("bisection left the finite range ({t})"));
+    }
+    if past(deadline) {
+        return Err(TIMEOUT.to_string());
+    }
+    solver.push();
+    solver.assert(obj.ge(real(t)));
+    let r = match solver.check() {
+        SatResult::Sat => {
+            let m = solver
+                .get_model()
+                .ok_or_else(|| "no model after sat (interrupted?)".to_string())?;
+            let text = m.eval(obj, true).map(|v| v.approx(20));
+            match text.as_deref().map(down) {
+                Some(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(format!(
+                    "z3 returned a model without a numeric objective ({text:?}; interrupted?)"
+                )),
+            }
+        }
+        SatResult::Unsat => Ok(None),
+        SatResult::Unknown => Err(solver
+            .get_reason_unknown()
+            .unwrap_or_else(|| "unknown".into())),
+    };
+    if r.is_ok() {
+        // an error ends this bound and drops the solver: no pop (after an interrupt the pop
+        // alone took up to 1 s)
+        solver.pop(1);
+    }
+    r
 }
 
 /// Decides "every output of `margins` is > 0 on the box" exactly (for the dense form

@@ -21,8 +21,8 @@
 //! The solution is converted to exact rationals and re-evaluated: the strict count is a
 //! certified lower bound on the best accuracy, whatever the solver.
 use good_lp::{
-    coin_cbc, constraint, variable, Expression, ProblemVariables, Solution, SolutionStatus,
-    SolverModel, Variable, WithTimeLimit,
+    coin_cbc, constraint, variable, Constraint, Expression, ProblemVariables, Solution,
+    SolutionStatus, SolverModel, Variable, WithTimeLimit,
 };
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
@@ -145,59 +145,16 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
     let t0 = std::time::Instant::now();
     let n = p.x.len();
     let d = p.x.first().map_or(0, Vec::len);
-    let c = COEFF_BOX;
     let mut vars = ProblemVariables::new();
-    let a = vars.add(variable().min(-c).max(c));
-    let lin: Vec<Variable> = (0..d)
-        .map(|_| vars.add(variable().min(-c).max(c)))
-        .collect();
-    let v: Vec<Vec<Variable>> = (0..b)
-        .map(|_| {
-            (0..d)
-                .map(|_| vars.add(variable().min(-c).max(c)))
-                .collect()
-        })
-        .collect();
-    let gam: Vec<Variable> = (0..b)
-        .map(|_| vars.add(variable().min(-c).max(c)))
-        .collect();
-    let sig: Vec<Variable> = (0..b).map(|_| vars.add(variable().binary())).collect();
-    let hit: Vec<Variable> = (0..n).map(|_| vars.add(variable().binary())).collect();
+    let u = Unknowns::new(&mut vars, n, d, b);
     let mut cons = Vec::new();
-    let mut outputs = Vec::new();
     for (i, x) in p.x.iter().enumerate() {
-        let l1: f64 = x.iter().map(|v| v.abs()).sum();
-        let m = c * (l1 + 1.0);
-        let mut f: Expression = Expression::from(a);
-        for k in 0..d {
-            f += x[k] * lin[k];
-        }
-        for j in 0..b {
-            let mut z: Expression = Expression::from(gam[j]);
-            for k in 0..d {
-                z += x[k] * v[j][k];
-            }
-            let h = vars.add(variable().min(0.0).max(m));
-            let g = vars.add(variable().min(-m).max(m));
-            let dl = vars.add(variable().binary());
-            cons.push(constraint!(h >= z.clone()));
-            cons.push(constraint!(h <= z + m - m * dl));
-            cons.push(constraint!(h <= m * dl));
-            cons.push(constraint!(g - h <= 2.0 * m - 2.0 * m * sig[j]));
-            cons.push(constraint!(h - g <= 2.0 * m - 2.0 * m * sig[j]));
-            cons.push(constraint!(g + h <= 2.0 * m * sig[j]));
-            cons.push(constraint!(-g - h <= 2.0 * m * sig[j]));
-            f += g;
-        }
-        let mf = c * (l1 + 1.0) + b as f64 * m + 1.0;
-        let y = f64::from(p.y[i]);
-        cons.push(constraint!(y * f.clone() >= 1.0 - mf + mf * hit[i]));
-        outputs.push(f);
+        u.classify(&mut vars, &mut cons, x, p.y[i], u.hit[i]);
     }
     for j in 1..b {
-        cons.push(constraint!(sig[j - 1] >= sig[j]));
+        cons.push(constraint!(u.sig[j - 1] >= u.sig[j]));
     }
-    let objective: Expression = hit.iter().map(|&h| Expression::from(h)).sum();
+    let objective: Expression = u.hit.iter().map(|&h| Expression::from(h)).sum();
     let mut model = vars
         .maximise(objective)
         .using(coin_cbc)
@@ -212,42 +169,7 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
         model.add_constraint(k);
     }
     let (best, found, status) = match model.solve() {
-        Ok(sol) => {
-            let w = DimWitness {
-                a: q(sol.value(a)),
-                b: lin.iter().map(|&l| q(sol.value(l))).collect(),
-                units: (0..b)
-                    .map(|j| {
-                        (
-                            v[j].iter().map(|&x| q(sol.value(x))).collect(),
-                            q(sol.value(gam[j])),
-                            if sol.value(sig[j]) > 0.5 {
-                                BigRational::from_integer(1.into())
-                            } else {
-                                BigRational::from_integer((-1).into())
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            let claimed = hit.iter().filter(|&&h| sol.value(h) > 0.5).count();
-            let found = w.classified(p);
-            let optimal = matches!(sol.status(), SolutionStatus::Optimal);
-            if found < claimed {
-                // the solver's network does not do what the solver says: not an optimum
-                (
-                    None,
-                    found,
-                    format!("witness failed the exact re-check ({found} < {claimed})"),
-                )
-            } else {
-                (
-                    optimal.then_some(claimed),
-                    found,
-                    format!("{:?}", sol.status()).to_lowercase(),
-                )
-            }
-        }
+        Ok(sol) => u.judge(&sol, p),
         Err(e) => (None, 0, format!("cbc: {e}")),
     };
     DimResult {
@@ -257,6 +179,131 @@ pub fn max_classified(p: &Points, b: usize, time_limit_s: f64) -> DimResult {
         found,
         status,
         millis: t0.elapsed().as_millis(),
+    }
+}
+
+/// The unknowns of [`max_classified`]'s MILP shared by every point: `a`, `b` (`lin`),
+/// `v_j`, `γ_j` (`gam`), `σ_j` (`sig`) and one `q_i` (`hit`) per point.
+struct Unknowns {
+    a: Variable,
+    lin: Vec<Variable>,
+    v: Vec<Vec<Variable>>,
+    gam: Vec<Variable>,
+    sig: Vec<Variable>,
+    hit: Vec<Variable>,
+}
+
+impl Unknowns {
+    /// Adds them to `vars` (in this order) for `n` points of dimension `d`, `b` kept units.
+    fn new(vars: &mut ProblemVariables, n: usize, d: usize, b: usize) -> Self {
+        let c = COEFF_BOX;
+        let a = vars.add(variable().min(-c).max(c));
+        let lin: Vec<Variable> = (0..d)
+            .map(|_| vars.add(variable().min(-c).max(c)))
+            .collect();
+        let v: Vec<Vec<Variable>> = (0..b)
+            .map(|_| {
+                (0..d)
+                    .map(|_| vars.add(variable().min(-c).max(c)))
+                    .collect()
+            })
+            .collect();
+        let gam: Vec<Variable> = (0..b)
+            .map(|_| vars.add(variable().min(-c).max(c)))
+            .collect();
+        let sig: Vec<Variable> = (0..b).map(|_| vars.add(variable().binary())).collect();
+        let hit: Vec<Variable> = (0..n).map(|_| vars.add(variable().binary())).collect();
+        Self {
+            a,
+            lin,
+            v,
+            gam,
+            sig,
+            hit,
+        }
+    }
+
+    /// The constraints of one point `x` with label `y`: `h`, `g` and `δ` per kept unit (new
+    /// variables), and `y f(x) ≥ 1` when `hit` is 1.
+    fn classify(
+        &self,
+        vars: &mut ProblemVariables,
+        cons: &mut Vec<Constraint>,
+        x: &[f64],
+        y: i8,
+        hit: Variable,
+    ) {
+        let (c, b) = (COEFF_BOX, self.sig.len());
+        let l1: f64 = x.iter().map(|v| v.abs()).sum();
+        let m = c * (l1 + 1.0);
+        let mut f: Expression = Expression::from(self.a);
+        for (&xk, &l) in x.iter().zip(&self.lin) {
+            f += xk * l;
+        }
+        for j in 0..b {
+            let mut z: Expression = Expression::from(self.gam[j]);
+            for (&xk, &vk) in x.iter().zip(&self.v[j]) {
+                z += xk * vk;
+            }
+            let h = vars.add(variable().min(0.0).max(m));
+            let g = vars.add(variable().min(-m).max(m));
+            let dl = vars.add(variable().binary());
+            let sig = self.sig[j];
+            cons.push(constraint!(h >= z.clone()));
+            cons.push(constraint!(h <= z + m - m * dl));
+            cons.push(constraint!(h <= m * dl));
+            cons.push(constraint!(g - h <= 2.0 * m - 2.0 * m * sig));
+            cons.push(constraint!(h - g <= 2.0 * m - 2.0 * m * sig));
+            cons.push(constraint!(g + h <= 2.0 * m * sig));
+            cons.push(constraint!(-g - h <= 2.0 * m * sig));
+            f += g;
+        }
+        let mf = c * (l1 + 1.0) + b as f64 * m + 1.0;
+        let y = f64::from(y);
+        cons.push(constraint!(y * f >= 1.0 - mf + mf * hit));
+    }
+
+    /// The solver's network in exact rationals.
+    fn witness(&self, sol: &impl Solution) -> DimWitness {
+        DimWitness {
+            a: q(sol.value(self.a)),
+            b: self.lin.iter().map(|&l| q(sol.value(l))).collect(),
+            units: (0..self.sig.len())
+                .map(|j| {
+                    (
+                        self.v[j].iter().map(|&x| q(sol.value(x))).collect(),
+                        q(sol.value(self.gam[j])),
+                        if sol.value(self.sig[j]) > 0.5 {
+                            BigRational::from_integer(1.into())
+                        } else {
+                            BigRational::from_integer((-1).into())
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// `(best, found, status)` of a solution: its witness re-checked exactly on `p`.
+    fn judge(&self, sol: &impl Solution, p: &Points) -> (Option<usize>, usize, String) {
+        let w = self.witness(sol);
+        let claimed = self.hit.iter().filter(|&&h| sol.value(h) > 0.5).count();
+        let found = w.classified(p);
+        let optimal = matches!(sol.status(), SolutionStatus::Optimal);
+        if found < claimed {
+            // the solver's network does not do what the solver says: not an optimum
+            (
+                None,
+                found,
+                format!("witness failed the exact re-check ({found} < {claimed})"),
+            )
+        } else {
+            (
+                optimal.then_some(claimed),
+                found,
+                format!("{:?}", sol.status()).to_lowercase(),
+            )
+        }
     }
 }
 

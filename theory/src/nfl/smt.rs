@@ -164,97 +164,18 @@ pub fn query_linear(
     let solver = Solver::new();
     let a = Real::new_const("a");
     let slope = Real::new_const("b");
-    let zero = real(0);
     let linear = arch == Architecture::KeptPlusLinear;
-    // per unit: direction (w = +1), sign of c, c, e = c·t
-    let units: Vec<(Bool, Bool, Real, Real)> = (0..b)
-        .map(|j| {
-            (
-                Bool::new_const(format!("dir_{j}")),
-                Bool::new_const(format!("pos_{j}")),
-                Real::new_const(format!("c_{j}")),
-                Real::new_const(format!("e_{j}")),
-            )
-        })
+    let units = LinearUnits::new(n, b);
+    units.assert_cases(&solver, linear);
+    let outputs: Vec<Real> = (1..=n)
+        .map(|i| units.output(i, &a, linear.then_some(&slope)))
         .collect();
-    // right[j][i−1]: the case "x_i ≥ t_j" (false: "x_i ≤ t_j"; at equality both agree)
-    let right: Vec<Vec<Bool>> = (0..b)
-        .map(|j| {
-            (1..=n)
-                .map(|i| Bool::new_const(format!("right_{j}_{i}")))
-                .collect()
-        })
-        .collect();
-    for (j, (dir, pos, c, e)) in units.iter().enumerate() {
-        solver.assert(pos.implies(c.ge(&zero)));
-        solver.assert(pos.not().implies(c.le(&zero)));
-        solver.assert(c.eq(&zero).implies(e.eq(&zero)));
-        if linear {
-            // c relu(−(x − t)) = c relu(x − t) − c (x − t): with a free linear term the
-            // direction is immaterial, so w_j = +1
-            solver.assert(dir);
-        }
-        for i in 1..=n {
-            // s = c x_i − e = c (x_i − t_j): the case fixes its sign
-            let s = Real::sub(&[Real::mul(&[c.clone(), real(i as i64)]), e.clone()]);
-            let r = &right[j][i - 1];
-            solver.assert(Bool::and(&[r, pos]).implies(s.ge(&zero)));
-            solver.assert(Bool::and(&[r.clone(), pos.not()]).implies(s.le(&zero)));
-            solver.assert(Bool::and(&[r.not(), pos.clone()]).implies(s.le(&zero)));
-            solver.assert(Bool::and(&[r.not(), pos.not()]).implies(s.ge(&zero)));
-            if i < n {
-                // monotone in i
-                solver.assert(r.implies(&right[j][i]));
-            }
-        }
-        // symmetry breaking: units of one direction are sorted by breakpoint
-        // (t_j ≤ t_{j+1}: x_i ≥ t_{j+1} implies x_i ≥ t_j), and the −1 units come first
-        if j + 1 < b {
-            let next_dir = &units[j + 1].0;
-            solver.assert(dir.implies(next_dir));
-            let same = dir.iff(next_dir);
-            for i in 1..=n {
-                solver.assert(same.implies(right[j + 1][i - 1].implies(&right[j][i - 1])));
-            }
-        }
-    }
-    let mut outputs = Vec::new();
-    for i in 1..=n {
-        let xi = real(i as i64);
-        let mut terms = vec![a.clone()];
-        if linear {
-            terms.push(Real::mul(&[slope.clone(), xi.clone()]));
-        }
-        for (j, (dir, _, c, e)) in units.iter().enumerate() {
-            let s = Real::sub(&[Real::mul(&[c.clone(), xi.clone()]), e.clone()]);
-            let r = &right[j][i - 1];
-            // w = +1: c (x_i − t) on the right of t; w = −1: c (t − x_i) on the left
-            let on_right = r.ite(&s, &zero);
-            let on_left = r.ite(&zero, &s.unary_minus());
-            terms.push(dir.ite(&on_right, &on_left));
-        }
-        outputs.push(Real::add(&terms));
-    }
     assert_classified(&solver, &outputs, k);
     finish(
         &solver,
         timeout,
         |m| {
-            let mut ws = Vec::new();
-            for (dir, _, c, e) in &units {
-                let (d, c, e) = (bool_value(m, dir)?, value(m, c)?, value(m, e)?);
-                let w = if d {
-                    BigRational::one()
-                } else {
-                    -BigRational::one()
-                };
-                if c.is_zero() {
-                    ws.push((w, BigRational::zero(), c));
-                } else {
-                    let t = &e / &c;
-                    ws.push((w.clone(), -(w * t), c));
-                }
-            }
+            let ws = units.read(m)?;
             Some(NeuralWitness {
                 architecture: arch,
                 a: value(m, &a)?,
@@ -268,6 +189,120 @@ pub fn query_linear(
         },
         |w| w.classified(n).len() >= k,
     )
+}
+
+/// The unknowns of [`query_linear`]'s units: per unit its direction (`w = +1`), the sign of
+/// `c`, `c` and `e = c·t`; per unit and point the case "`x_i ≥ t_j`".
+struct LinearUnits {
+    /// `(dir, pos, c, e)` per unit.
+    units: Vec<(Bool, Bool, Real, Real)>,
+    /// `right[j][i−1]`: the case "x_i ≥ t_j" (false: "x_i ≤ t_j"; at equality both agree).
+    right: Vec<Vec<Bool>>,
+    zero: Real,
+}
+
+impl LinearUnits {
+    /// The constants of `b` units over `n` points.
+    fn new(n: usize, b: usize) -> Self {
+        let zero = real(0);
+        let units = (0..b)
+            .map(|j| {
+                (
+                    Bool::new_const(format!("dir_{j}")),
+                    Bool::new_const(format!("pos_{j}")),
+                    Real::new_const(format!("c_{j}")),
+                    Real::new_const(format!("e_{j}")),
+                )
+            })
+            .collect();
+        let right = (0..b)
+            .map(|j| {
+                (1..=n)
+                    .map(|i| Bool::new_const(format!("right_{j}_{i}")))
+                    .collect()
+            })
+            .collect();
+        Self { units, right, zero }
+    }
+
+    /// Ties the cases to the arithmetic, and breaks the units' symmetry; with a `linear`
+    /// term every direction is `+1`.
+    fn assert_cases(&self, solver: &Solver, linear: bool) {
+        let (units, right, zero) = (&self.units, &self.right, &self.zero);
+        let (b, n) = (units.len(), right.first().map_or(0, Vec::len));
+        for (j, (dir, pos, c, e)) in units.iter().enumerate() {
+            solver.assert(pos.implies(c.ge(zero)));
+            solver.assert(pos.not().implies(c.le(zero)));
+            solver.assert(c.eq(zero).implies(e.eq(zero)));
+            if linear {
+                // c relu(−(x − t)) = c relu(x − t) − c (x − t): with a free linear term the
+                // direction is immaterial, so w_j = +1
+                solver.assert(dir);
+            }
+            for i in 1..=n {
+                // s = c x_i − e = c (x_i − t_j): the case fixes its sign
+                let s = Real::sub(&[Real::mul(&[c.clone(), real(i as i64)]), e.clone()]);
+                let r = &right[j][i - 1];
+                solver.assert(Bool::and(&[r, pos]).implies(s.ge(zero)));
+                solver.assert(Bool::and(&[r.clone(), pos.not()]).implies(s.le(zero)));
+                solver.assert(Bool::and(&[r.not(), pos.clone()]).implies(s.le(zero)));
+                solver.assert(Bool::and(&[r.not(), pos.not()]).implies(s.ge(zero)));
+                if i < n {
+                    // monotone in i
+                    solver.assert(r.implies(&right[j][i]));
+                }
+            }
+            // symmetry breaking: units of one direction are sorted by breakpoint
+            // (t_j ≤ t_{j+1}: x_i ≥ t_{j+1} implies x_i ≥ t_j), and the −1 units come first
+            if j + 1 < b {
+                let next_dir = &units[j + 1].0;
+                solver.assert(dir.implies(next_dir));
+                let same = dir.iff(next_dir);
+                for i in 1..=n {
+                    solver.assert(same.implies(right[j + 1][i - 1].implies(&right[j][i - 1])));
+                }
+            }
+        }
+    }
+
+    /// `f(x_i)` at point `i`: `a`, plus `slope · x_i` with a linear term, plus every unit.
+    fn output(&self, i: usize, a: &Real, slope: Option<&Real>) -> Real {
+        let zero = &self.zero;
+        let xi = real(i as i64);
+        let mut terms = vec![a.clone()];
+        if let Some(slope) = slope {
+            terms.push(Real::mul(&[slope.clone(), xi.clone()]));
+        }
+        for (j, (dir, _, c, e)) in self.units.iter().enumerate() {
+            let s = Real::sub(&[Real::mul(&[c.clone(), xi.clone()]), e.clone()]);
+            let r = &self.right[j][i - 1];
+            // w = +1: c (x_i − t) on the right of t; w = −1: c (t − x_i) on the left
+            let on_right = r.ite(&s, zero);
+            let on_left = r.ite(zero, &s.unary_minus());
+            terms.push(dir.ite(&on_right, &on_left));
+        }
+        Real::add(&terms)
+    }
+
+    /// The units `(w, β, c)` of a model, with `t_j = e_j / c_j` and `β = −w t`.
+    fn read(&self, m: &Model) -> Option<Vec<(BigRational, BigRational, BigRational)>> {
+        let mut ws = Vec::new();
+        for (dir, _, c, e) in &self.units {
+            let (d, c, e) = (bool_value(m, dir)?, value(m, c)?, value(m, e)?);
+            let w = if d {
+                BigRational::one()
+            } else {
+                -BigRational::one()
+            };
+            if c.is_zero() {
+                ws.push((w, BigRational::zero(), c));
+            } else {
+                let t = &e / &c;
+                ws.push((w.clone(), -(w * t), c));
+            }
+        }
+        Some(ws)
+    }
 }
 
 /// The same question by the direct encoding: every weight (`w_j, β_j, c_j`, and the

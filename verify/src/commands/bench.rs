@@ -6,20 +6,17 @@
 //! hidden ReLUs kept, chosen by a seeded shuffle), `DIR/mlp-k{k}.box.json` (the input box, for
 //! `bound --input-box`), `DIR/mlp-k{k}.dense.json` (the dense network, the box, the class and
 //! our results, read by the Python script), and prints one table row. `--solve` picks what is
-//! computed: the LP and MILP bounds (complete up to CBC's tolerances) of every logit (`bounds`), the argmax verdict by the
-//! MILP (`milp`) and by branch-and-bound (`bab`, with its stage and domain counts).
+//! computed: the LP and MILP bounds (complete up to CBC's tolerances) of every logit
+//! (`bounds`), the argmax verdict by the MILP (`milp`) and by branch-and-bound (`bab`, with
+//! its stage and domain counts). The generator and the solves: [`crate::bench`].
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
-use serde::Serialize;
-use snl_theory::bound::bab::DecidedBy;
-use snl_theory::bound::{InputBox, Method, Property, Verdict};
-use snl_theory::rng::SeededRng;
 
-use crate::bench::{attack_radius, dense_nodes, random_mlp, with_budget, DenseNode};
+use crate::bench::{Bench, BenchOptions, Computations, Row};
 use crate::cli::{ExitStatus, OutputFormat};
 
 /// Arguments of `bench`.
@@ -69,76 +66,8 @@ pub enum Solve {
     Bab,
 }
 
-/// The LP and MILP bounds (complete up to CBC's tolerances) of every logit.
-#[derive(Serialize)]
-struct Bounds {
-    binaries: usize,
-    tightening_lps: usize,
-    lp_seconds: f64,
-    milp_seconds: f64,
-    milp_exact: bool,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-}
-
-/// A branch-and-bound verdict with its report.
-#[derive(Serialize)]
-struct BabRun {
-    verdict: String,
-    seconds: f64,
-    decided_by: DecidedBy,
-    unstable_kept: usize,
-    domains: usize,
-    max_depth: usize,
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Ours {
-    kept: usize,
-    class: usize,
-    /// The box is `[c − radius, c + radius]`.
-    radius: f64,
-    /// With `--radius-frac`: the attack radius the box radius is a fraction of.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attack_radius: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bounds: Option<Bounds>,
-    /// The MILP verdict and its time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    verdict: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    verify_seconds: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bab: Option<BabRun>,
-}
-
-#[derive(Serialize)]
-struct BoxFile<'a> {
-    lower: &'a [f64],
-    upper: &'a [f64],
-}
-
-fn verdict_name(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Proved => "proved",
-        Verdict::Refuted(_) => "refuted",
-        Verdict::Unknown { .. } => "unknown",
-    }
-}
-
 fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
-}
-
-#[derive(Serialize)]
-struct DenseFile {
-    model: PathBuf,
-    input_box: PathBuf,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    nodes: Vec<DenseNode>,
-    ours: Ours,
 }
 
 /// Refuses bad arguments before anything is written.
@@ -162,18 +91,30 @@ fn check(cmd: &BenchCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The library's settings from the arguments.
+fn options(cmd: &BenchCommand) -> BenchOptions {
+    BenchOptions {
+        out: cmd.out.clone(),
+        hidden: cmd.hidden.clone(),
+        seed: cmd.seed,
+        radius: cmd.radius,
+        radius_frac: cmd.radius_frac,
+        timeout: Duration::from_secs_f64(cmd.timeout),
+        solve: Computations {
+            bounds: cmd.solve.contains(&Solve::Bounds),
+            milp: cmd.solve.contains(&Solve::Milp),
+            bab: cmd.solve.contains(&Solve::Bab),
+        },
+    }
+}
+
 /// Runs `bench`.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
     check(&cmd)?;
-    std::fs::create_dir_all(&cmd.out)
-        .with_context(|| format!("cannot create {}", cmd.out.display()))?;
-    let base = random_mlp(&cmd.hidden, cmd.seed);
-    let mut rng = SeededRng::new(cmd.seed ^ 0xce17e5);
-    let center: Vec<f64> = (0..4).map(|_| rng.uniform(-1.0, 1.0)).collect();
-    let mut rows = Vec::new();
+    let bench = Bench::new(options(&cmd))?;
+    let text = cmd.output_format == OutputFormat::Text;
     let mut out = std::io::stdout().lock();
-    let timeout = Duration::from_secs_f64(cmd.timeout);
-    if cmd.output_format == OutputFormat::Text {
+    if text {
         writeln!(
             out,
             "{:>5} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10} {:>9} {:>10} {:>6} {:>8} {:>5}",
@@ -181,129 +122,42 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitStatus> {
             "bab", "bab s", "by", "domains", "depth"
         )?;
     }
+    let mut rows = Vec::new();
     for &k in &cmd.budgets {
-        let path = cmd.out.join(format!("mlp-k{k}.safetensors"));
-        snl_theory::save(&with_budget(&base, k, cmd.seed), &path)?;
-        // read back: the comparison uses exactly what the file holds
-        let net = snl_theory::load(&path)?;
-        let kept = net.relu_counts()?.kept;
-        let y = net.forward(&center)?;
-        let class = (0..y.len())
-            .max_by(|&a, &b| y[a].total_cmp(&y[b]))
-            .unwrap_or(0);
-        let property = Property::Argmax { class };
-        let (radius, attack_radius) = match cmd.radius_frac {
-            Some(f) => match attack_radius(&net, &center, class, cmd.radius)? {
-                Some(r) => (f * r, Some(r)),
-                None => (cmd.radius, None),
-            },
-            None => (cmd.radius, None),
-        };
-        let input = InputBox::around(&center, radius)?;
-        let q = net.bound(&input)?;
-        let mut ours = Ours {
-            kept,
-            class,
-            radius,
-            attack_radius,
-            bounds: None,
-            verdict: None,
-            verify_seconds: None,
-            bab: None,
-        };
-        if cmd.solve.contains(&Solve::Bounds) {
-            let t = Instant::now();
-            q.clone().using(Method::Lp).solve()?;
-            let lp_seconds = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let milp = q
-                .clone()
-                .using(Method::Milp)
-                .with_timeout(timeout)
-                .solve()?;
-            ours.bounds = Some(Bounds {
-                binaries: milp.unstable_kept,
-                tightening_lps: milp.tightening_lps,
-                lp_seconds,
-                milp_seconds: t.elapsed().as_secs_f64(),
-                milp_exact: milp.exact,
-                lower: milp.bounds.lower,
-                upper: milp.bounds.upper,
-            });
+        let m = bench.measure(k)?;
+        if text {
+            print_row(&mut out, &m.row)?;
         }
-        if cmd.solve.contains(&Solve::Milp) {
-            let milp = q.clone().using(Method::Milp);
-            milp.dense()?; // unrolled outside the time, as `bound` does
-            let t = Instant::now();
-            let v = milp.with_timeout(timeout).verify(&property)?;
-            ours.verify_seconds = Some(t.elapsed().as_secs_f64());
-            ours.verdict = Some(verdict_name(&v).to_string());
-        }
-        if cmd.solve.contains(&Solve::Bab) {
-            let t = Instant::now();
-            let r = q
-                .clone()
-                .using(Method::Bab)
-                .with_timeout(timeout)
-                .verify_report(&property)?;
-            ours.bab = Some(BabRun {
-                verdict: verdict_name(&r.verdict).to_string(),
-                seconds: t.elapsed().as_secs_f64(),
-                decided_by: r.decided_by,
-                unstable_kept: r.stats.unstable_kept,
-                domains: r.domains,
-                max_depth: r.max_depth,
-                reason: match r.verdict {
-                    Verdict::Unknown { reason } => Some(reason),
-                    _ => None,
-                },
-            });
-        }
-        if cmd.output_format == OutputFormat::Text {
-            let b = ours.bounds.as_ref();
-            let bab = ours.bab.as_ref();
-            writeln!(
-                out,
-                "{:>5} {:>5} {:>9.6} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10} {:>9} {:>10} {:>6} {:>8} {:>5}",
-                ours.kept,
-                ours.class,
-                ours.radius,
-                opt(b, |b| b.binaries.to_string()),
-                opt(b, |b| b.tightening_lps.to_string()),
-                opt(b, |b| format!("{:.3}", b.lp_seconds)),
-                opt(b, |b| format!("{:.3}", b.milp_seconds)),
-                opt(b, |b| b.milp_exact.to_string()),
-                opt(ours.verdict.as_deref(), str::to_string),
-                opt(ours.verify_seconds, |s| format!("{s:.3}")),
-                opt(bab, |r| r.verdict.clone()),
-                opt(bab, |r| format!("{:.3}", r.seconds)),
-                opt(bab, |r| r.decided_by.to_string()),
-                opt(bab, |r| r.domains.to_string()),
-                opt(bab, |r| r.max_depth.to_string()),
-            )?;
-        }
-        let box_path = cmd.out.join(format!("mlp-k{k}.box.json"));
-        let b = BoxFile {
-            lower: &input.lower,
-            upper: &input.upper,
-        };
-        std::fs::write(&box_path, serde_json::to_string(&b)?)
-            .with_context(|| format!("cannot write {}", box_path.display()))?;
-        let file = DenseFile {
-            model: path.clone(),
-            input_box: box_path,
-            lower: input.lower.clone(),
-            upper: input.upper.clone(),
-            nodes: dense_nodes(q.dense()?),
-            ours,
-        };
-        let json_path = cmd.out.join(format!("mlp-k{k}.dense.json"));
-        std::fs::write(&json_path, serde_json::to_string(&file)?)
-            .with_context(|| format!("cannot write {}", json_path.display()))?;
-        rows.push(file.ours);
+        rows.push(m.write()?);
     }
-    if cmd.output_format == OutputFormat::Json {
+    if !text {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// One row of the text table.
+fn print_row(out: &mut impl Write, row: &Row) -> anyhow::Result<()> {
+    let b = row.bounds.as_ref();
+    let bab = row.bab.as_ref();
+    writeln!(
+        out,
+        "{:>5} {:>5} {:>9.6} {:>8} {:>8} {:>10} {:>10} {:>6} {:>9} {:>10} {:>9} {:>10} {:>6} {:>8} {:>5}",
+        row.kept,
+        row.class,
+        row.radius,
+        opt(b, |b| b.binaries.to_string()),
+        opt(b, |b| b.tightening_lps.to_string()),
+        opt(b, |b| format!("{:.3}", b.lp_seconds)),
+        opt(b, |b| format!("{:.3}", b.milp_seconds)),
+        opt(b, |b| b.milp_exact.to_string()),
+        opt(row.verdict.as_deref(), str::to_string),
+        opt(row.verify_seconds, |s| format!("{s:.3}")),
+        opt(bab, |r| r.verdict.clone()),
+        opt(bab, |r| format!("{:.3}", r.seconds)),
+        opt(bab, |r| r.decided_by.to_string()),
+        opt(bab, |r| r.domains.to_string()),
+        opt(bab, |r| r.max_depth.to_string()),
+    )?;
+    Ok(())
 }

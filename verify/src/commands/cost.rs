@@ -8,14 +8,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snl_theory::io::onnx::Encoding;
 
 use crate::args::EncodingArg;
 use crate::cli::{ExitStatus, OutputFormat};
-use crate::cost::{graph_layers, price, Constants, Kind, ProtocolCost, CRYPTEN, DELPHI};
+use crate::cost::{self, Constants, Kind, LayerCost, Link, ProtocolCost, CRYPTEN, DELPHI};
 
 /// Which protocol(s).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
@@ -59,20 +59,8 @@ pub struct CostCommand {
     pub output_format: OutputFormat,
 }
 
-#[derive(Serialize)]
-struct Report {
-    model: PathBuf,
-    encoding: Encoding,
-    fold: bool,
-    relu_total: usize,
-    relu_kept: usize,
-    rtt_ms: f64,
-    bandwidth_mbps: f64,
-    protocols: Vec<ProtocolCost>,
-}
-
-/// Runs `cost`.
-pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
+/// Refuses bad arguments.
+fn check(cmd: &CostCommand) -> anyhow::Result<()> {
     if !(cmd.rtt_ms.is_finite() && cmd.rtt_ms >= 0.0) {
         bail!("--rtt-ms must be a number >= 0, got {}", cmd.rtt_ms);
     }
@@ -86,31 +74,28 @@ pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
         // its per-part Gemms and Adds are not in the CrypTen measurements the model rests on
         bail!("--encoding split: the cost model covers the gathered and masked encodings only");
     }
-    let net = snl_theory::load_any(&cmd.model)
-        .with_context(|| format!("cannot read the model {}", cmd.model.display()))?;
-    let counts = net.relu_counts()?;
-    let encoding: Encoding = cmd.encoding.into();
-    let layers = graph_layers(&net, encoding, !cmd.no_fold)
-        .context("cannot build the ONNX graph the model deploys as")?;
-    let (rtt, bps) = (cmd.rtt_ms / 1000.0, cmd.bandwidth_mbps * 1e6 / 8.0);
-    let protos: Vec<&Constants> = match cmd.protocol {
+    Ok(())
+}
+
+/// Runs `cost`.
+pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
+    check(&cmd)?;
+    let protocols: Vec<&Constants> = match cmd.protocol {
         ProtocolArg::All => vec![&CRYPTEN, &DELPHI],
         ProtocolArg::Crypten => vec![&CRYPTEN],
         ProtocolArg::Delphi => vec![&DELPHI],
     };
-    let r = Report {
-        model: cmd.model.clone(),
-        encoding,
-        fold: !cmd.no_fold,
-        relu_total: counts.total,
-        relu_kept: counts.kept,
+    let link = Link {
         rtt_ms: cmd.rtt_ms,
         bandwidth_mbps: cmd.bandwidth_mbps,
-        protocols: protos
-            .into_iter()
-            .map(|c| price(c, &layers, rtt, bps))
-            .collect(),
     };
+    let r = cost::report(
+        &cmd.model,
+        cmd.encoding.into(),
+        !cmd.no_fold,
+        &protocols,
+        link,
+    )?;
     let mut out = std::io::stdout().lock();
     if cmd.output_format == OutputFormat::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
@@ -122,86 +107,98 @@ pub fn run(cmd: CostCommand) -> anyhow::Result<ExitStatus> {
         r.model.display(),
         r.relu_kept,
         r.relu_total,
-        Encoding::from(cmd.encoding),
+        r.encoding,
         if r.fold { "folded" } else { "not folded" },
         r.rtt_ms,
         r.bandwidth_mbps
     )?;
     for p in &r.protocols {
-        let c = &p.constants;
-        writeln!(out, "\n{}", c.protocol)?;
-        writeln!(out, "  ReLU:   {}", c.relu_source)?;
-        writeln!(out, "  linear: {}", c.linear_source)?;
-        writeln!(
-            out,
-            "  {:>5} {:>6} {:>9} {:>9} {:>13} {:>9} {:>14} {:>12} {:>6}",
-            "node",
-            "op",
-            "input",
-            "weights",
-            "kept/total",
-            "compared",
-            "online B/party",
-            "offline B",
-            "rounds"
-        )?;
-        for l in &p.layers {
-            let g = &l.layer;
-            let (op, kt, cmp) = match g.kind {
-                Kind::Relu => (
-                    "relu",
-                    format!("{}/{}", g.relu_kept, g.relu_total),
-                    g.compared.to_string(),
-                ),
-                Kind::Conv => ("conv", "-".into(), "-".into()),
-                Kind::Gemm => ("gemm", "-".into(), "-".into()),
-                Kind::Output => ("output", "-".into(), "-".into()),
-            };
-            writeln!(
-                out,
-                "  {:>5} {:>6} {:>9} {:>9} {:>13} {:>9} {:>14.0} {:>12.0} {:>6}",
-                g.node,
-                op,
-                g.input_elements,
-                g.weight_elements,
-                kt,
-                cmp,
-                l.online_bytes,
-                l.offline_bytes,
-                if l.rounds == 0.0 {
-                    "-".to_string()
-                } else {
-                    format!("{}", l.rounds)
-                }
-            )?;
-        }
-        for (name, part) in [
-            ("ReLU", &p.relu),
-            ("linear", &p.linear),
-            ("total", &p.total),
-        ] {
-            writeln!(
-                out,
-                "  {:<7} online {:>12.0} B/party, {:>4} rounds; offline {:.0} B",
-                name, part.online_bytes, part.rounds, part.offline_bytes
-            )?;
-        }
-        if c.protocol == DELPHI.protocol {
-            writeln!(
-                out,
-                "  (offline HE preprocessing of the linear layers is not modelled)"
-            )?;
-        }
-        writeln!(
-            out,
-            "  time: {:.4} s online, {:.4} s offline",
-            p.online_seconds, p.offline_seconds
-        )?;
-        writeln!(
-            out,
-            "  all ReLUs kept: ReLU part {:.0} B/party, {} rounds -> {:.2}x fewer ReLU bytes",
-            p.all_kept_relu_online_bytes, p.all_kept_relu_rounds, p.relu_bytes_reduction
-        )?;
+        print_protocol(&mut out, p)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// One protocol's table, totals and times.
+fn print_protocol(out: &mut impl Write, p: &ProtocolCost) -> anyhow::Result<()> {
+    let c = &p.constants;
+    writeln!(out, "\n{}", c.protocol)?;
+    writeln!(out, "  ReLU:   {}", c.relu_source)?;
+    writeln!(out, "  linear: {}", c.linear_source)?;
+    writeln!(
+        out,
+        "  {:>5} {:>6} {:>9} {:>9} {:>13} {:>9} {:>14} {:>12} {:>6}",
+        "node",
+        "op",
+        "input",
+        "weights",
+        "kept/total",
+        "compared",
+        "online B/party",
+        "offline B",
+        "rounds"
+    )?;
+    for l in &p.layers {
+        print_layer(out, l)?;
+    }
+    for (name, part) in [
+        ("ReLU", &p.relu),
+        ("linear", &p.linear),
+        ("total", &p.total),
+    ] {
+        writeln!(
+            out,
+            "  {:<7} online {:>12.0} B/party, {:>4} rounds; offline {:.0} B",
+            name, part.online_bytes, part.rounds, part.offline_bytes
+        )?;
+    }
+    if c.protocol == DELPHI.protocol {
+        writeln!(
+            out,
+            "  (offline HE preprocessing of the linear layers is not modelled)"
+        )?;
+    }
+    writeln!(
+        out,
+        "  time: {:.4} s online, {:.4} s offline",
+        p.online_seconds, p.offline_seconds
+    )?;
+    writeln!(
+        out,
+        "  all ReLUs kept: ReLU part {:.0} B/party, {} rounds -> {:.2}x fewer ReLU bytes",
+        p.all_kept_relu_online_bytes, p.all_kept_relu_rounds, p.relu_bytes_reduction
+    )?;
+    Ok(())
+}
+
+/// One row of a protocol's table.
+fn print_layer(out: &mut impl Write, l: &LayerCost) -> anyhow::Result<()> {
+    let g = &l.layer;
+    let (op, kt, cmp) = match g.kind {
+        Kind::Relu => (
+            "relu",
+            format!("{}/{}", g.relu_kept, g.relu_total),
+            g.compared.to_string(),
+        ),
+        Kind::Conv => ("conv", "-".into(), "-".into()),
+        Kind::Gemm => ("gemm", "-".into(), "-".into()),
+        Kind::Output => ("output", "-".into(), "-".into()),
+    };
+    writeln!(
+        out,
+        "  {:>5} {:>6} {:>9} {:>9} {:>13} {:>9} {:>14.0} {:>12.0} {:>6}",
+        g.node,
+        op,
+        g.input_elements,
+        g.weight_elements,
+        kt,
+        cmp,
+        l.online_bytes,
+        l.offline_bytes,
+        if l.rounds == 0.0 {
+            "-".to_string()
+        } else {
+            format!("{}", l.rounds)
+        }
+    )?;
+    Ok(())
 }

@@ -5,22 +5,18 @@
 //! a dense neighbour, or a `scale` node with factors 0/1 inserted after the ReLU node; see
 //! `snl_theory::free`), so `M2 = M` on `D`, exactly. Writes `M2` (temporary file + rename,
 //! mode 0644) after checking `M` and `M2` on `--samples` points of `D`, and reports the
-//! ReLUs saved per layer.
-use std::collections::BTreeMap;
+//! ReLUs saved per layer. The linearization, the check and the write: [`crate::free`].
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use serde::Serialize;
-use snl_theory::bound::samples;
-use snl_theory::free::{free_linearize, FreeReport};
 use snl_theory::numel;
-use snl_theory::tolerance::{compare, Tolerance};
 
 use crate::args::RegionArgs;
 use crate::cli::{ExitStatus, OutputFormat};
+use crate::free::{self, FreeJob, FreeRun};
 
 /// Arguments of `free`.
 #[derive(Debug, Args)]
@@ -47,19 +43,6 @@ pub struct FreeCommand {
     pub output_format: OutputFormat,
 }
 
-#[derive(Serialize)]
-struct Report {
-    model: PathBuf,
-    out: PathBuf,
-    domain: String,
-    #[serde(flatten)]
-    free: FreeReport,
-    /// Samples of D compared, and the largest |M(x) − M2(x)| over them.
-    samples: usize,
-    max_abs_diff: f64,
-    seconds: f64,
-}
-
 /// Runs `free`.
 pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
     cmd.region.check()?;
@@ -70,99 +53,77 @@ pub fn run(cmd: FreeCommand) -> anyhow::Result<ExitStatus> {
         Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
         None => None,
     };
-    let start = Instant::now();
-    let (net, mut info) =
+    let (net, info) =
         snl_theory::load_any_with_info(&cmd.model).context("cannot read the model")?;
     let region = cmd
         .region
         .resolve(numel(&net.input_shape))
         .context("bad domain")?;
-    let (d, what) = (region.input, region.what);
-    let (m2, free) = free_linearize(&net, &d, deadline).context("bound propagation failed")?;
-    // M2 = M on D: check it on samples before writing anything
-    let mut max_abs_diff = 0.0f64;
-    for (j, x) in samples(&d, cmd.samples, 11).iter().enumerate() {
-        let (a, b) = (net.forward(x)?, m2.forward(x)?);
-        if let Some(r) = compare(&b, &a, Tolerance::Close) {
-            bail!("internal error: M2 differs from M at sample {j} of D ({r}); nothing written");
-        }
-        for (p, q) in a.iter().zip(&b) {
-            max_abs_diff = max_abs_diff.max((p - q).abs());
-        }
-    }
-    info.retain(|k, _| !["format", "format_version", "network"].contains(&k.as_str()));
-    let mut extra = BTreeMap::new();
-    extra.insert(
-        "free_linearized".to_string(),
-        format!(
-            "on {what}: {} of {} kept ReLUs replaced exactly by snl-verify free",
-            free.saved, free.kept_before
-        ),
-    );
-    info.extend(extra);
-    snl_theory::io::model_file::save_with_info(&m2, &info, &cmd.out)
-        .with_context(|| format!("cannot write {}", cmd.out.display()))?;
-    let r = Report {
-        model: cmd.model.clone(),
-        out: cmd.out.clone(),
-        domain: what,
-        free,
+    let job = FreeJob {
+        model: &cmd.model,
+        out: &cmd.out,
+        domain: &region.input,
+        what: region.what,
         samples: cmd.samples,
-        max_abs_diff,
-        seconds: start.elapsed().as_secs_f64(),
+        deadline,
     };
+    let r = free::linearize(&net, info, job)?;
     let mut out = std::io::stdout().lock();
     match cmd.output_format {
         OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?,
-        OutputFormat::Text => {
-            writeln!(out, "model   {}", r.model.display())?;
-            writeln!(out, "domain  {}", r.domain)?;
-            writeln!(
-                out,
-                "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
-                "node", "units", "kept", "active", "zeroed", "by scale", "unstable", "kept now"
-            )?;
-            for l in &r.free.layers {
-                writeln!(
-                    out,
-                    "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
-                    l.node,
-                    l.units,
-                    l.kept_before,
-                    l.active,
-                    l.inactive_zeroed,
-                    l.zeroed_by_scale,
-                    l.unstable,
-                    l.kept_after
-                )?;
-            }
-            writeln!(
-                out,
-                "saved   {} of {} kept ReLUs ({} -> {}){}",
-                r.free.saved,
-                r.free.kept_before,
-                r.free.kept_before,
-                r.free.kept_after,
-                if r.free.timed_out {
-                    " (CROWN stopped at --timeout: interval bounds for the rest)"
-                } else {
-                    ""
-                }
-            )?;
-            if r.free.scale_nodes > 0 {
-                writeln!(
-                    out,
-                    "scale   {} scale node(s) inserted (factor 0 at the units zeroed by scale)",
-                    r.free.scale_nodes
-                )?;
-            }
-            writeln!(
-                out,
-                "check   M2 = M on {} samples of D (max |diff| {:.3e})",
-                r.samples, r.max_abs_diff
-            )?;
-            writeln!(out, "wrote   {}", r.out.display())?;
-        }
+        OutputFormat::Text => print_text(&mut out, &r)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// The per-layer table and the summary.
+fn print_text(out: &mut impl Write, r: &FreeRun) -> anyhow::Result<()> {
+    writeln!(out, "model   {}", r.model.display())?;
+    writeln!(out, "domain  {}", r.domain)?;
+    writeln!(
+        out,
+        "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
+        "node", "units", "kept", "active", "zeroed", "by scale", "unstable", "kept now"
+    )?;
+    for l in &r.free.layers {
+        writeln!(
+            out,
+            "{:>5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>13} {:>9}",
+            l.node,
+            l.units,
+            l.kept_before,
+            l.active,
+            l.inactive_zeroed,
+            l.zeroed_by_scale,
+            l.unstable,
+            l.kept_after
+        )?;
+    }
+    writeln!(
+        out,
+        "saved   {} of {} kept ReLUs ({} -> {}){}",
+        r.free.saved,
+        r.free.kept_before,
+        r.free.kept_before,
+        r.free.kept_after,
+        if r.free.timed_out {
+            " (CROWN stopped at --timeout: interval bounds for the rest)"
+        } else {
+            ""
+        }
+    )?;
+    if r.free.scale_nodes > 0 {
+        writeln!(
+            out,
+            "scale   {} scale node(s) inserted (factor 0 at the units zeroed by scale)",
+            r.free.scale_nodes
+        )?;
+    }
+    writeln!(
+        out,
+        "check   M2 = M on {} samples of D (max |diff| {:.3e})",
+        r.samples, r.max_abs_diff
+    )?;
+    writeln!(out, "wrote   {}", r.out.display())?;
+    Ok(())
 }

@@ -19,7 +19,7 @@
 //! `theorem gap` computes the certified best-accuracy curve in the plane instead
 //! ([`gap`], `snl_theory::nfl::dim`).
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{ExitStatus, OutputFormat};
+use crate::plot;
 use crate::theorem::{self, GridOptions, Row, TwoLayerRow};
 
 pub mod gap;
@@ -63,7 +64,9 @@ pub struct TheoremCommand {
     /// `text` (tables) or `json` (`{"one_layer": [rows], "two_layer": [rows]}`).
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
-    /// Where to write the plot (`.svg` or `.png`).
+    /// Where to write the plot (`.svg` or `.png`). Its labels use the `.ttf` file the
+    /// environment variable SNL_FONT names, else DejaVuSans.ttf from the usual font folders
+    /// (/usr/share/fonts/truetype/dejavu/: Debian package fonts-dejavu-core).
     #[arg(long, default_value = "papers/theorem/ceiling.svg")]
     pub plot: PathBuf,
     /// Do not write the plot.
@@ -163,18 +166,63 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
         return gap::run(g);
     }
     if !cmd.gap.is_empty() {
-        eprintln!("warning: `theorem --gap` is deprecated: use `theorem gap --data …` (--gap-n → --n, --gap-max-b → --max-b, --gap-inputs → --inputs, --gap-dump → --dump)");
-        return gap::run(&gap::GapCommand {
-            data: cmd.gap.clone(),
-            n: cmd.gap_n,
-            max_b: cmd.gap_max_b,
-            inputs: cmd.gap_inputs.clone(),
-            classes: vec![2, 4],
-            timeout: cmd.timeout,
-            dump: cmd.gap_dump.clone(),
-            output_format: cmd.output_format,
-        });
+        return deprecated_gap(&cmd);
     }
+    check(&cmd)?;
+    let opts = GridOptions {
+        timeout: cmd.timeout,
+        direct_timeout: cmd.direct_timeout,
+    };
+    let mut answer = |n: usize, b: usize, arch: &str, k: usize| direct(&cmd, n, b, arch, k);
+    let mut err = std::io::stderr().lock();
+    let rows = theorem::one_layer_rows(&opts, cmd.min_n, cmd.max_n, &mut answer, |r| {
+        print_progress(&mut err, r)
+    })?;
+    let two = theorem::two_layer_rows(&opts, cmd.min_n, cmd.max_n, &mut answer)?;
+    let plot_note = if cmd.no_plot {
+        None
+    } else {
+        Some(
+            plot::plot(&rows, &cmd.plot)
+                .with_context(|| format!("cannot write {}", cmd.plot.display()))?,
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    match cmd.output_format {
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&Grid {
+                one_layer: &rows,
+                two_layer: &two,
+            })?
+        )?,
+        OutputFormat::Text => print_text(&mut out, &rows, &two, plot_note.as_deref())?,
+    }
+    let found = theorem::contradictions(&rows, &two);
+    for c in &found {
+        writeln!(err, "theorem: contradiction: {c}")?;
+    }
+    Ok(status(&rows, &found))
+}
+
+/// `theorem --gap …`: `theorem gap` with the deprecated argument names, after a notice.
+fn deprecated_gap(cmd: &TheoremCommand) -> anyhow::Result<ExitStatus> {
+    eprintln!("warning: `theorem --gap` is deprecated: use `theorem gap --data …` (--gap-n → --n, --gap-max-b → --max-b, --gap-inputs → --inputs, --gap-dump → --dump)");
+    gap::run(&gap::GapCommand {
+        data: cmd.gap.clone(),
+        n: cmd.gap_n,
+        max_b: cmd.gap_max_b,
+        inputs: cmd.gap_inputs.clone(),
+        classes: vec![2, 4],
+        timeout: cmd.timeout,
+        dump: cmd.gap_dump.clone(),
+        output_format: cmd.output_format,
+    })
+}
+
+/// Refuses bad arguments of the grid.
+fn check(cmd: &TheoremCommand) -> anyhow::Result<()> {
     if cmd.min_n < 2 || cmd.max_n < cmd.min_n {
         bail!("need 2 <= --min-n <= --max-n");
     }
@@ -196,59 +244,33 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
             cmd.plot.display()
         );
     }
-    let opts = GridOptions {
-        timeout: cmd.timeout,
-        direct_timeout: cmd.direct_timeout,
-    };
-    let mut answer = |n: usize, b: usize, arch: &str, k: usize| direct(&cmd, n, b, arch, k);
-    let mut rows = Vec::new();
-    let mut err = std::io::stderr().lock();
-    for n in cmd.min_n..=cmd.max_n {
-        for b in 0..=n - 2 {
-            let r = theorem::instance(&opts, n, b, &mut answer)?;
-            writeln!(
-                err,
-                "theorem: n={n} B={b} ceiling={} lp={} ({} ms) smt={} ({} ms) all-kept {}/{} direct {}/{}",
-                r.ceiling,
-                opt(r.lp),
-                r.lp_ms,
-                opt(r.smt),
-                r.smt_ms,
-                opt(r.smt_all_kept),
-                r.ceiling_all_kept,
-                r.direct_at_ceiling,
-                r.direct_above
-            )?;
-            rows.push(r);
-        }
-    }
-    let two = theorem::two_layer_rows(&opts, cmd.min_n, cmd.max_n, &mut answer)?;
-    let plot_note = if cmd.no_plot {
-        None
-    } else {
-        Some(
-            plot(&rows, &cmd.plot)
-                .with_context(|| format!("cannot write {}", cmd.plot.display()))?,
-        )
-    };
-    let mut out = std::io::stdout().lock();
-    match cmd.output_format {
-        OutputFormat::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&Grid {
-                one_layer: &rows,
-                two_layer: &two,
-            })?
-        )?,
-        OutputFormat::Text => print_text(&mut out, &rows, &two, plot_note.as_deref())?,
-    }
-    let found = theorem::contradictions(&rows, &two);
-    for c in &found {
-        writeln!(err, "theorem: contradiction: {c}")?;
-    }
+    Ok(())
+}
+
+/// One progress line on stderr per one-layer row.
+fn print_progress(err: &mut impl Write, r: &Row) -> anyhow::Result<()> {
+    writeln!(
+        err,
+        "theorem: n={} B={} ceiling={} lp={} ({} ms) smt={} ({} ms) all-kept {}/{} direct {}/{}",
+        r.n,
+        r.b,
+        r.ceiling,
+        opt(r.lp),
+        r.lp_ms,
+        opt(r.smt),
+        r.smt_ms,
+        opt(r.smt_all_kept),
+        r.ceiling_all_kept,
+        r.direct_at_ceiling,
+        r.direct_above
+    )?;
+    Ok(())
+}
+
+/// 1 when anything contradicts the ceilings, else 3 when a search stayed unknown, else 0.
+fn status(rows: &[Row], contradictions: &[String]) -> ExitStatus {
     let known = |v: Option<usize>| v.is_some();
-    Ok(if !found.is_empty() {
+    if !contradictions.is_empty() {
         ExitStatus::Refuted
     } else if rows
         .iter()
@@ -257,7 +279,7 @@ pub fn run(cmd: TheoremCommand) -> anyhow::Result<ExitStatus> {
         ExitStatus::Success
     } else {
         ExitStatus::Unknown
-    })
+    }
 }
 
 /// The tables for people: the one-layer grid, its agreement line, the two-layer rows.
@@ -356,143 +378,4 @@ fn print_text(
 struct Grid<'a> {
     one_layer: &'a [Row],
     two_layer: &'a [TwoLayerRow],
-}
-
-fn register_font() -> anyhow::Result<()> {
-    let path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read the font {path} (Debian package fonts-dejavu-core)")
-    })?;
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
-        .map_err(|_| anyhow::anyhow!("cannot register the font {path}"))
-}
-
-/// Draws accuracy (ceiling / n) against B for each n: the theoretical curve as a line, the
-/// LP results as circles and the SMT results as crosses. Returns a one-line description.
-fn plot(rows: &[Row], path: &Path) -> anyhow::Result<String> {
-    use plotters::prelude::*;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    register_font()?;
-    let max_b = rows.iter().map(|r| r.b).max().unwrap_or(0) as f64;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    match ext {
-        "svg" => draw(
-            SVGBackend::new(path, (900, 600)).into_drawing_area(),
-            rows,
-            max_b,
-        )?,
-        "png" => draw(
-            BitMapBackend::new(path, (900, 600)).into_drawing_area(),
-            rows,
-            max_b,
-        )?,
-        other => bail!("--plot must end in .svg or .png, got '{other}'"),
-    }
-    Ok(format!(
-        "{} (lines: ceiling; circles: LP; crosses: SMT)",
-        path.display()
-    ))
-}
-
-fn draw<DB: plotters::prelude::DrawingBackend>(
-    root: plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
-    rows: &[Row],
-    max_b: f64,
-) -> anyhow::Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    use plotters::prelude::*;
-    {
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "No free lunch: accuracy ceiling vs kept ReLUs (alternating data)",
-                ("sans-serif", 20),
-            )
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(-0.3..max_b + 0.3, 0.45..1.03)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("B (kept ReLUs, plus one linearized unit); circles: LP, crosses: SMT")
-            .x_labels(max_b as usize + 1)
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("max accuracy = K / n")
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ns: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.n).collect();
-        for (ci, &n) in ns.iter().enumerate() {
-            let color = Palette99::pick(ci).to_rgba();
-            let mine: Vec<&Row> = rows.iter().filter(|r| r.n == n).collect();
-            chart
-                .draw_series(LineSeries::new(
-                    mine.iter()
-                        .map(|r| (r.b as f64, r.ceiling as f64 / n as f64)),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(format!("n = {n}: ceiling"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(mine.iter().filter_map(|r| {
-                    r.lp.map(|k| {
-                        Circle::new((r.b as f64, k as f64 / n as f64), 6, color.stroke_width(2))
-                    })
-                }))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            chart
-                .draw_series(mine.iter().filter_map(|r| {
-                    r.smt.map(|k| {
-                        Cross::new((r.b as f64, k as f64 / n as f64), 4, color.stroke_width(2))
-                    })
-                }))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plots_are_written_as_svg_and_png() {
-        let opts = GridOptions {
-            timeout: 30.0,
-            direct_timeout: 0.0,
-        };
-        let mut never = |_: usize, _: usize, _: &str, _: usize| -> anyhow::Result<String> {
-            unreachable!("direct queries are skipped")
-        };
-        let rows: Vec<Row> = (0..=2)
-            .map(|b| theorem::instance(&opts, 4, b, &mut never).unwrap())
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let svg = dir.path().join("sub/c.svg");
-        plot(&rows, &svg).unwrap();
-        let text = std::fs::read_to_string(&svg).unwrap();
-        assert!(text.contains("<svg") && text.contains("ceiling"));
-        let png = dir.path().join("c.png");
-        plot(&rows, &png).unwrap();
-        let bytes = std::fs::read(&png).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG");
-        assert!(plot(&rows, &dir.path().join("c.pdf")).is_err());
-    }
 }
