@@ -130,75 +130,109 @@ pub fn save_with_info(
 ) -> Result<()> {
     let path = path.as_ref();
     let shapes = net.shapes()?;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f64>)> = Vec::new();
-    let mut add = |name: String, shape: Vec<usize>, data: Vec<f64>| {
-        tensors.push((name.clone(), shape, data));
-        name
-    };
-    let mut nodes = Vec::with_capacity(net.nodes.len());
-    for (k, node) in net.nodes.iter().enumerate() {
-        let inputs = Some(node.inputs.clone());
-        let t = |s: &str| format!("nodes.{k}.{s}");
-        nodes.push(match &node.layer {
-            Layer::Dense(a) => {
-                let (r, c) = a.weight.shape();
-                // nalgebra is column-major; the file is row-major like PyTorch.
-                let w = a.weight.transpose().as_slice().to_vec();
-                NodeSpec::Dense {
-                    inputs,
-                    weight: add(t("weight"), vec![r, c], w),
-                    bias: Some(add(t("bias"), vec![r], a.bias.as_slice().to_vec())),
-                }
-            }
-            Layer::Conv2d(c) => NodeSpec::Conv2d {
-                inputs,
-                weight: add(
-                    t("weight"),
-                    vec![c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
-                    c.weight.clone(),
-                ),
-                bias: Some(add(t("bias"), vec![c.out_channels], c.bias.clone())),
-                stride: c.stride,
-                padding: c.padding,
-            },
-            Layer::BatchNorm(b) => {
-                let n = vec![b.gamma.len()];
-                NodeSpec::BatchNorm {
-                    inputs,
-                    weight: add(t("weight"), n.clone(), b.gamma.clone()),
-                    bias: add(t("bias"), n.clone(), b.beta.clone()),
-                    running_mean: add(t("running_mean"), n.clone(), b.mean.clone()),
-                    running_var: add(t("running_var"), n, b.var.clone()),
-                    eps: b.eps,
-                }
-            }
-            Layer::Flatten => NodeSpec::Flatten { inputs },
-            Layer::Reshape { shape } => NodeSpec::Reshape {
-                inputs,
-                shape: shape.clone(),
-            },
-            Layer::Add => NodeSpec::Add {
-                inputs: node.inputs.clone(),
-            },
-            Layer::AvgPool2d(p) => NodeSpec::AvgPool2d {
-                inputs,
-                kernel: p.kernel,
-                stride: Some(p.stride),
-            },
-            Layer::Scale { factor } => NodeSpec::Scale {
-                inputs,
-                factor: add(t("factor"), shapes[node.inputs[0]].clone(), factor.clone()),
-            },
-            Layer::Relu(m) => NodeSpec::Relu {
-                inputs,
-                mask: Some(m.clone()),
-            },
-        });
-    }
+    let mut tensors = Tensors::default();
+    let nodes = net
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(k, node)| node_spec(k, node, &shapes, &mut tensors))
+        .collect();
     let arch = ArchSpec {
         input_shape: net.input_shape.clone(),
         nodes,
     };
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .0
+        .into_iter()
+        .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let views = bytes.iter().map(|(n, s, d)| {
+        let view = safetensors::tensor::TensorView::new(Dtype::F64, s.clone(), d)
+            .expect("shape and data length agree");
+        (n.clone(), view)
+    });
+    let buf = safetensors::serialize(views, Some(file_metadata(info, &arch)))
+        .map_err(|e| problem(path, ModelFileProblem::Safetensors(e.to_string())))?;
+    write_atomic(path, &sorted_header(buf)).map_err(|e| problem(path, ModelFileProblem::Io(e)))
+}
+
+/// The tensors a model file holds, in the order they are added: name, shape, values.
+#[derive(Default)]
+struct Tensors(Vec<(String, Vec<usize>, Vec<f64>)>);
+
+impl Tensors {
+    /// Adds a tensor; returns its name.
+    fn add(&mut self, name: String, shape: Vec<usize>, data: Vec<f64>) -> String {
+        self.0.push((name.clone(), shape, data));
+        name
+    }
+}
+
+/// The architecture entry of node `k`, its parameters added to `tensors` as
+/// `nodes.{k}.{weight, bias, …}` (`shapes`: the shapes of the network's values).
+fn node_spec(k: usize, node: &Node, shapes: &[Vec<usize>], tensors: &mut Tensors) -> NodeSpec {
+    let inputs = Some(node.inputs.clone());
+    let t = |s: &str| format!("nodes.{k}.{s}");
+    match &node.layer {
+        Layer::Dense(a) => {
+            let (r, c) = a.weight.shape();
+            // nalgebra is column-major; the file is row-major like PyTorch.
+            let w = a.weight.transpose().as_slice().to_vec();
+            NodeSpec::Dense {
+                inputs,
+                weight: tensors.add(t("weight"), vec![r, c], w),
+                bias: Some(tensors.add(t("bias"), vec![r], a.bias.as_slice().to_vec())),
+            }
+        }
+        Layer::Conv2d(c) => NodeSpec::Conv2d {
+            inputs,
+            weight: tensors.add(
+                t("weight"),
+                vec![c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
+                c.weight.clone(),
+            ),
+            bias: Some(tensors.add(t("bias"), vec![c.out_channels], c.bias.clone())),
+            stride: c.stride,
+            padding: c.padding,
+        },
+        Layer::BatchNorm(b) => {
+            let n = vec![b.gamma.len()];
+            NodeSpec::BatchNorm {
+                inputs,
+                weight: tensors.add(t("weight"), n.clone(), b.gamma.clone()),
+                bias: tensors.add(t("bias"), n.clone(), b.beta.clone()),
+                running_mean: tensors.add(t("running_mean"), n.clone(), b.mean.clone()),
+                running_var: tensors.add(t("running_var"), n, b.var.clone()),
+                eps: b.eps,
+            }
+        }
+        Layer::Flatten => NodeSpec::Flatten { inputs },
+        Layer::Reshape { shape } => NodeSpec::Reshape {
+            inputs,
+            shape: shape.clone(),
+        },
+        Layer::Add => NodeSpec::Add {
+            inputs: node.inputs.clone(),
+        },
+        Layer::AvgPool2d(p) => NodeSpec::AvgPool2d {
+            inputs,
+            kernel: p.kernel,
+            stride: Some(p.stride),
+        },
+        Layer::Scale { factor } => NodeSpec::Scale {
+            inputs,
+            factor: tensors.add(t("factor"), shapes[node.inputs[0]].clone(), factor.clone()),
+        },
+        Layer::Relu(m) => NodeSpec::Relu {
+            inputs,
+            mask: Some(m.clone()),
+        },
+    }
+}
+
+/// The safetensors metadata: `info` without the reserved keys, the format, its version and
+/// the architecture JSON.
+fn file_metadata(info: &BTreeMap<String, String>, arch: &ArchSpec) -> HashMap<String, String> {
     let mut meta: HashMap<String, String> = info
         .iter()
         .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
@@ -208,20 +242,9 @@ pub fn save_with_info(
     meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
     meta.insert(
         KEY_NETWORK.into(),
-        serde_json::to_string(&arch).expect("the architecture serializes"),
+        serde_json::to_string(arch).expect("the architecture serializes"),
     );
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(n, s, d)| (n, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect();
-    let views = bytes.iter().map(|(n, s, d)| {
-        let view = safetensors::tensor::TensorView::new(Dtype::F64, s.clone(), d)
-            .expect("shape and data length agree");
-        (n.clone(), view)
-    });
-    let buf = safetensors::serialize(views, Some(meta))
-        .map_err(|e| problem(path, ModelFileProblem::Safetensors(e.to_string())))?;
-    write_atomic(path, &sorted_header(buf)).map_err(|e| problem(path, ModelFileProblem::Io(e)))
+    meta
 }
 
 /// Rewrites the JSON header with sorted keys (safetensors writes the metadata map in hash
@@ -346,8 +369,27 @@ fn tensor(
 /// Builds the network node by node, checking each node against the shapes of the values
 /// before it (kept as they are computed, so the check is linear in the number of nodes).
 fn build(arch: ArchSpec, st: &StFile<'_>) -> std::result::Result<Network, ModelFileProblem> {
-    // shapes come from the file: refuse sizes whose masks or values could not be allocated
-    // (a ReLU without a mask on a 10^12-unit input would allocate one bit per unit)
+    check_sizes(&arch)?;
+    let mut net = Network::new(arch.input_shape);
+    net.nodes.reserve(arch.nodes.len());
+    let mut shapes = Vec::with_capacity(arch.nodes.len() + 1);
+    shapes.push(net.input_shape.clone());
+    for (k, spec) in arch.nodes.into_iter().enumerate() {
+        let node = node_from_spec(k, spec, st, &shapes)?;
+        let shape = node
+            .checked_output_shape(k, &shapes)
+            .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
+        shapes.push(shape);
+        net.nodes.push(node);
+    }
+    Ok(net)
+}
+
+/// Refuses an input shape or a reshape of more than [`MAX_VALUE_ELEMENTS`] elements.
+/// Shapes come from the file: sizes whose masks or values could not be allocated are
+/// refused before anything is built (a ReLU without a mask on a 10^12-unit input would
+/// allocate one bit per unit).
+fn check_sizes(arch: &ArchSpec) -> std::result::Result<(), ModelFileProblem> {
     let too_big = |shape: &[usize]| {
         shape
             .iter()
@@ -368,147 +410,167 @@ fn build(arch: ArchSpec, st: &StFile<'_>) -> std::result::Result<Network, ModelF
             "node {k}: reshape to {shape:?}, more than {MAX_VALUE_ELEMENTS} elements"
         )));
     }
-    let mut net = Network::new(arch.input_shape);
-    net.nodes.reserve(arch.nodes.len());
-    let mut shapes = Vec::with_capacity(arch.nodes.len() + 1);
-    shapes.push(net.input_shape.clone());
-    for (k, spec) in arch.nodes.into_iter().enumerate() {
-        let prev = || vec![k];
-        let node = match spec {
-            NodeSpec::Dense {
-                inputs,
-                weight,
-                bias,
-            } => {
-                let (s, w) = tensor(st, &weight, None)?;
-                let [r, c] = s[..] else {
-                    return Err(shape_err(&weight, vec![0, 0], s));
-                };
-                let b = match bias {
-                    Some(b) => tensor(st, &b, Some(&[r]))?.1,
-                    None => vec![0.0; r],
-                };
-                Node {
-                    layer: Layer::Dense(Affine::new(
-                        DMatrix::from_row_slice(r, c, &w),
-                        DVector::from_vec(b),
-                    )),
-                    inputs: inputs.unwrap_or_else(prev),
-                }
-            }
-            NodeSpec::Conv2d {
-                inputs,
-                weight,
-                bias,
-                stride,
-                padding,
-            } => {
-                let (s, w) = tensor(st, &weight, None)?;
-                let [o, i, kh, kw] = s[..] else {
-                    return Err(shape_err(&weight, vec![0, 0, 0, 0], s));
-                };
-                let b = match bias {
-                    Some(b) => tensor(st, &b, Some(&[o]))?.1,
-                    None => vec![0.0; o],
-                };
-                Node {
-                    layer: Layer::Conv2d(Conv2d {
-                        in_channels: i,
-                        out_channels: o,
-                        kernel: [kh, kw],
-                        stride,
-                        padding,
-                        weight: w,
-                        bias: b,
-                    }),
-                    inputs: inputs.unwrap_or_else(prev),
-                }
-            }
-            NodeSpec::BatchNorm {
-                inputs,
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                eps,
-            } => {
-                let (s, gamma) = tensor(st, &weight, None)?;
-                if s.len() != 1 {
-                    return Err(shape_err(&weight, vec![gamma.len()], s));
-                }
-                let n = [gamma.len()];
-                Node {
-                    layer: Layer::BatchNorm(BatchNorm {
-                        gamma,
-                        beta: tensor(st, &bias, Some(&n))?.1,
-                        mean: tensor(st, &running_mean, Some(&n))?.1,
-                        var: tensor(st, &running_var, Some(&n))?.1,
-                        eps,
-                    }),
-                    inputs: inputs.unwrap_or_else(prev),
-                }
-            }
-            NodeSpec::Flatten { inputs } => Node {
-                layer: Layer::Flatten,
-                inputs: inputs.unwrap_or_else(prev),
-            },
-            NodeSpec::Reshape { inputs, shape } => Node {
-                layer: Layer::Reshape { shape },
-                inputs: inputs.unwrap_or_else(prev),
-            },
-            NodeSpec::Add { inputs } => Node {
-                layer: Layer::Add,
-                inputs,
-            },
-            NodeSpec::AvgPool2d {
-                inputs,
+    Ok(())
+}
+
+/// Node `k` from its architecture entry, its parameters read from `st` (`shapes`: the
+/// shapes of the values before it). Inputs default to the previous value.
+fn node_from_spec(
+    k: usize,
+    spec: NodeSpec,
+    st: &StFile<'_>,
+    shapes: &[Vec<usize>],
+) -> std::result::Result<Node, ModelFileProblem> {
+    let prev = || vec![k];
+    let (layer, inputs) = match spec {
+        NodeSpec::Dense {
+            inputs,
+            weight,
+            bias,
+        } => (dense(st, &weight, bias.as_deref())?, inputs),
+        NodeSpec::Conv2d {
+            inputs,
+            weight,
+            bias,
+            stride,
+            padding,
+        } => (
+            conv2d(st, &weight, bias.as_deref(), stride, padding)?,
+            inputs,
+        ),
+        NodeSpec::BatchNorm {
+            inputs,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            eps,
+        } => (
+            batch_norm(st, [&weight, &bias, &running_mean, &running_var], eps)?,
+            inputs,
+        ),
+        NodeSpec::Flatten { inputs } => (Layer::Flatten, inputs),
+        NodeSpec::Reshape { inputs, shape } => (Layer::Reshape { shape }, inputs),
+        NodeSpec::Add { inputs } => (Layer::Add, Some(inputs)),
+        NodeSpec::AvgPool2d {
+            inputs,
+            kernel,
+            stride,
+        } => (
+            Layer::AvgPool2d(AvgPool2d {
                 kernel,
-                stride,
-            } => Node {
-                layer: Layer::AvgPool2d(AvgPool2d {
-                    kernel,
-                    stride: stride.unwrap_or(kernel),
-                }),
-                inputs: inputs.unwrap_or_else(prev),
+                stride: stride.unwrap_or(kernel),
+            }),
+            inputs,
+        ),
+        // the length is checked against the input by the caller
+        NodeSpec::Scale { inputs, factor } => (
+            Layer::Scale {
+                factor: tensor(st, &factor, None)?.1,
             },
-            NodeSpec::Scale { inputs, factor } => Node {
-                // the length is checked against the input below
-                layer: Layer::Scale {
-                    factor: tensor(st, &factor, None)?.1,
-                },
-                inputs: inputs.unwrap_or_else(prev),
-            },
-            NodeSpec::Relu { inputs, mask } => {
-                let inputs = inputs.unwrap_or_else(prev);
-                let mask = match mask {
-                    Some(m) => m,
-                    None => {
-                        // all kept: the length follows from the input's shape
-                        let len = inputs
-                            .first()
-                            .and_then(|&i| shapes.get(i))
-                            .map(|s| crate::numel(s))
-                            .ok_or_else(|| {
-                                ModelFileProblem::Architecture(format!(
-                                    "node {k}: relu reads a value that does not exist yet"
-                                ))
-                            })?;
-                        ReluMask::all_kept(len)
-                    }
-                };
-                Node {
-                    layer: Layer::Relu(mask),
-                    inputs,
-                }
-            }
-        };
-        let shape = node
-            .checked_output_shape(k, &shapes)
-            .map_err(|e| ModelFileProblem::Network(Box::new(e)))?;
-        shapes.push(shape);
-        net.nodes.push(node);
+            inputs,
+        ),
+        NodeSpec::Relu { inputs, mask } => {
+            let inputs = inputs.unwrap_or_else(prev);
+            let mask = match mask {
+                Some(m) => m,
+                None => all_kept(k, &inputs, shapes)?,
+            };
+            (Layer::Relu(mask), Some(inputs))
+        }
+    };
+    Ok(Node {
+        layer,
+        inputs: inputs.unwrap_or_else(prev),
+    })
+}
+
+/// A dense layer: a 2-D weight `[rows, cols]` and a bias of `rows` values (absent: zeros).
+fn dense(
+    st: &StFile<'_>,
+    weight: &str,
+    bias: Option<&str>,
+) -> std::result::Result<Layer, ModelFileProblem> {
+    let (s, w) = tensor(st, weight, None)?;
+    let [r, c] = s[..] else {
+        return Err(shape_err(weight, vec![0, 0], s));
+    };
+    let b = match bias {
+        Some(b) => tensor(st, b, Some(&[r]))?.1,
+        None => vec![0.0; r],
+    };
+    Ok(Layer::Dense(Affine::new(
+        DMatrix::from_row_slice(r, c, &w),
+        DVector::from_vec(b),
+    )))
+}
+
+/// A 2-D convolution: a weight `[out, in, kh, kw]` and a bias of `out` values (absent:
+/// zeros).
+fn conv2d(
+    st: &StFile<'_>,
+    weight: &str,
+    bias: Option<&str>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> std::result::Result<Layer, ModelFileProblem> {
+    let (s, w) = tensor(st, weight, None)?;
+    let [o, i, kh, kw] = s[..] else {
+        return Err(shape_err(weight, vec![0, 0, 0, 0], s));
+    };
+    let b = match bias {
+        Some(b) => tensor(st, b, Some(&[o]))?.1,
+        None => vec![0.0; o],
+    };
+    Ok(Layer::Conv2d(Conv2d {
+        in_channels: i,
+        out_channels: o,
+        kernel: [kh, kw],
+        stride,
+        padding,
+        weight: w,
+        bias: b,
+    }))
+}
+
+/// A batch norm from its tensors `[weight, bias, running_mean, running_var]`, all 1-D of
+/// one length.
+fn batch_norm(
+    st: &StFile<'_>,
+    [weight, bias, running_mean, running_var]: [&str; 4],
+    eps: f64,
+) -> std::result::Result<Layer, ModelFileProblem> {
+    let (s, gamma) = tensor(st, weight, None)?;
+    if s.len() != 1 {
+        return Err(shape_err(weight, vec![gamma.len()], s));
     }
-    Ok(net)
+    let n = [gamma.len()];
+    Ok(Layer::BatchNorm(BatchNorm {
+        gamma,
+        beta: tensor(st, bias, Some(&n))?.1,
+        mean: tensor(st, running_mean, Some(&n))?.1,
+        var: tensor(st, running_var, Some(&n))?.1,
+        eps,
+    }))
+}
+
+/// The mask of ReLU node `k` written without one: every unit kept, the length that of the
+/// value it reads.
+fn all_kept(
+    k: usize,
+    inputs: &[usize],
+    shapes: &[Vec<usize>],
+) -> std::result::Result<ReluMask, ModelFileProblem> {
+    let len = inputs
+        .first()
+        .and_then(|&i| shapes.get(i))
+        .map(|s| crate::numel(s))
+        .ok_or_else(|| {
+            ModelFileProblem::Architecture(format!(
+                "node {k}: relu reads a value that does not exist yet"
+            ))
+        })?;
+    Ok(ReluMask::all_kept(len))
 }
 
 fn shape_err(name: &str, expected: Vec<usize>, got: Vec<usize>) -> ModelFileProblem {

@@ -30,7 +30,9 @@ use std::path::Path;
 use nalgebra::{DMatrix, DVector};
 use prost::Message;
 
-use super::proto::{self, AttributeProto, ModelProto, NodeProto, TensorProto};
+use super::proto::{
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
+};
 use crate::ir::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network};
 use crate::{numel, Error, ReluMask, Result};
 
@@ -219,7 +221,7 @@ struct Pick {
     units: Vec<(usize, bool)>,
 }
 
-/// Product of dimensions, `None` past [`MAX_ELEMENTS`]... or overflow.
+/// Product of dimensions, `None` on overflow.
 fn checked_numel(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
@@ -463,6 +465,42 @@ fn from_model(model: &ModelProto) -> Result<Network> {
         let c = tensor(t).map_err(file_err)?;
         vals.insert(t.name.clone(), Val::Const(c));
     }
+    let input = graph_input(g, &vals)?;
+    let input_shape = input_shape(input)?;
+    let [output] = &g.output[..] else {
+        return Err(file_err(format!(
+            "the graph has {} outputs; exactly one is supported",
+            g.output.len()
+        )));
+    };
+    vals.insert(
+        input.name.clone(),
+        Val::Net {
+            id: 0,
+            shape: input_shape.clone(),
+        },
+    );
+    let mut im = Importer {
+        net: Network::new(input_shape.clone()),
+        shapes: vec![input_shape],
+        vals,
+        readers: readers(g, &output.name),
+    };
+    for (index, node) in g.node.iter().enumerate() {
+        im.node(&Ctx { index, node })?;
+    }
+    let (id, shape) = im.output(&output.name)?;
+    // the output must be the last value, and flat
+    if shape.len() != 1 || id != im.net.nodes.len() {
+        im.net.push_with(Layer::Flatten, vec![id]);
+    }
+    let (net, _) = super::simplify::fold_masked_relus(im.net);
+    net.validate()?;
+    Ok(net)
+}
+
+/// The graph's one input that is not an initializer (`vals` holds the initializers).
+fn graph_input<'g>(g: &'g GraphProto, vals: &HashMap<String, Val>) -> Result<&'g ValueInfoProto> {
     let inputs: Vec<_> = g
         .input
         .iter()
@@ -474,6 +512,12 @@ fn from_model(model: &ModelProto) -> Result<Network> {
             inputs.len()
         )));
     };
+    Ok(input)
+}
+
+/// The input's shape without its leading batch dimension (1 or symbolic), every other
+/// dimension a known positive size, at most [`MAX_ELEMENTS`] elements in all.
+fn input_shape(input: &ValueInfoProto) -> Result<Vec<usize>> {
     let dims = input
         .r#type
         .as_ref()
@@ -518,63 +562,43 @@ fn from_model(model: &ModelProto) -> Result<Network> {
             "input shape {input_shape:?} has more than {MAX_ELEMENTS} elements"
         )));
     }
-    let [output] = &g.output[..] else {
-        return Err(file_err(format!(
-            "the graph has {} outputs; exactly one is supported",
-            g.output.len()
-        )));
-    };
+    Ok(input_shape)
+}
+
+/// How many nodes read each name, the graph output `output` counting as one reader.
+fn readers(g: &GraphProto, output: &str) -> HashMap<String, usize> {
     let mut readers: HashMap<String, usize> = HashMap::new();
     for n in &g.node {
         for i in &n.input {
             *readers.entry(i.clone()).or_default() += 1;
         }
     }
-    *readers.entry(output.name.clone()).or_default() += 1;
-    vals.insert(
-        input.name.clone(),
-        Val::Net {
-            id: 0,
-            shape: input_shape.clone(),
-        },
-    );
-    let mut im = Importer {
-        net: Network::new(input_shape.clone()),
-        shapes: vec![input_shape],
-        vals,
-        readers,
-    };
-    for (index, node) in g.node.iter().enumerate() {
-        im.node(&Ctx { index, node })?;
-    }
-    if let Some(Val::Pick(p)) = im.vals.get(&output.name) {
-        let p = p.clone();
-        let v = im
-            .materialize(&p)
-            .map_err(|r| file_err(format!("the graph output '{}': {r}", clean(&output.name))))?;
-        im.vals.insert(output.name.clone(), v);
-    }
-    let (id, shape) = match im.vals.get(&output.name) {
-        Some(Val::Net { id, shape }) => (*id, shape.clone()),
-        Some(Val::Pick(_)) => unreachable!("materialized above"),
-        Some(Val::Const(_)) => return Err(file_err("the graph output is a constant")),
-        None => {
-            return Err(file_err(format!(
-                "the graph output '{}' is computed by no node",
-                clean(&output.name)
-            )))
-        }
-    };
-    // the output must be the last value, and flat
-    if shape.len() != 1 || id != im.net.nodes.len() {
-        im.net.push_with(Layer::Flatten, vec![id]);
-    }
-    let (net, _) = super::simplify::fold_masked_relus(im.net);
-    net.validate()?;
-    Ok(net)
+    *readers.entry(output.to_string()).or_default() += 1;
+    readers
 }
 
 impl Importer {
+    /// The IR value (id and shape) of the graph output `name`, picked units (gathered
+    /// encoding) made an IR value first.
+    fn output(&mut self, name: &str) -> Result<(usize, Vec<usize>)> {
+        if let Some(Val::Pick(p)) = self.vals.get(name) {
+            let p = p.clone();
+            let v = self
+                .materialize(&p)
+                .map_err(|r| file_err(format!("the graph output '{}': {r}", clean(name))))?;
+            self.vals.insert(name.to_string(), v);
+        }
+        match self.vals.get(name) {
+            Some(Val::Net { id, shape }) => Ok((*id, shape.clone())),
+            Some(Val::Pick(_)) => unreachable!("materialized above"),
+            Some(Val::Const(_)) => Err(file_err("the graph output is a constant")),
+            None => Err(file_err(format!(
+                "the graph output '{}' is computed by no node",
+                clean(name)
+            ))),
+        }
+    }
+
     /// Adds an IR node, checking it against the shapes so far.
     fn emit(&mut self, cx: &Ctx<'_>, layer: Layer, inputs: Vec<usize>) -> Result<Val> {
         self.push(layer, inputs).map_err(|r| cx.err(r))
@@ -641,7 +665,7 @@ impl Importer {
         }
     }
 
-    /// The optional input `i` (absent or empty name: `None`).
+    /// Whether the optional input `i` is given (present, with a non-empty name).
     fn has_input(cx: &Ctx<'_>, i: usize) -> bool {
         cx.node.input.get(i).is_some_and(|n| !n.is_empty())
     }
@@ -664,145 +688,18 @@ impl Importer {
                 cx.only(&[])?;
                 self.get(cx, 0)?.clone()
             }
-            "Dropout" => {
-                cx.only(&["seed", "ratio", "is_test"])?;
-                if cx.attr("is_test").is_some_and(|a| a.i == 0) {
-                    return Err(cx.err("is_test = 0 (training mode) is not supported"));
-                }
-                if Self::has_input(cx, 2)
-                    && self
-                        .constant(cx, 2, "training_mode")?
-                        .data
-                        .iter()
-                        .any(|&v| v != 0.0)
-                {
-                    return Err(cx.err("training_mode = true is not supported"));
-                }
-                if n.output.get(1).is_some_and(|m| !m.is_empty())
-                    && self.readers.get(&n.output[1]).is_some_and(|&r| r > 0)
-                {
-                    return Err(cx.err("its mask output is read: not supported"));
-                }
-                self.get(cx, 0)?.clone()
-            }
+            "Dropout" => self.dropout(cx)?,
             "Gemm" => self.gemm(cx)?,
             "MatMul" => self.matmul(cx)?,
             "Conv" => self.conv(cx)?,
             "BatchNormalization" => self.batch_norm(cx)?,
             "AveragePool" => self.avg_pool(cx)?,
-            "Relu" if matches!(self.get(cx, 0)?, Val::Pick(_)) => {
-                cx.only(&[])?;
-                let Val::Pick(mut p) = self.get(cx, 0)?.clone() else {
-                    unreachable!("matched above")
-                };
-                p.units.iter_mut().for_each(|u| u.1 = true);
-                Val::Pick(p)
-            }
-            "Relu" => {
-                cx.only(&[])?;
-                let (id, shape) = self.value(cx, 0)?;
-                self.emit(cx, Layer::Relu(ReluMask::all_kept(numel(&shape))), vec![id])?
-            }
+            "Relu" => self.relu(cx)?,
             "Add" | "Sub" | "Mul" | "Div" => self.arith(cx)?,
-            "Flatten" => {
-                cx.only(&["axis"])?;
-                let (id, shape) = self.value(cx, 0)?;
-                let d = batched(&shape);
-                let a = cx.int("axis", 1);
-                let a = if a == d.len() as i64 {
-                    d.len()
-                } else {
-                    axis(a, d.len()).ok_or_else(|| cx.err(format!("axis {a} is out of range")))?
-                };
-                let out = vec![numel(&d[..a]), numel(&d[a..])];
-                self.reshape_to(cx, id, &shape, out)?
-            }
-            "Reshape" => {
-                cx.only(&["allowzero"])?;
-                let (id, shape) = self.value(cx, 0)?;
-                let target = self.constant(cx, 1, "the shape")?;
-                let out = reshape_dims(&batched(&shape), &target.data, cx.int("allowzero", 0))
-                    .map_err(|r| cx.err(r))?;
-                self.reshape_to(cx, id, &shape, out)?
-            }
-            "Transpose" => {
-                cx.only(&["perm"])?;
-                let (id, shape) = self.value(cx, 0)?;
-                let d = batched(&shape);
-                let perm: Vec<usize> = match cx.ints("perm") {
-                    None => (0..d.len()).rev().collect(),
-                    Some(p) => p
-                        .iter()
-                        .map(|&a| axis(a, d.len()))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| cx.err(format!("perm {p:?} is out of range")))?,
-                };
-                let mut seen = vec![false; d.len()];
-                if perm.len() != d.len()
-                    || perm.iter().any(|&a| std::mem::replace(&mut seen[a], true))
-                {
-                    return Err(cx.err(format!(
-                        "perm {perm:?} is not a permutation of {} axes",
-                        d.len()
-                    )));
-                }
-                // the data keep their order iff the axes of size > 1 keep theirs
-                let moved: Vec<usize> = perm.iter().copied().filter(|&a| d[a] != 1).collect();
-                if moved.windows(2).any(|w| w[0] > w[1]) {
-                    return Err(cx.err(format!(
-                        "perm {perm:?} on shape {d:?} moves data (only moving size-1 dimensions is supported)"
-                    )));
-                }
-                let out = perm.iter().map(|&a| d[a]).collect();
-                self.reshape_to(cx, id, &shape, out)?
-            }
-            "Squeeze" | "Unsqueeze" => {
-                cx.only(&["axes"])?;
-                let (id, shape) = self.value(cx, 0)?;
-                let d = batched(&shape);
-                let axes: Option<Vec<i64>> = if Self::has_input(cx, 1) {
-                    let t = self.constant(cx, 1, "axes")?;
-                    Some(t.data.iter().map(|&v| v as i64).collect())
-                } else {
-                    cx.ints("axes").map(|a| a.to_vec())
-                };
-                let out = if n.op_type == "Squeeze" {
-                    let Some(axes) = axes else {
-                        return Err(cx.err(
-                            "no axes: it would squeeze the batch dimension too (not supported)",
-                        ));
-                    };
-                    let mut drop = vec![false; d.len()];
-                    for &a in &axes {
-                        let i = axis(a, d.len())
-                            .ok_or_else(|| cx.err(format!("axis {a} is out of range")))?;
-                        if d[i] != 1 {
-                            return Err(cx.err(format!("axis {a} has size {}, not 1", d[i])));
-                        }
-                        if i == 0 {
-                            return Err(cx.err("squeezing the batch dimension is not supported"));
-                        }
-                        drop[i] = true;
-                    }
-                    (0..d.len()).filter(|&i| !drop[i]).map(|i| d[i]).collect()
-                } else {
-                    let axes = axes.ok_or_else(|| cx.err("no axes given"))?;
-                    let r = d.len() + axes.len();
-                    let mut ins = vec![false; r];
-                    for &a in &axes {
-                        let i = axis(a, r)
-                            .ok_or_else(|| cx.err(format!("axis {a} is out of range")))?;
-                        if std::mem::replace(&mut ins[i], true) {
-                            return Err(cx.err(format!("axis {a} is repeated")));
-                        }
-                    }
-                    let mut rest = d.iter();
-                    ins.iter()
-                        .map(|&one| if one { 1 } else { *rest.next().expect("rank") })
-                        .collect()
-                };
-                self.reshape_to(cx, id, &shape, out)?
-            }
+            "Flatten" => self.flatten(cx)?,
+            "Reshape" => self.reshape(cx)?,
+            "Transpose" => self.transpose(cx)?,
+            "Squeeze" | "Unsqueeze" => self.squeeze(cx)?,
             other => {
                 return Err(cx.err(format!(
                 "operator '{}' is not supported (docs/onnx.md lists the ops the importer reads)",
@@ -812,6 +709,119 @@ impl Importer {
         };
         self.vals.insert(n.output[0].clone(), val);
         Ok(())
+    }
+
+    /// `Dropout` in inference mode: its input, its mask output unread.
+    fn dropout(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["seed", "ratio", "is_test"])?;
+        if cx.attr("is_test").is_some_and(|a| a.i == 0) {
+            return Err(cx.err("is_test = 0 (training mode) is not supported"));
+        }
+        if Self::has_input(cx, 2)
+            && self
+                .constant(cx, 2, "training_mode")?
+                .data
+                .iter()
+                .any(|&v| v != 0.0)
+        {
+            return Err(cx.err("training_mode = true is not supported"));
+        }
+        let n = cx.node;
+        if n.output.get(1).is_some_and(|m| !m.is_empty())
+            && self.readers.get(&n.output[1]).is_some_and(|&r| r > 0)
+        {
+            return Err(cx.err("its mask output is read: not supported"));
+        }
+        Ok(self.get(cx, 0)?.clone())
+    }
+
+    /// `Relu`: on picked units (gathered encoding) it marks them all as through a ReLU;
+    /// on an IR value, a ReLU node keeping every unit.
+    fn relu(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        if let Val::Pick(p) = self.get(cx, 0)? {
+            let mut p = p.clone();
+            cx.only(&[])?;
+            p.units.iter_mut().for_each(|u| u.1 = true);
+            return Ok(Val::Pick(p));
+        }
+        cx.only(&[])?;
+        let (id, shape) = self.value(cx, 0)?;
+        self.emit(cx, Layer::Relu(ReluMask::all_kept(numel(&shape))), vec![id])
+    }
+
+    /// `Flatten(axis)`: `[d0 · … · d(axis−1), d(axis) · …]` (batch included).
+    fn flatten(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["axis"])?;
+        let (id, shape) = self.value(cx, 0)?;
+        let d = batched(&shape);
+        let a = cx.int("axis", 1);
+        let a = if a == d.len() as i64 {
+            d.len()
+        } else {
+            axis(a, d.len()).ok_or_else(|| cx.err(format!("axis {a} is out of range")))?
+        };
+        let out = vec![numel(&d[..a]), numel(&d[a..])];
+        self.reshape_to(cx, id, &shape, out)
+    }
+
+    /// `Reshape` to a constant shape.
+    fn reshape(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["allowzero"])?;
+        let (id, shape) = self.value(cx, 0)?;
+        let target = self.constant(cx, 1, "the shape")?;
+        let out = reshape_dims(&batched(&shape), &target.data, cx.int("allowzero", 0))
+            .map_err(|r| cx.err(r))?;
+        self.reshape_to(cx, id, &shape, out)
+    }
+
+    /// `Transpose` that moves only size-1 dimensions (the data keep their order).
+    fn transpose(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["perm"])?;
+        let (id, shape) = self.value(cx, 0)?;
+        let d = batched(&shape);
+        let perm: Vec<usize> = match cx.ints("perm") {
+            None => (0..d.len()).rev().collect(),
+            Some(p) => p
+                .iter()
+                .map(|&a| axis(a, d.len()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| cx.err(format!("perm {p:?} is out of range")))?,
+        };
+        let mut seen = vec![false; d.len()];
+        if perm.len() != d.len() || perm.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
+            return Err(cx.err(format!(
+                "perm {perm:?} is not a permutation of {} axes",
+                d.len()
+            )));
+        }
+        // the data keep their order iff the axes of size > 1 keep theirs
+        let moved: Vec<usize> = perm.iter().copied().filter(|&a| d[a] != 1).collect();
+        if moved.windows(2).any(|w| w[0] > w[1]) {
+            return Err(cx.err(format!(
+                "perm {perm:?} on shape {d:?} moves data (only moving size-1 dimensions is supported)"
+            )));
+        }
+        let out = perm.iter().map(|&a| d[a]).collect();
+        self.reshape_to(cx, id, &shape, out)
+    }
+
+    /// `Squeeze` or `Unsqueeze` by axes given as an attribute or a constant input.
+    fn squeeze(&mut self, cx: &Ctx<'_>) -> Result<Val> {
+        cx.only(&["axes"])?;
+        let (id, shape) = self.value(cx, 0)?;
+        let d = batched(&shape);
+        let axes: Option<Vec<i64>> = if Self::has_input(cx, 1) {
+            let t = self.constant(cx, 1, "axes")?;
+            Some(t.data.iter().map(|&v| v as i64).collect())
+        } else {
+            cx.ints("axes").map(|a| a.to_vec())
+        };
+        let out = if cx.node.op_type == "Squeeze" {
+            squeezed(cx, &d, axes)?
+        } else {
+            unsqueezed(cx, &d, axes)?
+        };
+        self.reshape_to(cx, id, &shape, out)
     }
 
     /// `Gather(axis 1)` of a flat value (or of picked units) by a constant 1-D index list.
@@ -1351,6 +1361,43 @@ impl Importer {
             ))),
         }
     }
+}
+
+/// The batched dims `d` without the size-1 `axes` of a `Squeeze` (which must name them).
+fn squeezed(cx: &Ctx<'_>, d: &[usize], axes: Option<Vec<i64>>) -> Result<Vec<usize>> {
+    let Some(axes) = axes else {
+        return Err(cx.err("no axes: it would squeeze the batch dimension too (not supported)"));
+    };
+    let mut drop = vec![false; d.len()];
+    for &a in &axes {
+        let i = axis(a, d.len()).ok_or_else(|| cx.err(format!("axis {a} is out of range")))?;
+        if d[i] != 1 {
+            return Err(cx.err(format!("axis {a} has size {}, not 1", d[i])));
+        }
+        if i == 0 {
+            return Err(cx.err("squeezing the batch dimension is not supported"));
+        }
+        drop[i] = true;
+    }
+    Ok((0..d.len()).filter(|&i| !drop[i]).map(|i| d[i]).collect())
+}
+
+/// The batched dims `d` with size-1 dimensions inserted at the `axes` of an `Unsqueeze`.
+fn unsqueezed(cx: &Ctx<'_>, d: &[usize], axes: Option<Vec<i64>>) -> Result<Vec<usize>> {
+    let axes = axes.ok_or_else(|| cx.err("no axes given"))?;
+    let r = d.len() + axes.len();
+    let mut ins = vec![false; r];
+    for &a in &axes {
+        let i = axis(a, r).ok_or_else(|| cx.err(format!("axis {a} is out of range")))?;
+        if std::mem::replace(&mut ins[i], true) {
+            return Err(cx.err(format!("axis {a} is repeated")));
+        }
+    }
+    let mut rest = d.iter();
+    Ok(ins
+        .iter()
+        .map(|&one| if one { 1 } else { *rest.next().expect("rank") })
+        .collect())
 }
 
 /// The batched output dims of `Reshape(d, target)` (0 copies, −1 infers).

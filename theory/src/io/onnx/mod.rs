@@ -38,7 +38,7 @@ use std::path::Path;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::ir::network::{Affine, Layer, Network};
+use crate::ir::network::{Affine, BatchNorm, Conv2d, Layer, Network};
 use crate::{Error, Result};
 
 pub mod import;
@@ -178,124 +178,14 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
     let counts = net.relu_counts()?;
     let (simple, origin, folded_bn, folded_dense) = simplify(net, encoding, fold)?;
     let shapes = simple.shapes()?;
-    let mut g = GraphBuilder::default();
     let n = simple.nodes.len();
-    let mut names: Vec<String> = (0..=n).map(|v| format!("v{v}")).collect();
-    names[0] = "input".into();
-    if n > 0 {
-        names[n] = "output".into();
-    }
     let plan = match encoding {
         Encoding::Split => split_plan(&simple, &origin)?,
         _ => vec![None; n],
     };
-    // split encoding: the parts (ONNX name, units) a value is written in; empty = one part,
-    // `names[v]`, holding every unit in order
-    let mut parts: Vec<Vec<(String, Vec<usize>)>> = vec![Vec::new(); n + 1];
-    for (k, node) in simple.nodes.iter().enumerate() {
-        let x = names[node.inputs[0]].clone();
-        let y = names[k + 1].clone();
-        let s = &shapes[node.inputs[0]];
-        match &node.layer {
-            Layer::Dense(a) if plan[k].is_some() || !parts[node.inputs[0]].is_empty() => {
-                let ins = match &parts[node.inputs[0]] {
-                    p if p.is_empty() => vec![(x.clone(), (0..a.weight.ncols()).collect())],
-                    p => p.clone(),
-                };
-                let outs: Vec<(String, Vec<usize>)> = match &plan[k] {
-                    Some((kept, lin)) => vec![
-                        (format!("n{k}.kept"), kept.clone()),
-                        (format!("n{k}.lin"), lin.clone()),
-                    ],
-                    None => vec![(y.clone(), (0..a.weight.nrows()).collect())],
-                };
-                for (q, (out, rows)) in outs.iter().enumerate() {
-                    split_dense(&mut g, &format!("n{k}.{q}"), a, &ins, rows, out);
-                }
-                if plan[k].is_some() {
-                    parts[k + 1] = outs;
-                }
-            }
-            Layer::Relu(_) if !parts[node.inputs[0]].is_empty() => {
-                // [kept, linear] from split_plan: Relu on the kept part only
-                let mut p = parts[node.inputs[0]].clone();
-                let r = format!("n{k}.kept_relu");
-                g.node("Relu", &[&p[0].0], &r, vec![]);
-                p[0].0 = r;
-                parts[k + 1] = p;
-            }
-            Layer::Dense(a) => {
-                let (r, c) = a.weight.shape();
-                let w = g.init(&format!("n{k}.weight"), &[r, c], &row_major(a));
-                let b = g.init(&format!("n{k}.bias"), &[r], a.bias.as_slice());
-                // alpha and beta spelled out: CrypTen's importer requires them
-                let attrs = vec![float("alpha", 1.0), float("beta", 1.0), int("transB", 1)];
-                g.node("Gemm", &[&x, &w, &b], &y, attrs);
-            }
-            Layer::Conv2d(c) => {
-                let w = g.init(
-                    &format!("n{k}.weight"),
-                    &[c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
-                    &c.weight,
-                );
-                let b = g.init(&format!("n{k}.bias"), &[c.out_channels], &c.bias);
-                let [ph, pw] = c.padding;
-                g.node(
-                    "Conv",
-                    &[&x, &w, &b],
-                    &y,
-                    vec![
-                        ints("kernel_shape", &c.kernel),
-                        ints("strides", &c.stride),
-                        ints("pads", &[ph, pw, ph, pw]),
-                        // defaults spelled out: CrypTen's importer requires dilations
-                        ints("dilations", &[1, 1]),
-                        int("group", 1),
-                    ],
-                );
-            }
-            Layer::BatchNorm(bn) => {
-                let (scale, shift) = bn.scale_shift();
-                // one channel: scalar constants (maraboupy 2.0.0's parser takes a `Mul` or `Add`
-                // constant of shape [1, 1, 1] for an array, not a number, and fails)
-                let cshape = if scale.len() == 1 {
-                    vec![]
-                } else {
-                    let mut c = vec![1usize; s.len()];
-                    c[0] = scale.len();
-                    c
-                };
-                let sc = g.float_const(&format!("n{k}.scale"), &cshape, &scale);
-                let sh = g.float_const(&format!("n{k}.shift"), &cshape, &shift);
-                let t = format!("n{k}.scaled");
-                g.node("Mul", &[&x, &sc], &t, vec![]);
-                g.node("Add", &[&t, &sh], &y, vec![]);
-            }
-            Layer::Flatten => g.node("Flatten", &[&x], &y, vec![int("axis", 1)]),
-            Layer::Reshape { shape } => {
-                let sh = g.shape_const(&format!("n{k}.shape"), shape);
-                g.node("Reshape", &[&x, &sh], &y, vec![]);
-            }
-            Layer::Add => {
-                let x2 = names[node.inputs[1]].clone();
-                g.node("Add", &[&x, &x2], &y, vec![]);
-            }
-            Layer::AvgPool2d(p) => g.node(
-                "AveragePool",
-                &[&x],
-                &y,
-                vec![ints("kernel_shape", &p.kernel), ints("strides", &p.stride)],
-            ),
-            Layer::Scale { factor } => {
-                let f = g.float_const(&format!("n{k}.factor"), s, factor);
-                g.node("Mul", &[&x, &f], &y, vec![]);
-            }
-            Layer::Relu(m) => match relu_form(m, encoding).0 {
-                ReluForm::Gathered => gathered(&mut g, k, &x, &y, s, m),
-                ReluForm::Masked => masked(&mut g, k, &x, &y, s, m),
-                _ => g.node("Relu", &[&x], &y, vec![]),
-            },
-        }
+    let mut w = Writer::new(&simple, &shapes, encoding);
+    for (k, split) in plan.iter().enumerate() {
+        w.node(k, split.as_ref());
     }
     let layers = relu_layers(&simple, &origin, &counts, encoding);
     let batched = |s: &[usize]| {
@@ -305,29 +195,16 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
     };
     let input_shape = batched(&shapes[0]);
     let output_shape = batched(&shapes[n]);
-    let onnx_nodes = g.nodes.len();
+    let onnx_nodes = w.g.nodes.len();
     let graph = GraphProto {
-        node: g.nodes,
+        node: w.g.nodes,
         name: "snl".into(),
-        initializer: g.inits,
-        input: vec![value_info(&names[0], &input_shape)],
-        output: vec![value_info(&names[n], &output_shape)],
+        initializer: w.g.inits,
+        input: vec![value_info(&w.names[0], &input_shape)],
+        output: vec![value_info(&w.names[n], &output_shape)],
         ..Default::default()
     };
-    let model = ModelProto {
-        ir_version: IR_VERSION,
-        producer_name: "snl".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!(
-            "snl export, {encoding} encoding: {} of {} ReLUs kept",
-            counts.kept, counts.total
-        ),
-        graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
-    };
+    let model = model_proto(graph, encoding, &counts);
     let summary = ExportSummary {
         encoding,
         onnx_nodes,
@@ -341,6 +218,191 @@ pub fn export_with(net: &Network, encoding: Encoding, fold: bool) -> Result<Onnx
         output_shape,
     };
     Ok(OnnxExport { model, summary })
+}
+
+/// The model message around `graph`: IR version, producer, opset, and a doc string naming
+/// the encoding and the kept ReLUs.
+fn model_proto(graph: GraphProto, encoding: Encoding, counts: &crate::ReluCounts) -> ModelProto {
+    ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "snl".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: format!(
+            "snl export, {encoding} encoding: {} of {} ReLUs kept",
+            counts.kept, counts.total
+        ),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+    }
+}
+
+/// One value written in parts (split encoding): the ONNX name of each part and the units it
+/// holds.
+type Parts = Vec<(String, Vec<usize>)>;
+
+/// Writes the nodes of a simplified network into a graph, node by node.
+struct Writer<'a> {
+    g: GraphBuilder,
+    net: &'a Network,
+    shapes: &'a [Vec<usize>],
+    encoding: Encoding,
+    /// The ONNX name of every value: `input`, `v1`, …, `output` (the last one).
+    names: Vec<String>,
+    /// Split encoding: the parts a value is written in; empty = one part, `names[v]`,
+    /// holding every unit in order.
+    parts: Vec<Parts>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(net: &'a Network, shapes: &'a [Vec<usize>], encoding: Encoding) -> Self {
+        let n = net.nodes.len();
+        let mut names: Vec<String> = (0..=n).map(|v| format!("v{v}")).collect();
+        names[0] = "input".into();
+        if n > 0 {
+            names[n] = "output".into();
+        }
+        Writer {
+            g: GraphBuilder::default(),
+            net,
+            shapes,
+            encoding,
+            names,
+            parts: vec![Vec::new(); n + 1],
+        }
+    }
+
+    /// Writes node `k`; `split` = its kept and linear rows when a partially linearized ReLU
+    /// splits its output (split encoding).
+    fn node(&mut self, k: usize, split: Option<&SplitUnits>) {
+        let (net, shapes) = (self.net, self.shapes);
+        let node = &net.nodes[k];
+        let input = node.inputs[0];
+        let x = self.names[input].clone();
+        let y = self.names[k + 1].clone();
+        let s = &shapes[input];
+        let in_parts = !self.parts[input].is_empty();
+        let g = &mut self.g;
+        match &node.layer {
+            Layer::Dense(a) if split.is_some() || in_parts => self.dense_parts(k, a, split),
+            Layer::Relu(_) if in_parts => self.relu_parts(k),
+            Layer::Dense(a) => gemm(g, k, a, &x, &y),
+            Layer::Conv2d(c) => conv(g, k, c, &x, &y),
+            Layer::BatchNorm(bn) => batch_norm(g, k, bn, s, &x, &y),
+            Layer::Flatten => g.node("Flatten", &[&x], &y, vec![int("axis", 1)]),
+            Layer::Reshape { shape } => {
+                let sh = g.shape_const(&format!("n{k}.shape"), shape);
+                g.node("Reshape", &[&x, &sh], &y, vec![]);
+            }
+            Layer::Add => {
+                let x2 = self.names[node.inputs[1]].clone();
+                g.node("Add", &[&x, &x2], &y, vec![]);
+            }
+            Layer::AvgPool2d(p) => g.node(
+                "AveragePool",
+                &[&x],
+                &y,
+                vec![ints("kernel_shape", &p.kernel), ints("strides", &p.stride)],
+            ),
+            Layer::Scale { factor } => {
+                let f = g.float_const(&format!("n{k}.factor"), s, factor);
+                g.node("Mul", &[&x, &f], &y, vec![]);
+            }
+            Layer::Relu(m) => match relu_form(m, self.encoding).0 {
+                ReluForm::Gathered => gathered(g, k, &x, &y, s, m),
+                ReluForm::Masked => masked(g, k, &x, &y, s, m),
+                _ => g.node("Relu", &[&x], &y, vec![]),
+            },
+        }
+    }
+
+    /// Split encoding: dense node `k` reading a value in parts, or writing its output as the
+    /// kept and linear parts `split`, one `Gemm` per part in and out.
+    fn dense_parts(&mut self, k: usize, a: &Affine, split: Option<&SplitUnits>) {
+        let input = self.net.nodes[k].inputs[0];
+        let ins = match &self.parts[input] {
+            p if p.is_empty() => vec![(self.names[input].clone(), (0..a.weight.ncols()).collect())],
+            p => p.clone(),
+        };
+        let outs: Parts = match split {
+            Some((kept, lin)) => vec![
+                (format!("n{k}.kept"), kept.clone()),
+                (format!("n{k}.lin"), lin.clone()),
+            ],
+            None => vec![(self.names[k + 1].clone(), (0..a.weight.nrows()).collect())],
+        };
+        for (q, (out, rows)) in outs.iter().enumerate() {
+            split_dense(&mut self.g, &format!("n{k}.{q}"), a, &ins, rows, out);
+        }
+        if split.is_some() {
+            self.parts[k + 1] = outs;
+        }
+    }
+
+    /// Split encoding: ReLU node `k` on a value in parts `[kept, linear]` (from
+    /// [`split_plan`]): `Relu` on the kept part only.
+    fn relu_parts(&mut self, k: usize) {
+        let mut p = self.parts[self.net.nodes[k].inputs[0]].clone();
+        let r = format!("n{k}.kept_relu");
+        self.g.node("Relu", &[&p[0].0], &r, vec![]);
+        p[0].0 = r;
+        self.parts[k + 1] = p;
+    }
+}
+
+/// Dense node `k` as one `Gemm`.
+fn gemm(g: &mut GraphBuilder, k: usize, a: &Affine, x: &str, y: &str) {
+    let (r, c) = a.weight.shape();
+    let w = g.init(&format!("n{k}.weight"), &[r, c], &row_major(a));
+    let b = g.init(&format!("n{k}.bias"), &[r], a.bias.as_slice());
+    // alpha and beta spelled out: CrypTen's importer requires them
+    let attrs = vec![float("alpha", 1.0), float("beta", 1.0), int("transB", 1)];
+    g.node("Gemm", &[x, &w, &b], y, attrs);
+}
+
+/// Convolution node `k` as one `Conv`.
+fn conv(g: &mut GraphBuilder, k: usize, c: &Conv2d, x: &str, y: &str) {
+    let w = g.init(
+        &format!("n{k}.weight"),
+        &[c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
+        &c.weight,
+    );
+    let b = g.init(&format!("n{k}.bias"), &[c.out_channels], &c.bias);
+    let [ph, pw] = c.padding;
+    g.node(
+        "Conv",
+        &[x, &w, &b],
+        y,
+        vec![
+            ints("kernel_shape", &c.kernel),
+            ints("strides", &c.stride),
+            ints("pads", &[ph, pw, ph, pw]),
+            // defaults spelled out: CrypTen's importer requires dilations
+            ints("dilations", &[1, 1]),
+            int("group", 1),
+        ],
+    );
+}
+
+/// Batch-norm node `k` on a value of shape `s` as `Mul` and `Add` by per-channel constants.
+fn batch_norm(g: &mut GraphBuilder, k: usize, bn: &BatchNorm, s: &[usize], x: &str, y: &str) {
+    let (scale, shift) = bn.scale_shift();
+    // one channel: scalar constants (maraboupy 2.0.0's parser takes a `Mul` or `Add`
+    // constant of shape [1, 1, 1] for an array, not a number, and fails)
+    let cshape = if scale.len() == 1 {
+        vec![]
+    } else {
+        let mut c = vec![1usize; s.len()];
+        c[0] = scale.len();
+        c
+    };
+    let sc = g.float_const(&format!("n{k}.scale"), &cshape, &scale);
+    let sh = g.float_const(&format!("n{k}.shift"), &cshape, &shift);
+    let t = format!("n{k}.scaled");
+    g.node("Mul", &[x, &sc], &t, vec![]);
+    g.node("Add", &[&t, &sh], y, vec![]);
 }
 
 /// The network [`export_with`] writes its graph from, with `origin[k]` = the model-file
