@@ -452,7 +452,8 @@ impl SnlNet {
                 }),
                 Op::Flatten => Layer::Flatten,
             };
-            net.push_with(layer, node.inputs.clone());
+            let inputs = node.inputs.iter().map(|&i| ir::ValueId::from_index(i));
+            net.push_with(layer, inputs.collect());
         }
         net
     }
@@ -495,7 +496,12 @@ impl SnlNet {
         };
         for (k, (mine, theirs)) in self.nodes.iter_mut().zip(&net.nodes).enumerate() {
             let ctx = |e: String| format!("node {k}: {e}");
-            if mine.inputs != theirs.inputs {
+            if !mine
+                .inputs
+                .iter()
+                .copied()
+                .eq(theirs.inputs.iter().map(|v| v.index()))
+            {
                 return Err(ctx("reads other values than this architecture".into()));
             }
             match (&mut mine.op, &theirs.layer) {

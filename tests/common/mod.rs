@@ -1,7 +1,7 @@
 //! Random small masked networks for property tests.
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
-use snl_theory::{Affine, Layer, Network, ReluMask};
+use snl_theory::{Affine, Layer, Network, ReluMask, ValueId};
 
 /// A random MLP `d → h1 → … → out` with masked ReLUs after every hidden layer; with
 /// `skip`, a residual add around the last hidden block (equal widths are forced then).
@@ -20,7 +20,7 @@ pub fn mlp(widths: &[usize], weights: &[f64], masks: &[bool], skip: bool) -> Net
     let last = widths.len() - 1;
     for l in 1..=last {
         let (fan_in, fan_out) = (widths[l - 1], widths[l]);
-        let block_in = net.nodes.len();
+        let block_in = ValueId::from_index(net.nodes.len());
         let w = next(fan_in * fan_out, weights, &mut wi);
         let b = next(fan_out, weights, &mut wi);
         net.push(Layer::Dense(Affine::new(

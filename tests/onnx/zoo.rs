@@ -3,7 +3,7 @@
 //! can be checked in plain `cargo test`. Node 0 is the input normalization (a batch norm
 //! with eps 0), as in trained snl models.
 use nalgebra::{DMatrix, DVector};
-use snl_theory::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, ReluMask};
+use snl_theory::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, ReluMask, ValueId};
 
 /// xorshift64*: a tiny seeded generator. Not `snl_theory::rng::SeededRng`: the exports'
 /// f32-against-f64 checks (`Tolerance::Approximate`) hold on this stream's networks, and the
@@ -62,8 +62,10 @@ impl Zoo {
         z
     }
 
+    /// Pushes `layer` reading the values at these positions; returns its output's position.
     fn push(&mut self, layer: Layer, inputs: Vec<usize>) -> usize {
-        let v = self.net.push_with(layer, inputs);
+        let inputs = inputs.into_iter().map(ValueId::from_index).collect();
+        let v = self.net.push_with(layer, inputs).index();
         self.shapes = self.net.shapes().expect("zoo builds consistent networks");
         v
     }

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::bound::lbp::Analysis;
 use crate::bound::InputBox;
-use crate::{Layer, Network, Result};
+use crate::{Layer, Network, Result, ValueId};
 
 /// What happened to the kept units of one ReLU node.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -163,7 +163,7 @@ pub fn free_linearize(
     report.scale_nodes = gates.len();
     // last first, so that the node indices of the earlier ones stay valid
     for (k, factor) in gates.into_iter().rev() {
-        out.insert_after(k + 1, Layer::Scale { factor });
+        out.insert_after(ValueId::of_node(k), Layer::Scale { factor });
     }
     Ok((out, report))
 }
@@ -292,7 +292,7 @@ mod tests {
         // dense, relu, scale, add: the add reads the scale's output and the dense's
         assert_eq!(m2.nodes.len(), 4);
         assert_eq!(m2.nodes[2].layer, Layer::Scale { factor: vec![0.0] });
-        assert_eq!(m2.nodes[3].inputs, vec![3, 1]);
+        assert_eq!(m2.nodes[3].inputs, crate::ir::value::ids(&[3, 1]));
         agree(&net, &m2, &d);
     }
 

@@ -63,3 +63,4 @@ pub use ir::network::{
     numel, Affine, AvgPool2d, BatchNorm, Conv2d, Layer, LayerReluCount, Network, Node, ReluCounts,
     COLLAPSE_MAX_ENTRIES,
 };
+pub use ir::value::ValueId;

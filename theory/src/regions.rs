@@ -39,7 +39,7 @@ use num_traits::{Signed, ToPrimitive, Zero};
 
 #[cfg(feature = "lp")]
 use crate::tolerance::Tolerance;
-use crate::{numel, Affine, Error, Layer, Network, Result};
+use crate::{numel, Affine, Error, Layer, Network, Result, ValueId};
 
 /// The largest input dimension [`count_regions`] accepts.
 pub const MAX_INPUT_DIM: usize = 3;
@@ -627,7 +627,11 @@ pub fn restrict_to_segment(net: &Network, from: &[f64], to: &[f64]) -> Result<Ne
     }
     let shift = out.nodes.len();
     for node in &net.nodes {
-        let inputs = node.inputs.iter().map(|&v| v + shift).collect();
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|&v| ValueId::from_index(v.index() + shift))
+            .collect();
         out.push_with(node.layer.clone(), inputs);
     }
     Ok(out)
@@ -1066,7 +1070,7 @@ mod tests {
         net.push(dense(2, 1, &[1.0, 1.0], &[0.0, -0.5]));
         net.push(Layer::Relu(ReluMask::all_kept(2)));
         let g = net.push(dense(1, 2, &[1.0, -2.0], &[0.0]));
-        net.push_with(Layer::Add, vec![g, 0]);
+        net.push_with(Layer::Add, vec![g, ValueId::INPUT]);
         let p = pieces_1d(&net, -1.0, 1.0).unwrap();
         assert_eq!((p.cells, p.pieces), (3, 3));
         assert_eq!(
@@ -1085,7 +1089,7 @@ mod tests {
         plane.push(dense(2, 2, &[0.0, 1.0, 1.0, -1.0], &[0.0, 0.0]));
         plane.push(Layer::Relu(ReluMask::all_kept(2)));
         let h = plane.push(dense(2, 2, &[1.0, 0.0, 0.0, 1.0], &[0.0, 0.0]));
-        plane.push_with(Layer::Add, vec![h, 0]);
+        plane.push_with(Layer::Add, vec![h, ValueId::INPUT]);
         let rc = count_regions(&plane, &[-1.0, -1.0], &[1.0, 1.0], Oracle::Elimination).unwrap();
         assert_eq!(rc.cells.len(), 4);
     }
@@ -1099,7 +1103,7 @@ mod tests {
         let mut net = Network::new(vec![1]);
         net.push(dense(1, 1, &[1.0], &[-0.5]));
         let a = net.push(Layer::Relu(ReluMask::all_kept(1)));
-        let pre_b = net.push_with(dense(1, 1, &[-1.0], &[-0.5]), vec![0]);
+        let pre_b = net.push_with(dense(1, 1, &[-1.0], &[-0.5]), vec![ValueId::INPUT]);
         let b = net.push_with(Layer::Relu(ReluMask::all_kept(1)), vec![pre_b]);
         net.push_with(Layer::Add, vec![a, b]);
         let rc = count_regions(&net, &[-1.0], &[1.0], Oracle::Interval).unwrap();
@@ -1112,7 +1116,7 @@ mod tests {
         let mut plane = Network::new(vec![2]);
         let mut outs = Vec::new();
         for (w, b) in [([1.0, 0.0], 0.0), ([0.0, 1.0], 0.0), ([1.0, 1.0], -0.5)] {
-            let pre = plane.push_with(dense(1, 2, &w, &[b]), vec![0]);
+            let pre = plane.push_with(dense(1, 2, &w, &[b]), vec![ValueId::INPUT]);
             outs.push(plane.push_with(Layer::Relu(ReluMask::all_kept(1)), vec![pre]));
         }
         let s = plane.push_with(Layer::Add, vec![outs[0], outs[1]]);

@@ -12,7 +12,7 @@ use serde::Serialize;
 use snl_theory::bound::bab::DecidedBy;
 use snl_theory::bound::{bab, InputBox, Method, Property, Query, Verdict};
 use snl_theory::rng::SeededRng;
-use snl_theory::{Affine, Layer, Network, ReluMask};
+use snl_theory::{Affine, Layer, Network, ReluMask, ValueId};
 
 /// Mixed into the seed of [`with_budget`]'s shuffle.
 const BUDGET_SHUFFLE: u64 = 0xb0d9e7;
@@ -64,7 +64,7 @@ pub enum DenseNode {
     /// `y = W x + b`.
     Dense {
         /// The values it reads.
-        inputs: Vec<usize>,
+        inputs: Vec<ValueId>,
         /// `W`, row by row.
         weight: Vec<Vec<f64>>,
         /// `b`.
@@ -73,14 +73,14 @@ pub enum DenseNode {
     /// A masked ReLU.
     Relu {
         /// The values it reads.
-        inputs: Vec<usize>,
+        inputs: Vec<ValueId>,
         /// Which units keep their ReLU.
         kept: Vec<bool>,
     },
     /// A residual add.
     Add {
         /// The values it reads.
-        inputs: Vec<usize>,
+        inputs: Vec<ValueId>,
     },
 }
 

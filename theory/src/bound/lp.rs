@@ -34,7 +34,7 @@ use good_lp::{
 
 use crate::bound::interval::{self, check_dense};
 use crate::bound::{remaining, Bounded, InputBox, Interval, Method, OutputBounds};
-use crate::{Error, Layer, Network, Result};
+use crate::{Error, Layer, Network, Result, ValueId};
 
 /// An LP or MILP encoding of the first values of a dense network, good_lp style.
 pub struct Encoding {
@@ -343,11 +343,11 @@ impl Tightened {
 
 /// Whether interval propagation is already exact on value `u`: the input box, or one dense
 /// node applied to it (an affine function's extremes over a box are at its corners).
-fn exact_interval(dense: &Network, u: usize) -> bool {
-    u == 0 || {
-        let node = &dense.nodes[u - 1];
-        matches!(node.layer, Layer::Dense(_)) && node.inputs == [0]
-    }
+fn exact_interval(dense: &Network, u: ValueId) -> bool {
+    u.node().is_none_or(|j| {
+        let node = &dense.nodes[j];
+        matches!(node.layer, Layer::Dense(_)) && node.inputs == [ValueId::INPUT]
+    })
 }
 
 /// Whether the deadline has passed.
@@ -385,7 +385,7 @@ pub fn tighten(
         if past(deadline) {
             continue; // only count what is left
         }
-        let enc = encode(dense, input, bounds, u, false);
+        let enc = encode(dense, input, bounds, u.index(), false);
         'units: for i in unstable {
             let obj = &enc.values[u][i];
             let mut iv = bounds[u][i];
@@ -410,7 +410,7 @@ pub fn tighten(
                 bounds[u][i] = iv;
             }
         }
-        interval::repropagate(dense, bounds, u);
+        interval::repropagate(dense, bounds, u.index());
     }
     t.timed_out = t.solved < t.planned;
     Ok(t)

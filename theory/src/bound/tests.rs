@@ -3,7 +3,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::tolerance::Tolerance;
-use crate::ReluMask;
+use crate::{ReluMask, ValueId};
 
 fn dense(rows: usize, cols: usize, w: &[f64], b: &[f64]) -> Layer {
     Layer::Dense(Affine::new(
@@ -203,7 +203,7 @@ impl BoundProblem {
         let mut s = crate::rng::SeededRng::new(seed);
         let mut net = Network::new(vec![n_in]);
         let mut prev = n_in;
-        let mut skip: Option<(usize, usize)> = None; // (value, width)
+        let mut skip: Option<(ValueId, usize)> = None; // (value, width)
         for (l, &h) in widths.iter().enumerate() {
             let wts: Vec<f64> = (0..h * prev).map(|_| 2.0 * unit(&mut s) - 1.0).collect();
             let b: Vec<f64> = (0..h).map(|_| unit(&mut s) - 0.5).collect();
@@ -395,7 +395,8 @@ fn conv_network_is_bounded_through_its_dense_form() {
     let r = net.push(Layer::Relu(ReluMask::from_bools(
         &(0..8).map(|i| i % 3 != 0).collect::<Vec<_>>(),
     )));
-    net.push_with(Layer::Add, vec![r, r - 1]);
+    let bn_out = ValueId::from_index(r.index() - 1);
+    net.push_with(Layer::Add, vec![r, bn_out]);
     net.push(Layer::AvgPool2d(AvgPool2d {
         kernel: [2, 2],
         stride: [2, 2],

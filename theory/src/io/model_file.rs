@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::st_file::StFile;
 use crate::ir::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network, Node};
-use crate::{Error, ModelFileProblem, ReluMask, Result};
+use crate::{Error, ModelFileProblem, ReluMask, Result, ValueId};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -41,14 +41,14 @@ struct ArchSpec {
 enum NodeSpec {
     Dense {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         weight: String,
         #[serde(default)]
         bias: Option<String>,
     },
     Conv2d {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         weight: String,
         #[serde(default)]
         bias: Option<String>,
@@ -59,7 +59,7 @@ enum NodeSpec {
     },
     BatchNorm {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         weight: String,
         bias: String,
         running_mean: String,
@@ -69,32 +69,32 @@ enum NodeSpec {
     },
     Flatten {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
     },
     Reshape {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         shape: Vec<usize>,
     },
     Add {
-        inputs: Vec<usize>,
+        inputs: Vec<ValueId>,
     },
     AvgPool2d {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         kernel: [usize; 2],
         #[serde(default)]
         stride: Option<[usize; 2]>,
     },
     Scale {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         /// One factor per unit (any shape with as many values as the input).
         factor: String,
     },
     Relu {
         #[serde(default)]
-        inputs: Option<Vec<usize>>,
+        inputs: Option<Vec<ValueId>>,
         /// Absent: every unit kept.
         #[serde(default)]
         mask: Option<ReluMask>,
@@ -421,7 +421,7 @@ fn node_from_spec(
     st: &StFile<'_>,
     shapes: &[Vec<usize>],
 ) -> std::result::Result<Node, ModelFileProblem> {
-    let prev = || vec![k];
+    let prev = || vec![ValueId::from_index(k)];
     let (layer, inputs) = match spec {
         NodeSpec::Dense {
             inputs,
@@ -558,12 +558,12 @@ fn batch_norm(
 /// value it reads.
 fn all_kept(
     k: usize,
-    inputs: &[usize],
+    inputs: &[ValueId],
     shapes: &[Vec<usize>],
 ) -> std::result::Result<ReluMask, ModelFileProblem> {
     let len = inputs
         .first()
-        .and_then(|&i| shapes.get(i))
+        .and_then(|&i| shapes.get(i.index()))
         .map(|s| crate::numel(s))
         .ok_or_else(|| {
             ModelFileProblem::Architecture(format!(

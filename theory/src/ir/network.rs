@@ -13,6 +13,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::ir::mask::ReluMask;
+use crate::ir::value::ValueId;
 use crate::{Error, Result};
 
 /// `y = W x + b`, with `W` of shape `(out, in)` (PyTorch `nn.Linear`).
@@ -185,8 +186,8 @@ impl Layer {
 pub struct Node {
     /// The operation.
     pub layer: Layer,
-    /// Value ids it reads (`0` = network input, `k + 1` = output of node `k`).
-    pub inputs: Vec<usize>,
+    /// The values it reads.
+    pub inputs: Vec<ValueId>,
 }
 
 /// A feed-forward network with masked ReLUs.
@@ -285,7 +286,11 @@ impl Node {
                 ),
             ));
         }
-        if let Some(&bad) = self.inputs.iter().find(|&&i| i > k || i >= shapes.len()) {
+        if let Some(&bad) = self
+            .inputs
+            .iter()
+            .find(|&&i| i.index() > k || i.index() >= shapes.len())
+        {
             return Err(invalid(
                 k,
                 format!("reads value {bad}, which is not computed before it"),
@@ -567,16 +572,16 @@ impl Network {
         }
     }
 
-    /// Appends a layer reading the last value; returns the id of its output value.
-    pub fn push(&mut self, layer: Layer) -> usize {
-        let last = self.nodes.len();
+    /// Appends a layer reading the last value; returns its output value.
+    pub fn push(&mut self, layer: Layer) -> ValueId {
+        let last = ValueId::from_index(self.nodes.len());
         self.push_with(layer, vec![last])
     }
 
-    /// Appends a layer reading the given values; returns the id of its output value.
-    pub fn push_with(&mut self, layer: Layer, inputs: Vec<usize>) -> usize {
+    /// Appends a layer reading the given values; returns its output value.
+    pub fn push_with(&mut self, layer: Layer, inputs: Vec<ValueId>) -> ValueId {
         self.nodes.push(Node { layer, inputs });
-        self.nodes.len()
+        ValueId::from_index(self.nodes.len())
     }
 
     /// The shape of every value (`[0]` is the input shape), checking the whole graph.
@@ -642,7 +647,7 @@ impl Network {
             let ins: Vec<&[f64]> = node
                 .inputs
                 .iter()
-                .map(|&i| &values[i - start][..])
+                .map(|&i| &values[i.index() - start][..])
                 .collect();
             let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| &shapes[i][..]).collect();
             let y = node.apply(&ins, &in_shapes, &shapes[k + 1]);
@@ -676,27 +681,27 @@ impl Network {
     }
 
     /// Inserts `layer` as a new node reading value `v`, placed right after the node that
-    /// computes `v` (first when `v = 0`); every node that read `v` reads the new node's
-    /// output instead, and later value ids shift by one. Returns the new value's id
-    /// (`v + 1`). With a shape-preserving `layer` that is the identity on `v`'s values the
-    /// function is unchanged.
-    pub fn insert_after(&mut self, v: usize, layer: Layer) -> usize {
-        assert!(v <= self.nodes.len(), "value {v} does not exist");
+    /// computes `v` (first when `v` is the input); every node that read `v` reads the new
+    /// node's output instead, and later values shift by one. Returns the new value (the
+    /// one after `v`). With a shape-preserving `layer` that is the identity on `v`'s values
+    /// the function is unchanged.
+    pub fn insert_after(&mut self, v: ValueId, layer: Layer) -> ValueId {
+        assert!(v.index() <= self.nodes.len(), "value {v} does not exist");
         for node in &mut self.nodes {
             for u in &mut node.inputs {
                 if *u >= v {
-                    *u += 1;
+                    *u = ValueId::from_index(u.index() + 1);
                 }
             }
         }
         self.nodes.insert(
-            v,
+            v.index(),
             Node {
                 layer,
                 inputs: vec![v],
             },
         );
-        v + 1
+        ValueId::of_node(v.index())
     }
 
     /// Sets every ReLU mask to all-kept (`true`) or all-linearized (`false`).
@@ -725,7 +730,7 @@ impl Network {
         let mut farthest: Vec<usize> = (0..=n).collect();
         for (k, node) in self.nodes.iter().enumerate() {
             for &u in &node.inputs {
-                if u <= k {
+                if u.index() <= k {
                     farthest[u] = farthest[u].max(k + 1);
                 }
             }
@@ -742,8 +747,8 @@ impl Network {
     }
 
     /// Removes nodes, redirecting readers of a removed node's output to `redirect[k]`.
-    fn without_nodes(&self, redirect: &[Option<usize>]) -> Network {
-        let mut map = vec![0usize; self.nodes.len() + 1];
+    fn without_nodes(&self, redirect: &[Option<ValueId>]) -> Network {
+        let mut map = vec![ValueId::INPUT; self.nodes.len() + 1];
         let mut out = Network::new(self.input_shape.clone());
         for (k, node) in self.nodes.iter().enumerate() {
             match redirect[k] {
@@ -769,17 +774,20 @@ impl Network {
         }
         let mut net = self.clone();
         let mut redirect = vec![None; net.nodes.len()];
-        #[allow(clippy::needless_range_loop)] // nodes[src - 1] is mutated inside
+        #[allow(clippy::needless_range_loop)] // nodes[src_node] is mutated inside
         for k in 0..net.nodes.len() {
             let Layer::BatchNorm(bn) = &net.nodes[k].layer else {
                 continue;
             };
             let src = net.nodes[k].inputs[0];
-            if src == 0 || readers[src] != 1 {
+            let Some(src_node) = src.node() else {
+                continue;
+            };
+            if readers[src] != 1 {
                 continue;
             }
             let bn = bn.clone();
-            if bn.fold_into(&mut net.nodes[src - 1].layer) {
+            if bn.fold_into(&mut net.nodes[src_node].layer) {
                 redirect[k] = Some(src);
             }
         }
@@ -801,7 +809,7 @@ impl Network {
         let affine_stretch =
             |a: usize, b: usize| self.nodes[a..b].iter().all(|n| n.layer.is_affine());
         let mut out = Network::new(self.input_shape.clone());
-        let mut map = vec![0usize; self.nodes.len() + 1];
+        let mut map = vec![ValueId::INPUT; self.nodes.len() + 1];
         let mut i = 0;
         while i + 1 < cuts.len() {
             let (a, mut b) = (cuts[i], cuts[i + 1]);
@@ -855,9 +863,9 @@ impl Network {
     pub fn to_dense(&self) -> Result<Network> {
         let shapes = self.shapes()?;
         let mut out = Network::new(vec![numel(&self.input_shape)]);
-        let mut map = vec![0usize; self.nodes.len() + 1];
+        let mut map = vec![ValueId::INPUT; self.nodes.len() + 1];
         for (k, node) in self.nodes.iter().enumerate() {
-            let inputs: Vec<usize> = node.inputs.iter().map(|&u| map[u]).collect();
+            let inputs: Vec<ValueId> = node.inputs.iter().map(|&u| map[u]).collect();
             map[k + 1] = match &node.layer {
                 Layer::Flatten | Layer::Reshape { .. } => inputs[0],
                 Layer::Dense(_) | Layer::Relu(_) | Layer::Add => {
@@ -872,7 +880,7 @@ impl Network {
                 }
             };
         }
-        if map[self.nodes.len()] != out.nodes.len() {
+        if map[self.nodes.len()] != ValueId::from_index(out.nodes.len()) {
             // the network ends in a flatten or reshape of an earlier value: keep its order
             // by an explicit identity so that the output is the last value
             let v = map[self.nodes.len()];
@@ -913,6 +921,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::value::ids;
     use crate::tolerance::{assert_close, Tolerance};
 
     fn dense(rows: usize, cols: usize, w: &[f64], b: &[f64]) -> Layer {
@@ -993,7 +1002,7 @@ mod tests {
         // y = relu(x) + x with x = [-2, 3] -> [0 - 2, 3 + 3] = [-2, 6]
         let mut net = Network::new(vec![2]);
         let r = net.push(Layer::Relu(ReluMask::all_kept(2)));
-        net.push_with(Layer::Add, vec![r, 0]);
+        net.push_with(Layer::Add, vec![r, ValueId::INPUT]);
         assert_eq!(net.forward(&[-2.0, 3.0]).unwrap(), vec![-2.0, 6.0]);
         // value 0 is read after the relu, so only 0 and the output separate the graph
         assert_eq!(net.cut_values(), vec![0, 2]);
@@ -1005,7 +1014,7 @@ mod tests {
         let mut cut = vec![true; n + 1];
         for (k, node) in net.nodes.iter().enumerate() {
             for &u in &node.inputs {
-                for c in cut.iter_mut().take(k + 1).skip(u + 1) {
+                for c in cut.iter_mut().take(k + 1).skip(u.index() + 1) {
                     *c = false;
                 }
             }
@@ -1022,7 +1031,7 @@ mod tests {
                 let v = net.nodes.len();
                 if (seed + k * 7) % 3 == 0 && v > 0 {
                     let back = (seed * 31 + k * 13) % (v + 1);
-                    net.push_with(Layer::Add, vec![v, back]);
+                    net.push_with(Layer::Add, ids(&[v, back]));
                 } else {
                     net.push(Layer::Relu(ReluMask::all_kept(2)));
                 }
@@ -1047,7 +1056,7 @@ mod tests {
             other => panic!("expected a shape mismatch, got {other:?}"),
         }
         let mut net = Network::new(vec![2]);
-        net.push_with(Layer::Add, vec![0, 2]);
+        net.push_with(Layer::Add, ids(&[0, 2]));
         assert!(matches!(
             net.validate(),
             Err(Error::InvalidNode { node: 0, .. })
@@ -1115,13 +1124,13 @@ mod tests {
                 factor: vec![1.0, 0.0],
             },
         );
-        assert_eq!(v, 3);
-        assert_eq!(net.nodes[2].inputs, vec![2]);
-        assert_eq!(net.nodes[3].inputs, vec![3, 1]);
+        assert_eq!(v, ValueId::from_index(3));
+        assert_eq!(net.nodes[2].inputs, ids(&[2]));
+        assert_eq!(net.nodes[3].inputs, ids(&[3, 1]));
         // relu gives [0, 3], the scale [0, 0], plus the dense's [-1, 3]
         assert_eq!(net.forward(&x).unwrap(), vec![-1.0, 3.0]);
         let bad = Layer::Scale { factor: vec![1.0] };
-        net.insert_after(0, bad);
+        net.insert_after(ValueId::INPUT, bad);
         assert!(matches!(
             net.validate(),
             Err(Error::InvalidNode { node: 0, .. })
@@ -1224,7 +1233,7 @@ mod tests {
         // one dense node per layer, each reading the one before; the flatten disappears
         assert_eq!(m.len(), 4);
         for (k, n) in d.nodes.iter().enumerate() {
-            assert_eq!(n.inputs, vec![k]);
+            assert_eq!(n.inputs, ids(&[k]));
         }
         let bits = |a: &Affine| -> Vec<u64> {
             a.weight

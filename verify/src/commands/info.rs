@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use snl_theory::{Network, ReluCounts};
+use snl_theory::{Network, ReluCounts, ValueId};
 
 use crate::cli::{ExitStatus, OutputFormat};
 
@@ -25,7 +25,7 @@ pub struct InfoCommand {
 struct LayerRow {
     node: usize,
     op: &'static str,
-    inputs: Vec<usize>,
+    inputs: Vec<ValueId>,
     output_shape: Vec<usize>,
 }
 

@@ -135,7 +135,11 @@ impl Graph {
         }
         Ok(Graph {
             ops,
-            inputs: net.nodes.iter().map(|n| n.inputs.clone()).collect(),
+            inputs: net
+                .nodes
+                .iter()
+                .map(|n| n.inputs.iter().map(|v| v.index()).collect())
+                .collect(),
             sizes: shapes.iter().map(|s| numel(s)).collect(),
         })
     }

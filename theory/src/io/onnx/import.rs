@@ -34,7 +34,7 @@ use super::proto::{
     self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
 };
 use crate::ir::network::{Affine, AvgPool2d, BatchNorm, Conv2d, Layer, Network};
-use crate::{numel, Error, ReluMask, Result};
+use crate::{numel, Error, ReluMask, Result, ValueId};
 
 /// Most elements one value (or the network input) may have.
 pub const MAX_ELEMENTS: usize = 1 << 24;
@@ -202,7 +202,7 @@ struct Tensor {
 enum Val {
     Const(Tensor),
     Net {
-        id: usize,
+        id: ValueId,
         shape: Vec<usize>,
     },
     /// Units of a flat IR value picked by `Gather`s and `Concat`s, not yet in the IR.
@@ -216,7 +216,7 @@ enum Val {
 /// position again; it then becomes one masked ReLU node (the units with a ReLU kept).
 #[derive(Clone, Debug)]
 struct Pick {
-    src: usize,
+    src: ValueId,
     len: usize,
     units: Vec<(usize, bool)>,
 }
@@ -476,7 +476,7 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     vals.insert(
         input.name.clone(),
         Val::Net {
-            id: 0,
+            id: ValueId::INPUT,
             shape: input_shape.clone(),
         },
     );
@@ -491,7 +491,7 @@ fn from_model(model: &ModelProto) -> Result<Network> {
     }
     let (id, shape) = im.output(&output.name)?;
     // the output must be the last value, and flat
-    if shape.len() != 1 || id != im.net.nodes.len() {
+    if shape.len() != 1 || id != ValueId::from_index(im.net.nodes.len()) {
         im.net.push_with(Layer::Flatten, vec![id]);
     }
     let (net, _) = super::simplify::fold_masked_relus(im.net);
@@ -580,7 +580,7 @@ fn readers(g: &GraphProto, output: &str) -> HashMap<String, usize> {
 impl Importer {
     /// The IR value (id and shape) of the graph output `name`, picked units (gathered
     /// encoding) made an IR value first.
-    fn output(&mut self, name: &str) -> Result<(usize, Vec<usize>)> {
+    fn output(&mut self, name: &str) -> Result<(ValueId, Vec<usize>)> {
         if let Some(Val::Pick(p)) = self.vals.get(name) {
             let p = p.clone();
             let v = self
@@ -600,12 +600,12 @@ impl Importer {
     }
 
     /// Adds an IR node, checking it against the shapes so far.
-    fn emit(&mut self, cx: &Ctx<'_>, layer: Layer, inputs: Vec<usize>) -> Result<Val> {
+    fn emit(&mut self, cx: &Ctx<'_>, layer: Layer, inputs: Vec<ValueId>) -> Result<Val> {
         self.push(layer, inputs).map_err(|r| cx.err(r))
     }
 
     /// [`Importer::emit`] without a node to blame (the reason alone).
-    fn push(&mut self, layer: Layer, inputs: Vec<usize>) -> std::result::Result<Val, String> {
+    fn push(&mut self, layer: Layer, inputs: Vec<ValueId>) -> std::result::Result<Val, String> {
         let k = self.net.nodes.len();
         let node = crate::ir::network::Node { layer, inputs };
         let shape = node
@@ -618,7 +618,10 @@ impl Importer {
         }
         self.shapes.push(shape.clone());
         self.net.nodes.push(node);
-        Ok(Val::Net { id: k + 1, shape })
+        Ok(Val::Net {
+            id: ValueId::of_node(k),
+            shape,
+        })
     }
 
     fn get(&self, cx: &Ctx<'_>, i: usize) -> Result<&Val> {
@@ -655,7 +658,7 @@ impl Importer {
         Ok(v)
     }
 
-    fn value(&mut self, cx: &Ctx<'_>, i: usize) -> Result<(usize, Vec<usize>)> {
+    fn value(&mut self, cx: &Ctx<'_>, i: usize) -> Result<(ValueId, Vec<usize>)> {
         match self.operand(cx, i)? {
             Val::Net { id, shape } => Ok((id, shape)),
             Val::Pick(_) => unreachable!("operand() materializes picked units"),
@@ -964,7 +967,7 @@ impl Importer {
     fn reshape_to(
         &mut self,
         cx: &Ctx<'_>,
-        id: usize,
+        id: ValueId,
         from: &[usize],
         out: Vec<usize>,
     ) -> Result<Val> {
@@ -987,7 +990,7 @@ impl Importer {
         }
     }
 
-    fn dense(&mut self, cx: &Ctx<'_>, id: usize, shape: &[usize], a: Affine) -> Result<Val> {
+    fn dense(&mut self, cx: &Ctx<'_>, id: ValueId, shape: &[usize], a: Affine) -> Result<Val> {
         // [n] directly; [1, …, 1, n] flattened first and reshaped back after
         let n = a.weight.ncols();
         if shape.last() != Some(&n) || shape[..shape.len() - 1].iter().any(|&d| d != 1) {
@@ -1206,19 +1209,18 @@ impl Importer {
         &mut self,
         cx: &Ctx<'_>,
         src: Option<&str>,
-        id: usize,
+        id: ValueId,
         shape: &[usize],
         c: Vec<f64>,
         sub: bool,
     ) -> Result<Val> {
         // fold into the bias of a dense layer that only this node reads
-        let dense_src = id > 0
-            && id == self.net.nodes.len()
-            && matches!(self.net.nodes[id - 1].layer, Layer::Dense(_))
+        let last = id.node().filter(|&k| k + 1 == self.net.nodes.len());
+        let dense_src = last.is_some_and(|k| matches!(self.net.nodes[k].layer, Layer::Dense(_)))
             && src.is_some_and(|s| self.readers.get(s).copied() == Some(1))
             && shape.len() == 1;
-        if dense_src {
-            if let Layer::Dense(a) = &mut self.net.nodes[id - 1].layer {
+        if let (true, Some(k)) = (dense_src, last) {
+            if let Layer::Dense(a) = &mut self.net.nodes[k].layer {
                 for (b, v) in a.bias.iter_mut().zip(&c) {
                     *b = if sub { *b - v } else { *b + v };
                 }

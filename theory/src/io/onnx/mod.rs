@@ -39,7 +39,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::ir::network::{Affine, BatchNorm, Conv2d, Layer, Network};
-use crate::{Error, Result};
+use crate::{Error, Result, ValueId};
 
 pub mod import;
 pub mod proto;
@@ -499,7 +499,8 @@ fn split_plan(simple: &Network, origin: &[usize]) -> Result<Vec<Option<SplitUnit
             continue;
         }
         let u = node.inputs[0];
-        let dense_in = u > 0 && matches!(simple.nodes[u - 1].layer, Layer::Dense(_));
+        let u_node = u.node();
+        let dense_in = u_node.is_some_and(|j| matches!(simple.nodes[j].layer, Layer::Dense(_)));
         let dense_out = k + 1 < n
             && !read_by[k + 1].is_empty()
             && read_by[k + 1]
@@ -515,7 +516,10 @@ fn split_plan(simple: &Network, origin: &[usize]) -> Result<Vec<Option<SplitUnit
             });
         }
         let flags = m.to_bools();
-        plan[u - 1] = Some((
+        let Some(j) = u_node else {
+            unreachable!("a dense layer computes u")
+        };
+        plan[j] = Some((
             (0..flags.len()).filter(|&i| flags[i]).collect(),
             (0..flags.len()).filter(|&i| !flags[i]).collect(),
         ));
@@ -656,7 +660,7 @@ fn simplify(
     net.validate()?;
     let n = net.nodes.len();
     // 1. (gathered, split) layers without a kept unit are the identity
-    let mut redirect: Vec<Option<usize>> = vec![None; n];
+    let mut redirect: Vec<Option<ValueId>> = vec![None; n];
     if matches!(encoding, Encoding::Gathered | Encoding::Split) {
         for (k, node) in net.nodes.iter().enumerate() {
             if matches!(&node.layer, Layer::Relu(m) if m.kept() == 0) {
@@ -670,16 +674,19 @@ fn simplify(
     let mut bn_net = cur.clone();
     let mut redirect = vec![None; cur.nodes.len()];
     let mut folded_bn = 0;
-    #[allow(clippy::needless_range_loop)] // bn_net.nodes[src - 1] is mutated inside
+    #[allow(clippy::needless_range_loop)] // bn_net.nodes[j] is mutated inside
     for k in 0..cur.nodes.len() {
         let Layer::BatchNorm(bn) = &cur.nodes[k].layer else {
             continue;
         };
         let src = cur.nodes[k].inputs[0];
-        if !fold || src == 0 || readers[src] != 1 {
+        let Some(j) = src.node() else {
+            continue;
+        };
+        if !fold || readers[src] != 1 {
             continue;
         }
-        if bn.fold_into(&mut bn_net.nodes[src - 1].layer) {
+        if bn.fold_into(&mut bn_net.nodes[j].layer) {
             redirect[k] = Some(src);
             folded_bn += 1;
         }
@@ -690,17 +697,19 @@ fn simplify(
     let mut dd = cur.clone();
     let mut redirect = vec![None; cur.nodes.len()];
     let mut folded_dense = 0;
-    #[allow(clippy::needless_range_loop)] // dd.nodes[k] and dd.nodes[src - 1] both change
+    #[allow(clippy::needless_range_loop)] // dd.nodes[k] and dd.nodes[j] both change
     for k in 0..cur.nodes.len() {
         let src = cur.nodes[k].inputs[0];
-        if !fold || src == 0 || readers[src] != 1 {
-            continue;
-        }
-        let (Layer::Dense(_), Layer::Dense(_)) = (&dd.nodes[k].layer, &dd.nodes[src - 1].layer)
-        else {
+        let Some(j) = src.node() else {
             continue;
         };
-        let Layer::Dense(first) = dd.nodes[src - 1].layer.clone() else {
+        if !fold || readers[src] != 1 {
+            continue;
+        }
+        let (Layer::Dense(_), Layer::Dense(_)) = (&dd.nodes[k].layer, &dd.nodes[j].layer) else {
+            continue;
+        };
+        let Layer::Dense(first) = dd.nodes[j].layer.clone() else {
             unreachable!()
         };
         let Layer::Dense(second) = &mut dd.nodes[k].layer else {
@@ -709,9 +718,9 @@ fn simplify(
         let w = &second.weight * &first.weight;
         let b = &second.weight * &first.bias + &second.bias;
         *second = Affine::new(w, b);
-        dd.nodes[k].inputs = dd.nodes[src - 1].inputs.clone();
+        dd.nodes[k].inputs = dd.nodes[j].inputs.clone();
         // the first dense is now read by nobody: drop it (its output maps to its input)
-        redirect[src - 1] = Some(dd.nodes[src - 1].inputs[0]);
+        redirect[j] = Some(dd.nodes[j].inputs[0]);
         folded_dense += 1;
     }
     let (cur, origin) = remove(&dd, &redirect, &origin);
@@ -732,8 +741,8 @@ fn readers(net: &Network) -> Vec<usize> {
 
 /// Removes the nodes with a `redirect`, mapping readers of a removed node's output to the
 /// value it names; carries `origin` along.
-fn remove(net: &Network, redirect: &[Option<usize>], origin: &[usize]) -> (Network, Vec<usize>) {
-    let mut map = vec![0usize; net.nodes.len() + 1];
+fn remove(net: &Network, redirect: &[Option<ValueId>], origin: &[usize]) -> (Network, Vec<usize>) {
+    let mut map = vec![ValueId::INPUT; net.nodes.len() + 1];
     let mut out = Network::new(net.input_shape.clone());
     let mut o = Vec::new();
     for (k, node) in net.nodes.iter().enumerate() {
@@ -748,7 +757,7 @@ fn remove(net: &Network, redirect: &[Option<usize>], origin: &[usize]) -> (Netwo
     }
     // the network's output must stay the last value: when the last node was removed, its
     // output is an earlier value, and every node after that one is dead code
-    let last = map[net.nodes.len()];
+    let last = map[net.nodes.len()].index();
     if last != out.nodes.len() {
         out.nodes.truncate(last);
         o.truncate(last);

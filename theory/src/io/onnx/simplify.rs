@@ -22,7 +22,7 @@
 //! the first `Scale` is exactly `−1` and every mask factor is exactly `0` or `1`; anything
 //! else stays as imported.
 use crate::ir::network::{Layer, Network, Node};
-use crate::ReluMask;
+use crate::{ReluMask, ValueId};
 
 /// The mask a node applies when it is a 0/1 mask in one of the imported forms: a `Scale`
 /// with every factor in `{0, 1}`, or a square `Dense` with a `{0, 1}` diagonal, zeros off
@@ -61,11 +61,16 @@ fn zero_one_mask(layer: &Layer) -> Option<Vec<bool>> {
 /// The masked-ReLU chain ending at the `Add` node `d`, when `v` is the value it passes
 /// through and `p` the masked branch: the nodes `[a, b, c]` (`Scale(−1)`, `Relu`, mask) and
 /// the mask.
-fn chain(net: &Network, readers: &[usize], v: usize, p: usize) -> Option<([usize; 3], Vec<bool>)> {
-    let value_node = |u: usize| -> Option<(usize, &Node)> {
-        // value u > 0 is the output of node u − 1, read only by the next node in the chain
-        let k = u.checked_sub(1)?;
-        (readers.get(u) == Some(&1)).then(|| (k, &net.nodes[k]))
+fn chain(
+    net: &Network,
+    readers: &[usize],
+    v: ValueId,
+    p: ValueId,
+) -> Option<([usize; 3], Vec<bool>)> {
+    let value_node = |u: ValueId| -> Option<(usize, &Node)> {
+        // a node's output, read only by the next node in the chain
+        let k = u.node()?;
+        (readers.get(u.index()) == Some(&1)).then(|| (k, &net.nodes[k]))
     };
     let (c, mask_node) = value_node(p)?;
     let mask = zero_one_mask(&mask_node.layer)?;
@@ -102,14 +107,14 @@ pub(crate) fn fold_masked_relus(net: Network) -> (Network, usize) {
     let mut readers = vec![0usize; n + 1];
     for node in &net.nodes {
         for &u in &node.inputs {
-            if let Some(r) = readers.get_mut(u) {
+            if let Some(r) = readers.get_mut(u.index()) {
                 *r += 1;
             }
         }
     }
     readers[n] += 1;
     let mut removed = vec![false; n];
-    let mut replace: Vec<(usize, usize, Vec<bool>)> = Vec::new();
+    let mut replace: Vec<(usize, ValueId, Vec<bool>)> = Vec::new();
     for (d, node) in net.nodes.iter().enumerate() {
         let (Layer::Add, [x, y]) = (&node.layer, &node.inputs[..]) else {
             continue;
@@ -138,9 +143,9 @@ pub(crate) fn fold_masked_relus(net: Network) -> (Network, usize) {
             inputs: vec![v],
         };
     }
-    // new_id[u]: the id of old value u after the removal
-    let mut new_id = vec![usize::MAX; n + 1];
-    new_id[0] = 0;
+    // new_id[u]: old value u after the removal (`None`: removed)
+    let mut new_id: Vec<Option<ValueId>> = vec![None; n + 1];
+    new_id[0] = Some(ValueId::INPUT);
     let mut kept_nodes = Vec::with_capacity(n - 3 * folded);
     for (k, mut node) in nodes.into_iter().enumerate() {
         if removed[k] {
@@ -148,11 +153,10 @@ pub(crate) fn fold_masked_relus(net: Network) -> (Network, usize) {
         }
         for u in &mut node.inputs {
             // a kept node never reads a removed value: each is read only inside its chain
-            debug_assert_ne!(new_id[*u], usize::MAX);
-            *u = new_id[*u];
+            *u = new_id[*u].expect("a value read outside its chain is kept");
         }
         kept_nodes.push(node);
-        new_id[k + 1] = kept_nodes.len();
+        new_id[k + 1] = Some(ValueId::from_index(kept_nodes.len()));
     }
     (
         Network {
@@ -168,6 +172,7 @@ mod tests {
     use super::*;
     use crate::io::onnx::{export, import, Encoding};
     use crate::ir::network::{Affine, BatchNorm, Conv2d};
+    use crate::ir::value::ids;
     use crate::numel;
     use nalgebra::{DMatrix, DVector};
 
@@ -379,7 +384,7 @@ mod tests {
             assert_eq!(folded, 1);
             out.validate().unwrap();
             assert_eq!(out.nodes.len(), 2);
-            assert_eq!(out.nodes[1].inputs, vec![1]);
+            assert_eq!(out.nodes[1].inputs, ids(&[1]));
             assert_eq!(
                 masks(&out),
                 vec![ReluMask::from_bools(&[true, false, false, true])]
@@ -422,7 +427,7 @@ mod tests {
     #[test]
     fn consecutive_chains_are_renumbered() {
         let mut net = chain_net(scale(&[1.0, 0.0, 1.0, 1.0]), false, false);
-        let v = net.nodes.len();
+        let v = ValueId::from_index(net.nodes.len());
         net.push(Layer::Scale {
             factor: vec![-1.0; 4],
         });
@@ -434,7 +439,7 @@ mod tests {
         assert_eq!(folded, 2);
         out.validate().unwrap();
         let inputs: Vec<_> = out.nodes.iter().map(|n| n.inputs.clone()).collect();
-        assert_eq!(inputs, vec![vec![0], vec![1], vec![2], vec![3, 2]]);
+        assert_eq!(inputs, vec![ids(&[0]), ids(&[1]), ids(&[2]), ids(&[3, 2])]);
         for seed in 0..5 {
             let x = random(4, seed, -3.0, 3.0);
             assert_eq!(out.forward(&x).unwrap(), net.forward(&x).unwrap());
