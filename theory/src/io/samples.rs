@@ -332,8 +332,45 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).expect("finite numbers serialize")
 }
 
+/// Reads a samples file's bytes: the two tensors, the normalization and the pixel range
+/// from the metadata (the other entries become `info`), checked by [`Samples::validate`].
 fn from_bytes(bytes: &[u8]) -> std::result::Result<Samples, SamplesProblem> {
     let st = StFile::parse(bytes).map_err(|e| SamplesProblem::Safetensors(e.to_string()))?;
+    let (x_shape, inputs) = read_inputs(&st)?;
+    let (count, raw) = read_labels(&st)?;
+    if x_shape[0] != count {
+        return Err(SamplesProblem::CountMismatch {
+            inputs: x_shape[0],
+            labels: count,
+        });
+    }
+    let labels = raw
+        .iter()
+        .enumerate()
+        .map(|(index, &label)| {
+            usize::try_from(label).map_err(|_| SamplesProblem::NegativeLabel { index, label })
+        })
+        .collect::<std::result::Result<Vec<usize>, _>>()?;
+    let mut meta = st.metadata();
+    let mean = per_channel(KEY_MEAN, meta.remove(KEY_MEAN))?;
+    let std = per_channel(KEY_STD, meta.remove(KEY_STD))?;
+    let pixel_range = pixel_range(&mut meta)?;
+    let samples = Samples {
+        shape: x_shape[1..].to_vec(),
+        inputs,
+        labels,
+        mean,
+        std,
+        pixel_range,
+        info: meta.into_iter().collect(),
+    };
+    samples.validate()?;
+    Ok(samples)
+}
+
+/// The `inputs` tensor: its shape `[N, ...]` (at least 2 dimensions) and its F32 or F64
+/// values.
+fn read_inputs(st: &StFile<'_>) -> std::result::Result<(Vec<usize>, Vec<f64>), SamplesProblem> {
     let x = st
         .tensor(TENSOR_INPUTS)
         .ok_or(SamplesProblem::MissingTensor(TENSOR_INPUTS))?;
@@ -349,6 +386,11 @@ fn from_bytes(bytes: &[u8]) -> std::result::Result<Samples, SamplesProblem> {
         dtype: format!("{:?}", x.dtype),
         allowed: "F32 or F64",
     })?;
+    Ok((x.shape.to_vec(), inputs))
+}
+
+/// The `labels` tensor: its length `N` and its integer values.
+fn read_labels(st: &StFile<'_>) -> std::result::Result<(usize, Vec<i64>), SamplesProblem> {
     let y = st
         .tensor(TENSOR_LABELS)
         .ok_or(SamplesProblem::MissingTensor(TENSOR_LABELS))?;
@@ -364,70 +406,56 @@ fn from_bytes(bytes: &[u8]) -> std::result::Result<Samples, SamplesProblem> {
         dtype: format!("{:?}", y.dtype),
         allowed: "I64, I32 or U8",
     })?;
-    if x.shape[0] != y.shape[0] {
-        return Err(SamplesProblem::CountMismatch {
-            inputs: x.shape[0],
-            labels: y.shape[0],
-        });
+    Ok((y.shape[0], raw))
+}
+
+/// The metadata entry `key` (`v`, if given) as a JSON array of numbers.
+fn per_channel(
+    key: &'static str,
+    v: Option<String>,
+) -> std::result::Result<Option<Vec<f64>>, SamplesProblem> {
+    v.map(|s| {
+        serde_json::from_str::<Vec<f64>>(&s).map_err(|e| {
+            metadata(
+                key,
+                format!("expected a JSON array of numbers, one per channel ({e})"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// The metadata entry `key` (`v`, if given) as a number.
+fn number(
+    key: &'static str,
+    v: Option<String>,
+) -> std::result::Result<Option<f64>, SamplesProblem> {
+    v.map(|s| {
+        serde_json::from_str::<f64>(s.trim())
+            .map_err(|e| metadata(key, format!("expected a number ({e})")))
+    })
+    .transpose()
+}
+
+/// The pixel range from the metadata entries `pixel_min` and `pixel_max` (both or neither),
+/// taken out of `meta`.
+fn pixel_range(
+    meta: &mut HashMap<String, String>,
+) -> std::result::Result<Option<(f64, f64)>, SamplesProblem> {
+    let min = number(KEY_PIXEL_MIN, meta.remove(KEY_PIXEL_MIN))?;
+    let max = number(KEY_PIXEL_MAX, meta.remove(KEY_PIXEL_MAX))?;
+    match (min, max) {
+        (None, None) => Ok(None),
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (Some(_), None) => Err(metadata(
+            KEY_PIXEL_MAX,
+            "pixel_min is given, pixel_max is not",
+        )),
+        (None, Some(_)) => Err(metadata(
+            KEY_PIXEL_MIN,
+            "pixel_max is given, pixel_min is not",
+        )),
     }
-    let labels = raw
-        .iter()
-        .enumerate()
-        .map(|(index, &label)| {
-            usize::try_from(label).map_err(|_| SamplesProblem::NegativeLabel { index, label })
-        })
-        .collect::<std::result::Result<Vec<usize>, _>>()?;
-    let mut meta = st.metadata();
-    let mut take = |key: &'static str| meta.remove(key);
-    let per_channel = |key: &'static str, v: Option<String>| {
-        v.map(|s| {
-            serde_json::from_str::<Vec<f64>>(&s).map_err(|e| {
-                metadata(
-                    key,
-                    format!("expected a JSON array of numbers, one per channel ({e})"),
-                )
-            })
-        })
-        .transpose()
-    };
-    let mean = per_channel(KEY_MEAN, take(KEY_MEAN))?;
-    let std = per_channel(KEY_STD, take(KEY_STD))?;
-    let number = |key: &'static str, v: Option<String>| {
-        v.map(|s| {
-            serde_json::from_str::<f64>(s.trim())
-                .map_err(|e| metadata(key, format!("expected a number ({e})")))
-        })
-        .transpose()
-    };
-    let min = number(KEY_PIXEL_MIN, take(KEY_PIXEL_MIN))?;
-    let max = number(KEY_PIXEL_MAX, take(KEY_PIXEL_MAX))?;
-    let pixel_range = match (min, max) {
-        (None, None) => None,
-        (Some(a), Some(b)) => Some((a, b)),
-        (Some(_), None) => {
-            return Err(metadata(
-                KEY_PIXEL_MAX,
-                "pixel_min is given, pixel_max is not",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(metadata(
-                KEY_PIXEL_MIN,
-                "pixel_max is given, pixel_min is not",
-            ))
-        }
-    };
-    let samples = Samples {
-        shape: x.shape[1..].to_vec(),
-        inputs,
-        labels,
-        mean,
-        std,
-        pixel_range,
-        info: meta.into_iter().collect(),
-    };
-    samples.validate()?;
-    Ok(samples)
 }
 
 #[cfg(test)]

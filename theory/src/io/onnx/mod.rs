@@ -1,7 +1,7 @@
 //! ONNX export of a masked network, written without libtorch (protobuf through `prost`
 //! with the message types of [`proto`]).
 //!
-//! Two encodings of a masked ReLU layer on a value `x` of shape `s` (`F = numel(s)` units,
+//! Three encodings of a masked ReLU layer on a value `x` of shape `s` (`F = numel(s)` units,
 //! kept set `K`, linearized set `L`):
 //!
 //! * [`Encoding::Gathered`] (default): the kept positions are a public, static index set and
@@ -11,9 +11,11 @@
 //!   emits nothing (it is the identity), a fully kept one is a plain `Relu`. The Relu
 //!   elements of the graph are exactly the kept ReLUs.
 //! * [`Encoding::Masked`]: `y = x − m ⊙ min(x, 0)` with a constant 0/1 tensor `m` of shape
-//!   `s`, written `x + m ⊙ Relu(−x)` with `Mul` by constants, `Relu` and `Add` (ops every
-//!   runtime, CrypTen and Marabou read, where `Min` is not). Every ReLU layer keeps its
-//!   comparison on every unit: the form of the original SNL code.
+//!   `s`, written `x + m ⊙ Relu(−x)` with `Mul` by constants (on a 1-D value of at most
+//!   4096 units, `m ⊙` as a `MatMul` by `diag(m)`), `Relu` and `Add` (ops every runtime,
+//!   CrypTen and Marabou read, where `Min` is not). Every ReLU layer keeps its
+//!   comparison on every unit: the form SNL's masked ReLU computes in training
+//!   (`linearize/src/masked.rs`).
 //! * [`Encoding::Split`] (MLPs): the dense layer before the ReLU is written as two `Gemm`s,
 //!   the kept rows `z_K` and the linear rows `z_L`, `Relu(z_K)`, and the dense layer after
 //!   it as one `Gemm` per part summed by `Add`: only ops every verifier reads, and Relu
@@ -72,7 +74,7 @@ pub enum Encoding {
 }
 
 impl std::fmt::Display for Encoding {
-    /// The flag's spelling: `gathered` or `masked`.
+    /// The flag's spelling: `gathered`, `masked` or `split`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Encoding::Gathered => "gathered",

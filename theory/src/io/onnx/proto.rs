@@ -1,7 +1,7 @@
 //! The ONNX protobuf messages this crate writes, by hand (no `protoc` here), with the field
-//! numbers of `onnx/onnx.proto` (IR version 8). Only the fields the exporter writes and the
-//! importer ([`super::import`]) reads are declared: prost skips the others when decoding,
-//! and absent fields take their defaults.
+//! numbers of the ONNX protobuf schema (IR version 8). Only the fields the exporter writes
+//! and the importer ([`super::import`](mod@super::import)) reads are declared: prost skips
+//! the others when decoding, and absent fields take their defaults.
 #![allow(missing_docs)]
 
 /// `TensorProto.DataType.FLOAT`.
