@@ -5,16 +5,15 @@
 //! the masks frozen — in this folder for the budget, in `budget-<B>/` for each snapshot.
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use super::epoch::{train_epoch, Epoch, Teacher};
-use super::run::{log_epoch, restore_optimizer};
+use super::epoch::{run_epochs, Epoch, EpochStats, PhaseSteps, Tally, Teacher};
+use super::run::restore_optimizer;
 use super::{
     accuracy, finetune_and_save, finetune_file, gap_points, load_vars, read_checkpoint, save_model,
-    BudgetResult, EpochLog, ModelFile, Phase, Result, RunDir, RunState, SgdConfig, TrainError,
+    BudgetResult, ModelFile, Phase, Result, RunDir, RunState, SgdConfig, TrainError,
     BINARY_THRESHOLD, DATA_KEY,
 };
 use crate::arch::ArchConfig;
@@ -387,106 +386,135 @@ fn mask_phase(
 ) -> Result<i64> {
     let (mut weights, masks) = net.weights_and_masks();
     weights.extend(masks);
-    let mut opt = Optimizer::new(
-        OptimKind::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-        weights,
-    );
+    let mut opt = Optimizer::new(OptimKind::adam(), weights);
     if let Some(named) = resumed {
         restore_optimizer(&mut opt, named, run)?;
     }
-    let total = net.total_relus();
-    let mut kept = net.kept_relus(cfg.eps);
-    // snapshots not yet taken (a resumed run keeps those on disk)
-    let mut pending: Vec<i64> = sorted_snapshots(cfg)
-        .into_iter()
-        .filter(|&b| !run.budget_dir(b).join("snapshot.safetensors").exists())
-        .collect();
-    let stop_within_epoch = cfg.lambda_rule == LambdaRule::Budget;
-    let data_json = serde_json::to_string(&splits.record).expect("data record");
-    while kept > cfg.budget && state.epoch < cfg.max_epochs {
-        let e = state.epoch;
-        let t0 = Instant::now();
-        let lambda = state.lambda.as_ref().expect("λ state").lambda;
-        let mut after_step = || -> Result<bool> {
-            if pending.is_empty() && !stop_within_epoch {
-                return Ok(false);
-            }
-            let k = net.kept_relus(cfg.eps);
-            while pending.first().is_some_and(|&b| k <= b) {
-                let b = pending.remove(0);
-                let soft = (!splits.val.is_empty()).then(|| accuracy(net, &splits.val, device));
-                let sub = RunDir::create(&run.budget_dir(b))?;
-                save_model(
-                    net,
-                    arch,
-                    cfg.eps,
-                    &[
-                        (
-                            "stage",
-                            format!("SNL mask snapshot at budget {b} ({k} kept)"),
-                        ),
-                        (
-                            "soft_val_accuracy",
-                            soft.map_or(String::new(), |v| v.to_string()),
-                        ),
-                        (DATA_KEY, data_json.clone()),
-                    ],
-                    &sub.snapshot(),
-                )?;
-                eprintln!(
-                    "snapshot: {k} ≤ {b} ReLUs kept → {}",
-                    sub.snapshot().display()
-                );
-            }
-            Ok(stop_within_epoch && k <= cfg.budget)
-        };
-        let st = train_epoch(
-            net,
-            &mut opt,
-            splits,
-            device,
-            Epoch {
-                phase: Phase::Linearize,
-                index: e,
-                label: format!(
-                    "linearize {}/≤{} (budget {})",
-                    e + 1,
-                    cfg.max_epochs,
-                    cfg.budget
-                ),
-                status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
-                batch: cfg.batch,
-                lr: cfg.lr,
-                seed: data::epoch_seed(state.seed, e as u64),
-                clip: None,
-            },
-            &|logits, x, y, idx| {
-                ce_loss(logits, y) + teacher.kd(logits, x, idx) + net.mask_l1() * lambda
-            },
-            &mut after_step,
-        )?;
-        kept = net.kept_relus(cfg.eps);
-        state.lambda.as_mut().expect("λ state").update(e, kept);
-        state.epoch += 1;
-        run.save_checkpoint(net, &opt, state)?;
-        let line = EpochLog {
-            phase: Phase::Linearize,
-            epoch: e,
-            loss: st.loss,
-            train_acc: st.train_acc,
-            val_acc: st.val,
-            kept,
-            total,
-            lambda: Some(lambda),
-            lr: cfg.lr,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        log_epoch(run, &line)?;
+    let mut steps = MaskSteps {
+        net,
+        teacher,
+        run,
+        cfg,
+        arch,
+        splits,
+        device,
+        // snapshots not yet taken (a resumed run keeps those on disk)
+        pending: sorted_snapshots(cfg)
+            .into_iter()
+            .filter(|&b| !run.budget_dir(b).join("snapshot.safetensors").exists())
+            .collect(),
+        stop_within_epoch: cfg.lambda_rule == LambdaRule::Budget,
+        data_json: serde_json::to_string(&splits.record).expect("data record"),
+        kept: net.kept_relus(cfg.eps),
+        total: net.total_relus(),
+        lambda: 0.0,
+    };
+    run_epochs(net, &mut opt, run, splits, device, state, &mut steps)?;
+    Ok(steps.kept)
+}
+
+/// The mask phase's epochs (see [`mask_phase`]).
+struct MaskSteps<'a> {
+    net: &'a SnlNet,
+    teacher: &'a Teacher,
+    run: &'a RunDir,
+    cfg: &'a LinearizeConfig,
+    arch: &'a ArchConfig,
+    splits: &'a Splits,
+    device: Device,
+    /// The extra budgets not yet snapshotted, largest first.
+    pending: Vec<i64>,
+    /// The budget rule checks the budget after every step.
+    stop_within_epoch: bool,
+    /// The data record's JSON, for the snapshots.
+    data_json: String,
+    /// Kept ReLUs (`c > ε`) after the last epoch.
+    kept: i64,
+    total: i64,
+    /// λ of the current epoch.
+    lambda: f64,
+}
+
+impl MaskSteps<'_> {
+    /// Writes the snapshot of every pending budget that `k` kept ReLUs reach.
+    fn take_snapshots(&mut self, k: i64) -> Result<()> {
+        while self.pending.first().is_some_and(|&b| k <= b) {
+            let b = self.pending.remove(0);
+            let soft = (!self.splits.val.is_empty())
+                .then(|| accuracy(self.net, &self.splits.val, self.device));
+            let sub = RunDir::create(&self.run.budget_dir(b))?;
+            save_model(
+                self.net,
+                self.arch,
+                self.cfg.eps,
+                &[
+                    (
+                        "stage",
+                        format!("SNL mask snapshot at budget {b} ({k} kept)"),
+                    ),
+                    (
+                        "soft_val_accuracy",
+                        soft.map_or(String::new(), |v| v.to_string()),
+                    ),
+                    (DATA_KEY, self.data_json.clone()),
+                ],
+                &sub.snapshot(),
+            )?;
+            eprintln!(
+                "snapshot: {k} ≤ {b} ReLUs kept → {}",
+                sub.snapshot().display()
+            );
+        }
+        Ok(())
     }
-    Ok(kept)
+}
+
+impl PhaseSteps for MaskSteps<'_> {
+    fn phase(&self) -> Phase {
+        Phase::Linearize
+    }
+
+    fn another(&self, state: &RunState) -> bool {
+        self.kept > self.cfg.budget && state.epoch < self.cfg.max_epochs
+    }
+
+    fn epoch(&mut self, e: usize, state: &RunState) -> Epoch {
+        self.lambda = state.lambda.as_ref().expect("λ state").lambda;
+        let (cfg, kept, total, lambda) = (self.cfg, self.kept, self.total, self.lambda);
+        Epoch {
+            label: format!(
+                "linearize {}/≤{} (budget {})",
+                e + 1,
+                cfg.max_epochs,
+                cfg.budget
+            ),
+            status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
+            batch: cfg.batch,
+            lr: cfg.lr,
+            seed: data::epoch_seed(state.seed, e as u64),
+            clip: None,
+        }
+    }
+
+    fn loss(&self, logits: &Tensor, x: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
+        ce_loss(logits, y) + self.teacher.kd(logits, x, idx) + self.net.mask_l1() * self.lambda
+    }
+
+    fn after_step(&mut self) -> Result<bool> {
+        if self.pending.is_empty() && !self.stop_within_epoch {
+            return Ok(false);
+        }
+        let k = self.net.kept_relus(self.cfg.eps);
+        self.take_snapshots(k)?;
+        Ok(self.stop_within_epoch && k <= self.cfg.budget)
+    }
+
+    fn end_epoch(&mut self, e: usize, _: &EpochStats, state: &mut RunState) -> Result<Tally> {
+        self.kept = self.net.kept_relus(self.cfg.eps);
+        state.lambda.as_mut().expect("λ state").update(e, self.kept);
+        Ok(Tally {
+            kept: self.kept,
+            lambda: Some(self.lambda),
+        })
+    }
 }
