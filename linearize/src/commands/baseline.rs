@@ -9,9 +9,7 @@ use crate::baseline::{apply_mask, baseline_mask, Baseline};
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::masked::MaskGranularity;
 use crate::snl::Budget;
-use crate::train::{
-    finetune_file, save_model, ModelFile, RunDir, Teacher, BINARY_THRESHOLD, DATA_KEY,
-};
+use crate::train::{finetune_file, ModelFile, RunDir, Teacher, BINARY_THRESHOLD, DATA_KEY};
 
 /// Arguments of `baseline` (fine-tune defaults: those of `linearize`).
 #[derive(Debug, clap::Args)]
@@ -79,7 +77,15 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
     let mut results = Vec::new();
     for &b in &budgets {
         let sub = RunDir::create(&out.budget_dir(b))?;
-        if !(c.resume && sub.snapshot().exists()) {
+        let failed = || {
+            format!(
+                "fine-tuning the {} mask at budget {b} failed",
+                c.method.name()
+            )
+        };
+        let mask = if c.resume && sub.snapshot().exists() {
+            ModelFile::read(&sub.snapshot()).with_context(failed)?
+        } else {
             let mut net = file.build(device)?;
             let flags = baseline_mask(
                 c.method,
@@ -92,7 +98,7 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
             );
             let mut net = file.build(device)?;
             apply_mask(&mut net, &flags);
-            save_model(
+            let mask = ModelFile::of(
                 &net,
                 &file.arch,
                 BINARY_THRESHOLD,
@@ -101,28 +107,16 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
                     (DATA_KEY, data_json.clone()),
                 ],
                 &sub.snapshot(),
-            )?;
-        }
+            );
+            mask.write()?;
+            mask
+        };
         eprintln!("== {} mask, budget {b}: fine-tune", c.method.name());
         results.push(
             finetune_file(
-                &sub,
-                &sub.snapshot(),
-                &teacher,
-                &ft,
-                &splits,
-                c.run.seed,
-                device,
-                c.resume,
-                b,
-                None,
+                &sub, &mask, &teacher, &ft, &splits, c.run.seed, device, c.resume, b, None,
             )
-            .with_context(|| {
-                format!(
-                    "fine-tuning the {} mask at budget {b} failed",
-                    c.method.name()
-                )
-            })?,
+            .with_context(failed)?,
         );
     }
     match c.output_format {

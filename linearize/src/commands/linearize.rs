@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
 use crate::snl::{Binarize, Budget, LambdaRule};
-use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir};
+use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, Pretrained, RunDir};
 
 /// Arguments of `linearize` (defaults: the paper's hyper-parameters).
 #[derive(Debug, clap::Args)]
@@ -101,7 +101,7 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
     let budget = budgets[0];
     let recorded = file.data_record()?.map(|r| r.split_seed);
     let splits = c.data.load(c.run.seed, recorded)?;
-    file.check_data(&splits, true)?;
+    let pretrained = Pretrained::check(&file, &splits)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape || splits.num_classes() as i64 != arch.classes {
         bail!(
@@ -128,7 +128,7 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         snapshots: budgets[1..].to_vec(),
     };
     let run = RunDir::create(&c.out)?;
-    let o = linearize(&run, &c.model, &cfg, &splits, c.run.seed, device, c.resume)
+    let o = linearize(&run, &pretrained, &cfg, c.run.seed, device, c.resume)
         .context("linearization failed")?;
     report(&o, budget, &run, c.output_format)?;
     if !o.budget_reached {

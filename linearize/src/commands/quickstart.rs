@@ -12,7 +12,9 @@ use crate::arch::{Arch, ArchConfig, ReluConvention};
 use crate::cli::{DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::linearize::report;
 use crate::snl::Budget;
-use crate::train::{linearize, pretrain, LinearizeConfig, RunDir, SgdConfig};
+use crate::train::{
+    linearize, pretrain, LinearizeConfig, ModelFile, Pretrained, RunDir, SgdConfig,
+};
 
 /// Arguments of `quickstart`.
 #[derive(Debug, clap::Args)]
@@ -106,8 +108,10 @@ pub fn run(c: QuickstartCommand) -> anyhow::Result<ExitStatus> {
         c.finetune_epochs
     );
     let lin = RunDir::create(&c.out.join("linearize"))?;
-    let o = linearize(&lin, &pre.model(), &cfg, &splits, seed, device, false)
-        .context("linearization failed")?;
+    let file = ModelFile::read(&pre.model()).context("linearization failed")?;
+    let pretrained = Pretrained::check(&file, &splits).context("linearization failed")?;
+    let o =
+        linearize(&lin, &pretrained, &cfg, seed, device, false).context("linearization failed")?;
     report(&o, budget, &lin, c.output_format)?;
     if !o.budget_reached {
         eprintln!(

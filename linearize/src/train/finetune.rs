@@ -3,7 +3,7 @@
 //! [`finetune`] is the loop; [`finetune_file`] runs it as a run of its own on a mask file
 //! (the snapshots of `--budgets` and the baselines).
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tch::{Device, Tensor};
@@ -172,13 +172,14 @@ pub fn gap_points(soft: Option<f64>, binarized: Option<f64>) -> Option<f64> {
     Some(100.0 * (soft? - binarized?))
 }
 
-/// Fine-tunes the binary mask in `mask_file` (its weights as the start) as a run of its own
-/// in `run` (fresh, or resumed from its checkpoint), KD from `teacher`; writes
-/// `model.safetensors` and returns the result. `budget` and `soft_val` are reported as given.
+/// Fine-tunes the binary mask of `mask` (its weights as the start; refused when made with
+/// other data than `splits`) as a run of its own in `run` (fresh, or resumed from its
+/// checkpoint), KD from `teacher`; writes `model.safetensors` and returns the result.
+/// `budget` and `soft_val` are reported as given.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune_file(
     run: &RunDir,
-    mask_file: &Path,
+    mask: &ModelFile,
     teacher: &Teacher,
     ft: &SgdConfig,
     splits: &Splits,
@@ -188,14 +189,13 @@ pub fn finetune_file(
     budget: i64,
     soft_val: Option<f64>,
 ) -> Result<BudgetResult> {
-    let file = ModelFile::read(mask_file)?;
-    file.check_data(splits, true)?;
-    let mut net = file.build(device)?;
+    mask.check_data(splits, true)?;
+    let mut net = mask.build(device)?;
     net.binarize(BINARY_THRESHOLD);
-    let arch = file.arch.clone();
+    let arch = mask.arch.clone();
     let mut state = RunState {
         finetune: Some(ft.clone()),
-        teacher: Some(mask_file.to_path_buf()),
+        teacher: Some(mask.path.clone()),
         soft_val,
         ..RunState::new(&arch, Phase::Finetune, seed)
     };
@@ -217,9 +217,9 @@ pub fn finetune_file(
         run.start_fresh()?;
     }
     let val = |n: &SnlNet| (!splits.val.is_empty()).then(|| accuracy(n, &splits.val, device));
-    // the binary mask before any fine-tune epoch: from the file, whatever was resumed
+    // the binary mask before any fine-tune epoch: from `mask`, whatever was resumed
     let (binarized_val, binarized_test) = {
-        let mut start = file.build(device)?;
+        let mut start = mask.build(device)?;
         start.binarize(BINARY_THRESHOLD);
         (val(&start), accuracy(&start, &splits.test, device))
     };

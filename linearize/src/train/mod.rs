@@ -27,7 +27,7 @@ pub use crate::masked::BINARY_THRESHOLD;
 pub use epoch::Teacher;
 pub use finetune::{finetune, finetune_and_save, finetune_file, gap_points, BudgetResult};
 pub use linearize::{linearize, LinearizeConfig, LinearizeOutcome};
-pub use model_file::{load_model, save_model, ModelFile, ARCH_KEY, DATA_KEY};
+pub use model_file::{load_model, save_model, ModelFile, Pretrained, ARCH_KEY, DATA_KEY};
 pub use pretrain::{pretrain, SgdConfig};
 pub use run::{load_vars, read_checkpoint, summary, EpochLog, Phase, RunDir, RunState, FILE_MODE};
 
