@@ -106,12 +106,14 @@ pub struct LambdaSchedule {
 }
 
 impl LambdaSchedule {
-    /// The paper's schedule from `lambda0`.
+    /// The paper's schedule from `lambda0` (its growth factor and warm-up from
+    /// [`paper`](crate::paper::paper())).
     pub fn new(lambda0: f64) -> Self {
+        let paper = crate::paper::paper();
         Self {
             lambda: lambda0,
-            factor: 1.1,
-            warmup: 5,
+            factor: paper.lambda_growth,
+            warmup: paper.lambda_warmup,
             best: None,
             rule: LambdaRule::Paper,
             total: 0,

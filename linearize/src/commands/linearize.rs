@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
+use crate::paper::paper;
 use crate::snl::{Binarize, Budget, LambdaRule};
 use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, Pretrained, RunDir};
 
@@ -45,19 +46,19 @@ pub struct LinearizeCommand {
     #[arg(long, value_enum, default_value_t)]
     pub binarize: Binarize,
     /// Initial L1 weight λ₀ on the masks.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = paper().linearize.lambda0)]
     pub lambda0: f64,
     /// A unit is kept when its mask c > ε.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = paper().linearize.eps)]
     pub eps: f64,
     /// Adam learning rate of weights and masks.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = paper().linearize.lr)]
     pub lr: f64,
     /// Batch size of linearization.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = paper().linearize.batch)]
     pub batch: usize,
     /// Give up when the budget is not reached after this many epochs.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = paper().linearize.max_epochs)]
     pub max_epochs: usize,
     /// Knowledge-distillation fine-tune.
     #[command(flatten)]

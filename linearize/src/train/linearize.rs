@@ -57,30 +57,9 @@ pub struct LinearizeConfig {
 }
 
 impl Default for LinearizeConfig {
-    /// The paper's hyper-parameters, budget 1 (set it).
+    /// The paper's hyper-parameters ([`paper`](crate::paper::paper())), budget 1 (set it).
     fn default() -> Self {
-        Self {
-            budget: 1,
-            lambda0: 1e-5,
-            eps: 1e-2,
-            lr: 1e-3,
-            batch: 128,
-            max_epochs: 2000,
-            temperature: 4.0,
-            finetune: SgdConfig {
-                epochs: 100,
-                lr: 1e-3,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                batch: 128,
-                milestones: Vec::new(),
-                cosine: true,
-            },
-            lambda_rule: LambdaRule::Paper,
-            target_epochs: 0,
-            binarize: Binarize::Paper,
-            snapshots: Vec::new(),
-        }
+        crate::paper::paper().linearize
     }
 }
 
