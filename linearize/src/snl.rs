@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_paper_schedule_from_an_old_checkpoint_still_reads() {
-        // checkpoints written before the budget rule existed have no rule fields
+        // a λ state without the rule fields is the paper's rule
         let old = r#"{"lambda":1e-5,"factor":1.1,"warmup":5,"best":null}"#;
         let s: LambdaSchedule = serde_json::from_str(old).unwrap();
         assert_eq!(s, LambdaSchedule::new(1e-5));

@@ -1,7 +1,8 @@
 //! Fine-tuning after binarization: the masks frozen, SGD on `CE + KD` with a cosine
 //! schedule, the best epoch on the validation split kept in `best.safetensors`.
-//! [`finetune`] is the loop; [`finetune_file`] runs it as a run of its own on a mask file
-//! (the snapshots of `--budgets` and the baselines).
+//! [`finetune`] runs the epochs (`epoch::run_epochs` with `FinetuneSteps`); [`finetune_file`]
+//! runs it as a run of its own on a mask file (the snapshots of `--budgets` and the
+//! baselines).
 use std::collections::HashMap;
 use std::path::PathBuf;
 

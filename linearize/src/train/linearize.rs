@@ -1,8 +1,9 @@
 //! Algorithm 1 from a pretrained model file, phase by phase: [`linearize`] starts or
 //! resumes the run, [`mask_phase`] trains weights and masks under `CE + KD + λ‖c‖₁` until
 //! the kept count reaches the budget (snapshotting the extra budgets of `--budgets` on the
-//! way), the masks are binarized, and [`finetune`](super::finetune()) trains the weights with
-//! the masks frozen — in this folder for the budget, in `budget-<B>/` for each snapshot.
+//! way: each written to `budget-<B>/snapshot.safetensors` and kept in memory), the masks are
+//! binarized, and [`finetune`](super::finetune()) trains the weights with the masks frozen —
+//! in this folder for the budget, in `budget-<B>/` for each snapshot.
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -7,8 +7,9 @@
 //! model file) and, when done, `model.safetensors` (the result, an snl model file).
 //!
 //! One file per concern: [`run`] (the folder, checkpoints, log, run state), [`model_file`]
-//! (snl model files), [`epoch`] (one pass over the data), [`pretrain`], [`linearize`]
-//! (Algorithm 1 up to binarization) and [`finetune`].
+//! (snl model files), [`epoch`] (the epoch loop every phase runs, and the KD teacher),
+//! [`pretrain`], [`linearize`] (Algorithm 1: the mask phase, binarization and the fine-tunes
+//! it starts) and [`finetune`].
 use std::path::PathBuf;
 
 use tch::{Device, Kind};

@@ -93,7 +93,7 @@ impl ModelFile {
         })
     }
 
-    /// The data record (`None` in files written before it existed).
+    /// The data record (`None` when the file carries none).
     pub fn data_record(&self) -> Result<Option<DataRecord>> {
         self.info
             .get(DATA_KEY)
