@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(count(Arch::Resnet18, &[3, 32, 32], All), 557_056);
         assert_eq!(count(Arch::Wrn22x8, &[3, 32, 32], Paper), 1_359_872);
         assert_eq!(count(Arch::Wrn22x8, &[3, 32, 32], All), 1_392_640);
-        // Tiny-ImageNet (64×64), as PAPER-NOTES lists them
+        // Tiny-ImageNet (64×64), the paper's convention
         assert_eq!(count(Arch::Resnet18, &[3, 64, 64], Paper), 1_966_080);
         assert_eq!(count(Arch::Wrn22x8, &[3, 64, 64], Paper), 5_439_488);
     }

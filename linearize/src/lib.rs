@@ -18,5 +18,6 @@ pub mod graph;
 pub mod import;
 pub mod masked;
 pub mod optim;
+pub mod paper;
 pub mod snl;
 pub mod train;

@@ -106,12 +106,14 @@ pub struct LambdaSchedule {
 }
 
 impl LambdaSchedule {
-    /// The paper's schedule from `lambda0`.
+    /// The paper's schedule from `lambda0` (its growth factor and warm-up from
+    /// [`paper`](crate::paper::paper())).
     pub fn new(lambda0: f64) -> Self {
+        let paper = crate::paper::paper();
         Self {
             lambda: lambda0,
-            factor: 1.1,
-            warmup: 5,
+            factor: paper.lambda_growth,
+            warmup: paper.lambda_warmup,
             best: None,
             rule: LambdaRule::Paper,
             total: 0,
@@ -292,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_paper_schedule_from_an_old_checkpoint_still_reads() {
-        // checkpoints written before the budget rule existed have no rule fields
+        // a λ state without the rule fields is the paper's rule
         let old = r#"{"lambda":1e-5,"factor":1.1,"warmup":5,"best":null}"#;
         let s: LambdaSchedule = serde_json::from_str(old).unwrap();
         assert_eq!(s, LambdaSchedule::new(1e-5));

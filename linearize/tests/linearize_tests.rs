@@ -206,19 +206,33 @@ fn resume_after_any_epoch_is_exact() {
         ..Default::default()
     };
     let a = RunDir::create(&dir.path().join("lin-a")).unwrap();
-    let oa = train::linearize(&a, &full.model(), &lin, &splits, 1, Device::Cpu, false).unwrap();
+    let oa = linearize(&a, &full.model(), &lin, &splits, 1, false).unwrap();
     assert!(oa.budget_reached, "{oa:?}");
     assert!(oa.kept <= 6);
     let b = RunDir::create(&dir.path().join("lin-b")).unwrap();
     let mut lin1 = lin.clone();
     lin1.finetune = sgd(1);
-    train::linearize(&b, &full.model(), &lin1, &splits, 1, Device::Cpu, false).unwrap();
+    linearize(&b, &full.model(), &lin1, &splits, 1, false).unwrap();
     let (mut state, _) = train::read_checkpoint(&b.checkpoint()).unwrap();
     state.linearize = Some(lin.clone());
     rewrite_state(&b, &state);
-    let ob = train::linearize(&b, &full.model(), &lin, &splits, 1, Device::Cpu, true).unwrap();
+    let ob = linearize(&b, &full.model(), &lin, &splits, 1, true).unwrap();
     assert_eq!(checkpoint_tensors(&a), checkpoint_tensors(&b));
     assert_eq!(oa.final_test, ob.final_test);
+}
+
+/// [`train::linearize`] on the CPU from the model file `model`, checked against `splits`.
+fn linearize(
+    run: &RunDir,
+    model: &std::path::Path,
+    cfg: &LinearizeConfig,
+    splits: &data::Splits,
+    seed: u64,
+    resume: bool,
+) -> train::Result<train::LinearizeOutcome> {
+    let file = train::ModelFile::read(model)?;
+    let pretrained = train::Pretrained::check(&file, splits)?;
+    train::linearize(run, &pretrained, cfg, seed, Device::Cpu, resume)
 }
 
 fn rewrite_state(run: &RunDir, state: &train::RunState) {
@@ -260,7 +274,7 @@ fn budget_not_reached_keeps_the_state_and_says_so() {
         ..Default::default()
     };
     let run = RunDir::create(&dir.path().join("lin")).unwrap();
-    let o = train::linearize(&run, &pre.model(), &lin, &splits, 0, Device::Cpu, false).unwrap();
+    let o = linearize(&run, &pre.model(), &lin, &splits, 0, false).unwrap();
     assert!(!o.budget_reached);
     assert_eq!(o.linearize_epochs, 2);
     assert!(run.model().exists());
@@ -495,6 +509,42 @@ fn export_onnx_writes_the_theory_exporters_graph() {
     assert!(!dir.path().join("x.safetensors").exists());
 }
 
+/// A model file made in memory ([`train::ModelFile::of`]) is the file written and read
+/// back: the same IR, architecture and metadata, and the bytes `save_model` writes (the
+/// mask snapshots of `--budgets` are fine-tuned from memory).
+#[test]
+fn a_model_file_in_memory_is_the_file_read_back() {
+    tch::set_num_threads(1);
+    tch::manual_seed(3);
+    let dir = tempfile::tempdir().unwrap();
+    let archs = [
+        arch(Arch::Cnn, [1, 8, 8], 0.25),
+        arch(Arch::Resnet18, [3, 8, 8], 0.0625),
+    ];
+    for (k, cfg) in archs.into_iter().enumerate() {
+        let mut net = cfg.build(Device::Cpu);
+        for m in net.relus_mut() {
+            let v: Vec<f32> = (0..m.c.numel()).map(|j| (j % 5) as f32 * 0.005).collect();
+            tch::no_grad(|| {
+                m.c.copy_(&Tensor::from_slice(&v).view(m.c.size().as_slice()))
+            });
+        }
+        let extra = [("stage", "test".to_string())];
+        let path = dir.path().join(format!("made-{k}.safetensors"));
+        let made = train::ModelFile::of(&net, &cfg, 1e-2, &extra, &path);
+        made.write().unwrap();
+        let read = train::ModelFile::read(&path).unwrap();
+        assert!(made.ir == read.ir, "{:?}", cfg.arch);
+        assert_eq!((&made.arch, &made.info), (&read.arch, &read.info));
+        let saved = dir.path().join(format!("saved-{k}.safetensors"));
+        train::save_model(&net, &cfg, 1e-2, &extra, &saved).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&saved).unwrap()
+        );
+    }
+}
+
 fn constant_sgd(epochs: usize) -> SgdConfig {
     SgdConfig {
         epochs,
@@ -542,37 +592,10 @@ fn resume_extends_a_run_to_more_epochs() {
 
     // the fine-tune phase of a linearization, extended from 1 to 2 epochs
     let a = RunDir::create(&dir.path().join("lin-a")).unwrap();
-    let oa = train::linearize(
-        &a,
-        &two.model(),
-        &tiny_lin(6, 2),
-        &splits,
-        1,
-        Device::Cpu,
-        false,
-    )
-    .unwrap();
+    let oa = linearize(&a, &two.model(), &tiny_lin(6, 2), &splits, 1, false).unwrap();
     let b = RunDir::create(&dir.path().join("lin-b")).unwrap();
-    train::linearize(
-        &b,
-        &two.model(),
-        &tiny_lin(6, 1),
-        &splits,
-        1,
-        Device::Cpu,
-        false,
-    )
-    .unwrap();
-    let ob = train::linearize(
-        &b,
-        &two.model(),
-        &tiny_lin(6, 2),
-        &splits,
-        1,
-        Device::Cpu,
-        true,
-    )
-    .unwrap();
+    linearize(&b, &two.model(), &tiny_lin(6, 1), &splits, 1, false).unwrap();
+    let ob = linearize(&b, &two.model(), &tiny_lin(6, 2), &splits, 1, true).unwrap();
     assert_eq!(checkpoint_tensors(&a), checkpoint_tensors(&b));
     assert_eq!(oa.final_test, ob.final_test);
 }
@@ -592,27 +615,9 @@ fn a_fresh_run_into_a_used_folder_leaves_nothing_of_the_old_one() {
     let lines = |r: &RunDir| std::fs::read_to_string(r.log()).unwrap().lines().count();
     assert_eq!(lines(&pre), 1);
     let run = RunDir::create(&dir.path().join("lin")).unwrap();
-    let first = train::linearize(
-        &run,
-        &pre.model(),
-        &tiny_lin(6, 2),
-        &splits,
-        0,
-        Device::Cpu,
-        false,
-    )
-    .unwrap();
+    let first = linearize(&run, &pre.model(), &tiny_lin(6, 2), &splits, 0, false).unwrap();
     assert!(run.best().exists());
-    let second = train::linearize(
-        &run,
-        &pre.model(),
-        &tiny_lin(6, 0),
-        &splits,
-        0,
-        Device::Cpu,
-        false,
-    )
-    .unwrap();
+    let second = linearize(&run, &pre.model(), &tiny_lin(6, 0), &splits, 0, false).unwrap();
     assert!(
         !run.best().exists(),
         "the first run's best.safetensors is gone"
@@ -652,16 +657,7 @@ fn linearize_refuses_a_split_other_than_the_teachers() {
     };
     let other = data::load(&spec).unwrap();
     let run = RunDir::create(&dir.path().join("lin")).unwrap();
-    let err = train::linearize(
-        &run,
-        &pre.model(),
-        &tiny_lin(6, 0),
-        &other,
-        0,
-        Device::Cpu,
-        false,
-    )
-    .unwrap_err();
+    let err = linearize(&run, &pre.model(), &tiny_lin(6, 0), &other, 0, false).unwrap_err();
     assert!(
         matches!(err, train::TrainError::DataMismatch { .. }),
         "{err}"
@@ -737,7 +733,7 @@ fn several_budgets_from_one_linearization() {
     lin.lambda_rule = snl_linearize::snl::LambdaRule::Budget;
     lin.target_epochs = 10;
     let run = RunDir::create(&dir.path().join("lin")).unwrap();
-    let o = train::linearize(&run, &pre.model(), &lin, &splits, 0, Device::Cpu, false).unwrap();
+    let o = linearize(&run, &pre.model(), &lin, &splits, 0, false).unwrap();
     assert!(o.budget_reached, "{o:?}");
     let budgets: Vec<i64> = o.budgets.iter().map(|b| b.budget).collect();
     assert_eq!(budgets, vec![40, 20, 6]);

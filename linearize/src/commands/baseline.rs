@@ -4,13 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde_json::json;
+use tch::Device;
 
 use crate::baseline::{apply_mask, baseline_mask, Baseline};
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
+use crate::data::Splits;
 use crate::masked::MaskGranularity;
 use crate::snl::Budget;
 use crate::train::{
-    finetune_file, save_model, ModelFile, RunDir, Teacher, BINARY_THRESHOLD, DATA_KEY,
+    finetune_file, BudgetResult, ModelFile, RunDir, SgdConfig, Teacher, BINARY_THRESHOLD, DATA_KEY,
 };
 
 /// Arguments of `baseline` (fine-tune defaults: those of `linearize`).
@@ -75,56 +77,68 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
     tch::manual_seed(c.run.seed as i64);
     let teacher = Teacher::new(file.build(device)?, c.finetune.temperature, &splits, device);
     let out = RunDir::create(&c.out)?;
-    let data_json = serde_json::to_string(&splits.record)?;
     let mut results = Vec::new();
     for &b in &budgets {
         let sub = RunDir::create(&out.budget_dir(b))?;
-        if !(c.resume && sub.snapshot().exists()) {
-            let mut net = file.build(device)?;
-            let flags = baseline_mask(
-                c.method,
-                &mut net,
-                b,
-                &splits,
-                c.saliency_batches,
-                c.run.seed,
-                device,
-            );
-            let mut net = file.build(device)?;
-            apply_mask(&mut net, &flags);
-            save_model(
-                &net,
-                &file.arch,
-                BINARY_THRESHOLD,
-                &[
-                    ("stage", format!("{} mask at budget {b}", c.method.name())),
-                    (DATA_KEY, data_json.clone()),
-                ],
-                &sub.snapshot(),
-            )?;
-        }
-        eprintln!("== {} mask, budget {b}: fine-tune", c.method.name());
-        results.push(
-            finetune_file(
-                &sub,
-                &sub.snapshot(),
-                &teacher,
-                &ft,
-                &splits,
-                c.run.seed,
-                device,
-                c.resume,
-                b,
-                None,
+        let failed = || {
+            format!(
+                "fine-tuning the {} mask at budget {b} failed",
+                c.method.name()
             )
-            .with_context(|| {
-                format!(
-                    "fine-tuning the {} mask at budget {b} failed",
-                    c.method.name()
-                )
-            })?,
+        };
+        let mask = if c.resume && sub.snapshot().exists() {
+            ModelFile::read(&sub.snapshot()).with_context(failed)?
+        } else {
+            make_mask(&c, &file, b, &splits, &sub, device)?
+        };
+        eprintln!("== {} mask, budget {b}: fine-tune", c.method.name());
+        let ft_run = finetune_file(
+            &sub, &mask, &teacher, &ft, &splits, c.run.seed, device, c.resume, b, None,
         );
+        results.push(ft_run.with_context(failed)?);
     }
+    report(&c, &ft, &results)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The method's mask at budget `b` on the pretrained `file`, written to `sub`'s snapshot
+/// file and returned.
+fn make_mask(
+    c: &BaselineCommand,
+    file: &ModelFile,
+    b: i64,
+    splits: &Splits,
+    sub: &RunDir,
+    device: Device,
+) -> anyhow::Result<ModelFile> {
+    let mut net = file.build(device)?;
+    let flags = baseline_mask(
+        c.method,
+        &mut net,
+        b,
+        splits,
+        c.saliency_batches,
+        c.run.seed,
+        device,
+    );
+    let mut net = file.build(device)?;
+    apply_mask(&mut net, &flags);
+    let mask = ModelFile::of(
+        &net,
+        &file.arch,
+        BINARY_THRESHOLD,
+        &[
+            ("stage", format!("{} mask at budget {b}", c.method.name())),
+            (DATA_KEY, serde_json::to_string(&splits.record)?),
+        ],
+        &sub.snapshot(),
+    );
+    mask.write()?;
+    Ok(mask)
+}
+
+/// Prints the results as a table or JSON.
+fn report(c: &BaselineCommand, ft: &SgdConfig, results: &[BudgetResult]) -> anyhow::Result<()> {
     match c.output_format {
         OutputFormat::Json => println!(
             "{}",
@@ -138,7 +152,7 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
         OutputFormat::Text => {
             println!("{} masks, fine-tuned {} epochs", c.method.name(), ft.epochs);
             println!("budget     kept   val bin   test bin  test final  model");
-            for r in &results {
+            for r in results {
                 println!(
                     "{:>6} {:>8}   {:>6.2}%   {:>6.2}%   {:>7.2}%  {}",
                     r.budget,
@@ -151,5 +165,5 @@ pub fn run(c: BaselineCommand) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }

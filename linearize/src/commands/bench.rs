@@ -1,6 +1,6 @@
-//! `snl bench`: times linearization epochs of the Fashion-MNIST CNN (Adam on weights and
-//! masks, CE + KD(T=4) from a frozen plain-ReLU teacher run on every batch + λ‖c‖₁, batch
-//! 128), with SNL's masked ReLU and with plain ReLUs (no masks, no L1): with the reference
+//! `snl bench`: times linearization epochs of the Fashion-MNIST CNN with the paper's
+//! mask-phase hyper-parameters ([`paper`]: Adam on weights and masks, CE + KD(T=4) from a
+//! frozen plain-ReLU teacher run on every batch + λ₀‖c‖₁, batch 128), with SNL's masked ReLU and with plain ReLUs (no masks, no L1): with the reference
 //! kernels once per [`MaskFormula`] asked for, and with `--kernels fused` also with the fused
 //! kernels (one spelling). Prints seconds and the ratios.
 //! `papers/bench/run.sh` runs it back to back with the PyTorch reference
@@ -19,6 +19,7 @@ use crate::fused::Kernels;
 use crate::graph::SnlNet;
 use crate::masked::MaskFormula;
 use crate::optim::{OptimKind, Optimizer};
+use crate::paper::paper;
 use crate::snl::{ce_loss, kd_loss};
 
 /// Arguments of `bench`.
@@ -43,7 +44,7 @@ pub struct BenchCommand {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [MaskFormula::default()])]
     pub formulas: Vec<MaskFormula>,
     /// Batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = paper().linearize.batch)]
     pub batch: usize,
     /// Torch intra-op threads (default: libtorch's, one per core).
     #[arg(long)]
@@ -74,16 +75,17 @@ fn epoch(
     let mut opt = Optimizer::new(OptimKind::adam(), params);
     opt.kernels = net.kernels;
     let limit = c.batches.unwrap_or(usize::MAX);
+    let paper = paper().linearize;
     let step = |opt: &mut Optimizer, x: &tch::Tensor, y: &tch::Tensor| {
         let logits = net.forward_t(x, true);
         let t = tch::no_grad(|| teacher.forward_t(x, false));
-        let mut loss = ce_loss(&logits, y) + kd_loss(&logits, &t, 4.0);
+        let mut loss = ce_loss(&logits, y) + kd_loss(&logits, &t, paper.temperature);
         if masked {
-            loss += net.mask_l1() * 1e-5;
+            loss += net.mask_l1() * paper.lambda0;
         }
         opt.zero_grad();
         loss.backward();
-        opt.step(1e-3);
+        opt.step(paper.lr);
         loss.double_value(&[])
     };
     // warm-up batch (allocator, OpenMP pool), not timed

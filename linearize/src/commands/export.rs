@@ -67,7 +67,7 @@ pub struct ExportCommand {
     #[arg(long)]
     pub no_fold: bool,
     /// For checkpoints: a unit is kept when its mask c > ε.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = crate::paper::paper().linearize.eps)]
     pub eps: f64,
 }
 

@@ -7,7 +7,7 @@
 //! constants are recorded as the free-form `data_mean`/`data_std`); `--with-normalization`
 //! writes them as `mean`/`std`, for a model that reads normalized inputs.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use snl_theory::io::samples::Samples;
@@ -15,7 +15,7 @@ use tch::Kind;
 
 use crate::cli::{DataArgs, ExitStatus};
 use crate::commands::eval::Split;
-use crate::data::Source;
+use crate::data::{Dataset, Source, Splits};
 
 /// Arguments of `export-data`.
 #[derive(Debug, clap::Args)]
@@ -72,18 +72,7 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
     if c.count == Some(0) {
         bail!("--count must be at least 1");
     }
-    // check the destination before loading a data set
-    let folder = match c.out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    if !folder.is_dir() {
-        bail!(
-            "--out {}: the folder {} does not exist",
-            c.out.display(),
-            folder.display()
-        );
-    }
+    check_folder(&c.out)?;
     let args = DataArgs {
         data: c.data,
         data_dir: c.data_dir.clone(),
@@ -100,7 +89,41 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
         Split::Val => &splits.val,
         Split::Train => &splits.train,
     };
-    let n = data.len();
+    let count = range(&c, data.len(), &split_name)?;
+    let samples = samples(&c, &splits, data, count, &split_name)?;
+    samples.save(&c.out).context("cannot write the test set")?;
+    println!(
+        "wrote {} ({count} examples of shape {:?} from the {split_name} split of {}, {})",
+        c.out.display(),
+        samples.shape,
+        splits.name,
+        if c.with_normalization {
+            "with mean/std"
+        } else {
+            "raw pixels, no mean/std"
+        }
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// Refuses a destination whose folder does not exist (checked before a data set is loaded).
+fn check_folder(out: &Path) -> anyhow::Result<()> {
+    let folder = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "--out {}: the folder {} does not exist",
+            out.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// The number of examples written from `--first` on, in a split of `n` examples.
+fn range(c: &ExportDataCommand, n: usize, split_name: &str) -> anyhow::Result<usize> {
     if c.first >= n {
         bail!(
             "--first {} is past the end: the {split_name} split has {n} examples",
@@ -114,6 +137,18 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
             c.first
         );
     }
+    Ok(count)
+}
+
+/// The test-set file of `count` examples of `data` from `--first` on: raw pixels, labels,
+/// and the normalization as `mean`/`std` (`--with-normalization`) or as free-form info.
+fn samples(
+    c: &ExportDataCommand,
+    splits: &Splits,
+    data: &Dataset,
+    count: usize,
+    split_name: &str,
+) -> anyhow::Result<Samples> {
     let (start, len) = (c.first as i64, count as i64);
     let images = data
         .images
@@ -128,10 +163,9 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
         .into_iter()
         .map(|l| usize::try_from(l).context("a loader produced a negative label"))
         .collect::<anyhow::Result<Vec<usize>>>()?;
-    let shape = data.image_shape().to_vec();
     let mut info = BTreeMap::from([
         ("data".to_string(), splits.name.clone()),
-        ("split".to_string(), split_name.clone()),
+        ("split".to_string(), split_name.to_string()),
         ("first".to_string(), c.first.to_string()),
         ("count".to_string(), count.to_string()),
         ("classes".to_string(), data.num_classes.to_string()),
@@ -148,8 +182,8 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
         info.insert("data_std".to_string(), json_f32(&splits.std));
         (None, None)
     };
-    let samples = Samples {
-        shape,
+    Ok(Samples {
+        shape: data.image_shape().to_vec(),
         inputs: images.into_iter().map(f64::from).collect(),
         labels,
         mean,
@@ -157,20 +191,7 @@ pub fn run(c: ExportDataCommand) -> anyhow::Result<ExitStatus> {
         // every loader yields byte / 255 (synthetic: clamped) in [0, 1]
         pixel_range: Some((0.0, 1.0)),
         info,
-    };
-    samples.save(&c.out).context("cannot write the test set")?;
-    println!(
-        "wrote {} ({count} examples of shape {:?} from the {split_name} split of {}, {})",
-        c.out.display(),
-        samples.shape,
-        splits.name,
-        if c.with_normalization {
-            "with mean/std"
-        } else {
-            "raw pixels, no mean/std"
-        }
-    );
-    Ok(ExitStatus::Success)
+    })
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub struct ImportCommand {
     #[arg(long, value_delimiter = ',')]
     pub std: Option<Vec<f32>>,
     /// A ReLU unit is kept when its mask c > ε (the paper's ε; 0/1 masks are unaffected).
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = crate::paper::paper().linearize.eps)]
     pub eps: f64,
     /// Summary format.
     #[arg(long, value_enum, default_value_t)]

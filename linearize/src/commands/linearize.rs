@@ -6,8 +6,9 @@ use serde_json::json;
 
 use crate::cli::{parse_budgets, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::commands::train::{non_negative, positive};
+use crate::paper::paper;
 use crate::snl::{Binarize, Budget, LambdaRule};
-use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, RunDir};
+use crate::train::{linearize, LinearizeConfig, LinearizeOutcome, ModelFile, Pretrained, RunDir};
 
 /// Arguments of `linearize` (defaults: the paper's hyper-parameters).
 #[derive(Debug, clap::Args)]
@@ -45,19 +46,19 @@ pub struct LinearizeCommand {
     #[arg(long, value_enum, default_value_t)]
     pub binarize: Binarize,
     /// Initial L1 weight λ₀ on the masks.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = paper().linearize.lambda0)]
     pub lambda0: f64,
     /// A unit is kept when its mask c > ε.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = paper().linearize.eps)]
     pub eps: f64,
     /// Adam learning rate of weights and masks.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = paper().linearize.lr)]
     pub lr: f64,
     /// Batch size of linearization.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = paper().linearize.batch)]
     pub batch: usize,
     /// Give up when the budget is not reached after this many epochs.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = paper().linearize.max_epochs)]
     pub max_epochs: usize,
     /// Knowledge-distillation fine-tune.
     #[command(flatten)]
@@ -101,7 +102,7 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
     let budget = budgets[0];
     let recorded = file.data_record()?.map(|r| r.split_seed);
     let splits = c.data.load(c.run.seed, recorded)?;
-    file.check_data(&splits, true)?;
+    let pretrained = Pretrained::check(&file, &splits)?;
     let shape: Vec<i64> = splits.input_shape().iter().map(|&d| d as i64).collect();
     if shape != arch.input_shape || splits.num_classes() as i64 != arch.classes {
         bail!(
@@ -128,7 +129,7 @@ pub fn run(c: LinearizeCommand) -> anyhow::Result<ExitStatus> {
         snapshots: budgets[1..].to_vec(),
     };
     let run = RunDir::create(&c.out)?;
-    let o = linearize(&run, &c.model, &cfg, &splits, c.run.seed, device, c.resume)
+    let o = linearize(&run, &pretrained, &cfg, c.run.seed, device, c.resume)
         .context("linearization failed")?;
     report(&o, budget, &run, c.output_format)?;
     if !o.budget_reached {

@@ -10,28 +10,29 @@ pub mod quickstart;
 pub mod sweep;
 pub mod train;
 
+use crate::paper::paper;
 use crate::train::SgdConfig;
 
 /// The knowledge-distillation fine-tune options that `linearize` and `baseline` share.
 #[derive(clap::Args, Clone, Debug)]
 pub struct FinetuneArgs {
     /// Knowledge-distillation temperature T.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = paper().linearize.temperature)]
     pub temperature: f64,
     /// Fine-tune epochs (after binarization, for `linearize`).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = paper().linearize.finetune.epochs)]
     pub finetune_epochs: usize,
     /// Fine-tune SGD learning rate (cosine schedule).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = paper().linearize.finetune.lr)]
     pub finetune_lr: f64,
     /// Fine-tune SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = paper().linearize.finetune.momentum)]
     pub finetune_momentum: f64,
     /// Fine-tune weight decay.
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = paper().linearize.finetune.weight_decay)]
     pub finetune_weight_decay: f64,
     /// Fine-tune batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = paper().linearize.finetune.batch)]
     pub finetune_batch: usize,
 }
 
@@ -48,7 +49,7 @@ impl FinetuneArgs {
         Ok(())
     }
 
-    /// The fine-tune's SGD (cosine schedule, no milestones).
+    /// The fine-tune's SGD (the paper's schedule: cosine, no milestones).
     pub fn sgd(&self) -> SgdConfig {
         SgdConfig {
             epochs: self.finetune_epochs,
@@ -56,8 +57,7 @@ impl FinetuneArgs {
             momentum: self.finetune_momentum,
             weight_decay: self.finetune_weight_decay,
             batch: self.finetune_batch,
-            milestones: Vec::new(),
-            cosine: true,
+            ..paper().linearize.finetune
         }
     }
 }

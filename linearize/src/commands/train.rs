@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::arch::{Arch, ArchConfig, ReluConvention};
 use crate::cli::{parse_list, DataArgs, ExitStatus, OutputFormat, RunArgs};
 use crate::masked::MaskGranularity;
+use crate::paper::paper;
 use crate::train::{pretrain, RunDir, SgdConfig};
 
 /// Arguments of `train` (defaults: the paper's pretraining recipe).
@@ -35,22 +36,22 @@ pub struct TrainCommand {
     #[arg(long, value_enum, default_value_t)]
     pub mask: MaskGranularity,
     /// Epochs.
-    #[arg(long, default_value_t = 160)]
+    #[arg(long, default_value_t = paper().pretrain.epochs)]
     pub epochs: usize,
     /// Base learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = paper().pretrain.lr)]
     pub lr: f64,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = paper().pretrain.momentum)]
     pub momentum: f64,
     /// Weight decay.
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = paper().pretrain.weight_decay)]
     pub weight_decay: f64,
     /// Batch size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = paper().pretrain.batch)]
     pub batch: usize,
     /// Step schedule: ×0.1 at these epochs (comma-separated; empty for constant).
-    #[arg(long, default_value = "80,120", value_parser = parse_list)]
+    #[arg(long, default_value = paper_milestones(), value_parser = parse_list)]
     pub milestones: std::vec::Vec<usize>,
     /// Cosine schedule instead of steps.
     #[arg(long)]
@@ -64,6 +65,20 @@ pub struct TrainCommand {
     /// `text` or `json`.
     #[arg(long, value_enum, default_value_t)]
     pub output_format: OutputFormat,
+}
+
+/// The paper's pretraining milestones as a `--milestones` value (`80,120`).
+fn paper_milestones() -> &'static str {
+    static ARG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ARG.get_or_init(|| {
+        let m: Vec<String> = paper()
+            .pretrain
+            .milestones
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        m.join(",")
+    })
 }
 
 /// Checks a learning-rate-like value.

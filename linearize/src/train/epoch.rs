@@ -1,8 +1,12 @@
-//! One pass over the training split: the loop every phase shares.
+//! The epoch loop every phase shares ([`run_epochs`]: one pass over the training split,
+//! then the checkpoint and the log line), and the frozen KD [`Teacher`].
+use std::time::Instant;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
-use super::{accuracy, Phase, Result, TrainError};
+use super::run::log_epoch;
+use super::{accuracy, EpochLog, Phase, Result, RunDir, RunState, TrainError};
 use crate::data::{self, Dataset, Splits};
 use crate::graph::SnlNet;
 use crate::optim::Optimizer;
@@ -18,12 +22,8 @@ fn progress(len: usize, prefix: String) -> ProgressBar {
     pb
 }
 
-/// What one training epoch runs with.
+/// What one epoch of a phase runs with.
 pub(super) struct Epoch {
-    /// The phase (for the divergence error).
-    pub(super) phase: Phase,
-    /// 0-based epoch within the phase.
-    pub(super) index: usize,
     /// Progress-bar prefix, e.g. `pretrain 2/3`.
     pub(super) label: String,
     /// Shown after loss and accuracy, e.g. kept ReLUs and λ.
@@ -42,22 +42,86 @@ pub(super) struct EpochStats {
     pub(super) val: Option<f64>,
 }
 
-/// The loss of a batch: `loss_of(logits, x, y, idx)`, `idx` the batch's example indices in
-/// the training split (on the device).
-pub(super) type LossFn<'a> = &'a dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Tensor;
+/// What an epoch's log line records besides the loss and accuracies.
+pub(super) struct Tally {
+    /// Kept ReLUs after the epoch.
+    pub(super) kept: i64,
+    /// λ used in the epoch (the mask phase).
+    pub(super) lambda: Option<f64>,
+}
 
-/// One pass over the training split under a progress bar, then the validation accuracy
-/// (`None` without a validation split). After every optimizer step `after_step()` may stop
-/// the epoch early (`Ok(true)`). A NaN or infinite loss stops the pass at once with
-/// [`TrainError::Diverged`], before the caller writes anything.
-pub(super) fn train_epoch(
+/// One training phase as [`run_epochs`] drives it: which epochs run, with what settings
+/// and loss, and what happens after each step and each epoch.
+pub(super) trait PhaseSteps {
+    /// The phase (log lines, the divergence error).
+    fn phase(&self) -> Phase;
+    /// Whether epoch `state.epoch` runs.
+    fn another(&self, state: &RunState) -> bool;
+    /// The settings of epoch `e` (0-based).
+    fn epoch(&mut self, e: usize, state: &RunState) -> Epoch;
+    /// The loss of a batch: `logits` of `x`, labels `y`, `idx` the batch's example indices
+    /// in the training split (on the device).
+    fn loss(&self, logits: &Tensor, x: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor;
+    /// Runs after every optimizer step; `Ok(true)` ends the epoch early.
+    fn after_step(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Runs after epoch `e`'s pass and validation, before the checkpoint: updates `state`
+    /// and says what the log line records.
+    fn end_epoch(&mut self, e: usize, stats: &EpochStats, state: &mut RunState) -> Result<Tally>;
+}
+
+/// The epochs of one phase, from `state.epoch` while `steps` asks for another: a pass over
+/// the training split ([`train_epoch`]), `steps.end_epoch`, then `state.epoch` advanced,
+/// the checkpoint written and the epoch logged.
+pub(super) fn run_epochs(
+    net: &SnlNet,
+    opt: &mut Optimizer,
+    run: &RunDir,
+    splits: &Splits,
+    device: Device,
+    state: &mut RunState,
+    steps: &mut dyn PhaseSteps,
+) -> Result<()> {
+    let total = net.total_relus();
+    while steps.another(state) {
+        let e = state.epoch;
+        let t0 = Instant::now();
+        let ep = steps.epoch(e, state);
+        let lr = ep.lr;
+        let st = train_epoch(net, opt, splits, device, e, ep, steps)?;
+        let tally = steps.end_epoch(e, &st, state)?;
+        state.epoch += 1;
+        run.save_checkpoint(net, opt, state)?;
+        let line = EpochLog {
+            phase: steps.phase(),
+            epoch: e,
+            loss: st.loss,
+            train_acc: st.train_acc,
+            val_acc: st.val,
+            kept: tally.kept,
+            total,
+            lambda: tally.lambda,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        log_epoch(run, &line)?;
+    }
+    Ok(())
+}
+
+/// One pass over the training split under a progress bar (epoch `index`, 0-based), then the
+/// validation accuracy (`None` without a validation split). After every optimizer step
+/// `steps.after_step()` may stop the epoch early. A NaN or infinite loss stops the pass at
+/// once with [`TrainError::Diverged`], before the caller writes anything.
+fn train_epoch(
     net: &SnlNet,
     opt: &mut Optimizer,
     splits: &Splits,
     device: Device,
+    index: usize,
     ep: Epoch,
-    loss_of: LossFn,
-    after_step: &mut dyn FnMut() -> Result<bool>,
+    steps: &mut dyn PhaseSteps,
 ) -> Result<EpochStats> {
     let pb = progress(n_batches(&splits.train, ep.batch), ep.label);
     let mut rng = data::SeededRng::new(ep.seed ^ snl_theory::rng::seeds::AUGMENT);
@@ -72,7 +136,7 @@ pub(super) fn train_epoch(
             x
         };
         let logits = net.forward_t(&x, true);
-        let loss = loss_of(&logits, &x, &y, &idx);
+        let loss = steps.loss(&logits, &x, &y, &idx);
         opt.zero_grad();
         loss.backward();
         if let Some(max) = ep.clip {
@@ -84,8 +148,8 @@ pub(super) fn train_epoch(
         if !l.is_finite() {
             pb.finish_and_clear();
             return Err(TrainError::Diverged {
-                phase: ep.phase,
-                epoch: ep.index + 1,
+                phase: steps.phase(),
+                epoch: index + 1,
                 loss: l,
             });
         }
@@ -103,7 +167,7 @@ pub(super) fn train_epoch(
             100.0 * correct as f64 / seen as f64,
             ep.status
         ));
-        if after_step()? {
+        if steps.after_step()? {
             break;
         }
     }
@@ -114,11 +178,6 @@ pub(super) fn train_epoch(
         train_acc: correct as f64 / seen.max(1) as f64,
         val,
     })
-}
-
-/// An `after_step` that never stops the epoch.
-pub(super) fn never() -> Result<bool> {
-    Ok(false)
 }
 
 fn n_batches(d: &Dataset, batch: usize) -> usize {

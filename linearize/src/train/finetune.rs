@@ -1,24 +1,24 @@
 //! Fine-tuning after binarization: the masks frozen, SGD on `CE + KD` with a cosine
 //! schedule, the best epoch on the validation split kept in `best.safetensors`.
-//! [`finetune`] is the loop; [`finetune_file`] runs it as a run of its own on a mask file
-//! (the snapshots of `--budgets` and the baselines).
+//! [`finetune`] runs the epochs (`epoch::run_epochs` with `FinetuneSteps`); [`finetune_file`]
+//! runs it as a run of its own on a mask file (the snapshots of `--budgets` and the
+//! baselines).
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tch::{Device, Tensor};
 
-use super::epoch::{never, train_epoch, Epoch, Teacher};
-use super::run::{log_epoch, restore_optimizer};
+use super::epoch::{run_epochs, Epoch, EpochStats, PhaseSteps, Tally, Teacher};
+use super::run::restore_optimizer;
 use super::{
-    accuracy, load_model, load_vars, read_checkpoint, save_model, EpochLog, ModelFile, Phase,
-    Result, RunDir, RunState, SgdConfig, TrainError, BINARY_THRESHOLD, DATA_KEY,
+    accuracy, load_model, load_vars, read_checkpoint, save_model, ModelFile, Phase, Result, RunDir,
+    RunState, SgdConfig, TrainError, BINARY_THRESHOLD, DATA_KEY,
 };
 use crate::arch::ArchConfig;
 use crate::data::{self, Splits};
 use crate::graph::SnlNet;
-use crate::optim::{OptimKind, Optimizer};
+use crate::optim::{OptimKind, Optimizer, Schedule};
 use crate::snl::ce_loss;
 
 /// Global gradient-norm limit of every fine-tune step (all methods alike). A good mask's
@@ -53,67 +53,18 @@ pub fn finetune(
     if let Some(named) = resumed {
         restore_optimizer(&mut opt, named, run)?;
     }
-    let schedule = ft.schedule();
-    let total = net.total_relus();
-    let kept = net.kept_relus(BINARY_THRESHOLD);
-    let data = serde_json::to_string(&splits.record).expect("data record");
-    while state.epoch < ft.epochs {
-        let e = state.epoch;
-        let t0 = Instant::now();
-        let lr = schedule.lr(ft.lr, e);
-        let st = train_epoch(
-            &net,
-            &mut opt,
-            splits,
-            device,
-            Epoch {
-                phase: Phase::Finetune,
-                index: e,
-                label: format!("finetune {}/{}", e + 1, ft.epochs),
-                status: format!("ReLUs {kept}/{total} (frozen)"),
-                batch: ft.batch,
-                lr,
-                seed: data::epoch_seed(state.seed ^ 0xF1, e as u64),
-                clip: Some(FINETUNE_GRAD_CLIP),
-            },
-            &|logits, x, y, idx| ce_loss(logits, y) + teacher.kd(logits, x, idx),
-            &mut never,
-        )?;
-        // select on validation (not test, unlike the original code); without a
-        // validation split the last epoch is kept
-        let better = match (st.val, state.best_val) {
-            (Some(v), Some(b)) => v > b,
-            _ => true,
-        };
-        if better {
-            state.best_val = st.val;
-            save_model(
-                &net,
-                arch,
-                BINARY_THRESHOLD,
-                &[
-                    ("stage", "fine-tune best on validation".into()),
-                    (DATA_KEY, data.clone()),
-                ],
-                &run.best(),
-            )?;
-        }
-        state.epoch += 1;
-        run.save_checkpoint(&net, &opt, state)?;
-        let line = EpochLog {
-            phase: Phase::Finetune,
-            epoch: e,
-            loss: st.loss,
-            train_acc: st.train_acc,
-            val_acc: st.val,
-            kept,
-            total,
-            lambda: None,
-            lr,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        log_epoch(run, &line)?;
-    }
+    let mut steps = FinetuneSteps {
+        net: &net,
+        teacher,
+        run,
+        arch,
+        ft,
+        schedule: ft.schedule(),
+        kept: net.kept_relus(BINARY_THRESHOLD),
+        total: net.total_relus(),
+        data: serde_json::to_string(&splits.record).expect("data record"),
+    };
+    run_epochs(&net, &mut opt, run, splits, device, state, &mut steps)?;
     // the selected checkpoint (a fresh run removed any earlier run's best.safetensors)
     let mut best = if state.epoch > 0 && run.best().exists() {
         load_model(&run.best(), device)?.0
@@ -122,6 +73,72 @@ pub fn finetune(
     };
     best.binarize(BINARY_THRESHOLD);
     Ok(best)
+}
+
+/// The fine-tune's epochs: CE + KD under the cosine schedule, the masks frozen; the best
+/// epoch on validation written to `best.safetensors`.
+struct FinetuneSteps<'a> {
+    net: &'a SnlNet,
+    teacher: &'a Teacher,
+    run: &'a RunDir,
+    arch: &'a ArchConfig,
+    ft: &'a SgdConfig,
+    schedule: Schedule,
+    kept: i64,
+    total: i64,
+    /// The data record's JSON, for `best.safetensors`.
+    data: String,
+}
+
+impl PhaseSteps for FinetuneSteps<'_> {
+    fn phase(&self) -> Phase {
+        Phase::Finetune
+    }
+
+    fn another(&self, state: &RunState) -> bool {
+        state.epoch < self.ft.epochs
+    }
+
+    fn epoch(&mut self, e: usize, state: &RunState) -> Epoch {
+        Epoch {
+            label: format!("finetune {}/{}", e + 1, self.ft.epochs),
+            status: format!("ReLUs {}/{} (frozen)", self.kept, self.total),
+            batch: self.ft.batch,
+            lr: self.schedule.lr(self.ft.lr, e),
+            seed: data::epoch_seed(state.seed ^ 0xF1, e as u64),
+            clip: Some(FINETUNE_GRAD_CLIP),
+        }
+    }
+
+    fn loss(&self, logits: &Tensor, x: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
+        ce_loss(logits, y) + self.teacher.kd(logits, x, idx)
+    }
+
+    /// Selects on validation (not on test); without a validation split the last epoch is
+    /// kept.
+    fn end_epoch(&mut self, _: usize, st: &EpochStats, state: &mut RunState) -> Result<Tally> {
+        let better = match (st.val, state.best_val) {
+            (Some(v), Some(b)) => v > b,
+            _ => true,
+        };
+        if better {
+            state.best_val = st.val;
+            save_model(
+                self.net,
+                self.arch,
+                BINARY_THRESHOLD,
+                &[
+                    ("stage", "fine-tune best on validation".into()),
+                    (DATA_KEY, self.data.clone()),
+                ],
+                &self.run.best(),
+            )?;
+        }
+        Ok(Tally {
+            kept: self.kept,
+            lambda: None,
+        })
+    }
 }
 
 /// The result of fine-tuning one mask (one budget of `--budgets`, or a baseline).
@@ -156,13 +173,14 @@ pub fn gap_points(soft: Option<f64>, binarized: Option<f64>) -> Option<f64> {
     Some(100.0 * (soft? - binarized?))
 }
 
-/// Fine-tunes the binary mask in `mask_file` (its weights as the start) as a run of its own
-/// in `run` (fresh, or resumed from its checkpoint), KD from `teacher`; writes
-/// `model.safetensors` and returns the result. `budget` and `soft_val` are reported as given.
+/// Fine-tunes the binary mask of `mask` (its weights as the start; refused when made with
+/// other data than `splits`) as a run of its own in `run` (fresh, or resumed from its
+/// checkpoint), KD from `teacher`; writes `model.safetensors` and returns the result.
+/// `budget` and `soft_val` are reported as given.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune_file(
     run: &RunDir,
-    mask_file: &Path,
+    mask: &ModelFile,
     teacher: &Teacher,
     ft: &SgdConfig,
     splits: &Splits,
@@ -172,14 +190,13 @@ pub fn finetune_file(
     budget: i64,
     soft_val: Option<f64>,
 ) -> Result<BudgetResult> {
-    let file = ModelFile::read(mask_file)?;
-    file.check_data(splits, true)?;
-    let mut net = file.build(device)?;
+    mask.check_data(splits, true)?;
+    let mut net = mask.build(device)?;
     net.binarize(BINARY_THRESHOLD);
-    let arch = file.arch.clone();
+    let arch = mask.arch.clone();
     let mut state = RunState {
         finetune: Some(ft.clone()),
-        teacher: Some(mask_file.to_path_buf()),
+        teacher: Some(mask.path.clone()),
         soft_val,
         ..RunState::new(&arch, Phase::Finetune, seed)
     };
@@ -201,9 +218,9 @@ pub fn finetune_file(
         run.start_fresh()?;
     }
     let val = |n: &SnlNet| (!splits.val.is_empty()).then(|| accuracy(n, &splits.val, device));
-    // the binary mask before any fine-tune epoch: from the file, whatever was resumed
+    // the binary mask before any fine-tune epoch: from `mask`, whatever was resumed
     let (binarized_val, binarized_test) = {
-        let mut start = file.build(device)?;
+        let mut start = mask.build(device)?;
         start.binarize(BINARY_THRESHOLD);
         (val(&start), accuracy(&start, &splits.test, device))
     };

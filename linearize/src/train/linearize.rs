@@ -1,20 +1,20 @@
 //! Algorithm 1 from a pretrained model file, phase by phase: [`linearize`] starts or
 //! resumes the run, [`mask_phase`] trains weights and masks under `CE + KD + λ‖c‖₁` until
 //! the kept count reaches the budget (snapshotting the extra budgets of `--budgets` on the
-//! way), the masks are binarized, and [`finetune`](super::finetune()) trains the weights with
-//! the masks frozen — in this folder for the budget, in `budget-<B>/` for each snapshot.
+//! way: each written to `budget-<B>/snapshot.safetensors` and kept in memory), the masks are
+//! binarized, and [`finetune`](super::finetune()) trains the weights with the masks frozen —
+//! in this folder for the budget, in `budget-<B>/` for each snapshot.
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use super::epoch::{train_epoch, Epoch, Teacher};
-use super::run::{log_epoch, restore_optimizer};
+use super::epoch::{run_epochs, Epoch, EpochStats, PhaseSteps, Tally, Teacher};
+use super::run::restore_optimizer;
 use super::{
     accuracy, finetune_and_save, finetune_file, gap_points, load_vars, read_checkpoint, save_model,
-    BudgetResult, EpochLog, ModelFile, Phase, Result, RunDir, RunState, SgdConfig, TrainError,
+    BudgetResult, ModelFile, Phase, Pretrained, Result, RunDir, RunState, SgdConfig, TrainError,
     BINARY_THRESHOLD, DATA_KEY,
 };
 use crate::arch::ArchConfig;
@@ -58,30 +58,9 @@ pub struct LinearizeConfig {
 }
 
 impl Default for LinearizeConfig {
-    /// The paper's hyper-parameters, budget 1 (set it).
+    /// The paper's hyper-parameters ([`paper`](crate::paper::paper())), budget 1 (set it).
     fn default() -> Self {
-        Self {
-            budget: 1,
-            lambda0: 1e-5,
-            eps: 1e-2,
-            lr: 1e-3,
-            batch: 128,
-            max_epochs: 2000,
-            temperature: 4.0,
-            finetune: SgdConfig {
-                epochs: 100,
-                lr: 1e-3,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                batch: 128,
-                milestones: Vec::new(),
-                cosine: true,
-            },
-            lambda_rule: LambdaRule::Paper,
-            target_epochs: 0,
-            binarize: Binarize::Paper,
-            snapshots: Vec::new(),
-        }
+        crate::paper::paper().linearize
     }
 }
 
@@ -138,23 +117,22 @@ pub struct LinearizeOutcome {
 }
 
 /// Algorithm 1 from a pretrained model file: linearize to the budget, binarize, fine-tune
-/// with KD, keep the best validation checkpoint; writes `model.safetensors`. Refuses data
-/// other than the teacher's ([`ModelFile::check_data`]). Without `resume`, the folder's
-/// earlier run is removed first; with it, `max_epochs` and the fine-tune epochs may grow.
+/// with KD, keep the best validation checkpoint; writes `model.safetensors`. The data are
+/// the teacher's (checked by [`Pretrained::check`]). Without `resume`, the folder's earlier
+/// run is removed first; with it, `max_epochs` and the fine-tune epochs may grow.
 pub fn linearize(
     run: &RunDir,
-    teacher_path: &Path,
+    pretrained: &Pretrained,
     cfg: &LinearizeConfig,
-    splits: &Splits,
     seed: u64,
     device: Device,
     resume: bool,
 ) -> Result<LinearizeOutcome> {
     tch::manual_seed(seed as i64);
-    // one read of the pretrained file: the frozen teacher and the student start equal
-    let file = ModelFile::read(teacher_path)?;
-    file.check_data(splits, true)?;
-    let (teacher, mut net, arch) = (file.build(device)?, file.build(device)?, file.arch);
+    let (file, splits) = (pretrained.file(), pretrained.splits());
+    // the frozen teacher and the student start equal
+    let teacher = file.build(device)?;
+    let mut net = file.build(device)?;
     for m in net.relus_mut() {
         // every mask starts at 1 (the paper's initialisation)
         tch::no_grad(|| {
@@ -162,62 +140,25 @@ pub fn linearize(
         });
     }
     let total = net.total_relus();
-    let (mut state, mut named) = start(run, teacher_path, cfg, &arch, seed, resume, &mut net)?;
+    let (mut state, mut named) = start(run, &file.path, cfg, &file.arch, seed, resume, &mut net)?;
     let teacher_test = accuracy(&teacher, &splits.test, device);
-    let teacher = Teacher::new(teacher, cfg.temperature, splits, device);
-    let val = |n: &SnlNet| (!splits.val.is_empty()).then(|| accuracy(n, &splits.val, device));
-    let data_json = serde_json::to_string(&splits.record).expect("data record");
-
+    let mut lin = Linearization {
+        run,
+        cfg,
+        arch: &file.arch,
+        splits,
+        teacher: Teacher::new(teacher, cfg.temperature, splits, device),
+        seed,
+        device,
+        resume,
+        total,
+        teacher_test,
+        snapshots: Vec::new(),
+    };
     if state.phase == Phase::Linearize {
-        if cfg.binarize == Binarize::Ste {
-            net.set_straight_through(Some(cfg.eps));
-        }
-        let kept = mask_phase(
-            &net,
-            &teacher,
-            run,
-            cfg,
-            &arch,
-            splits,
-            &mut state,
-            named.as_ref(),
-            device,
-        )?;
-        state.soft_val = val(&net);
-        net.set_straight_through(None);
-        net.binarize(cfg.eps);
-        state.binarized_val = val(&net);
+        let kept = lin.mask_phase_and_binarize(&mut net, &mut state, named.as_ref())?;
         if kept > cfg.budget {
-            // Not reached: keep the state reached, binarized, and say so.
-            let test = accuracy(&net, &splits.test, device);
-            save_model(
-                &net,
-                &arch,
-                BINARY_THRESHOLD,
-                &[
-                    ("stage", "linearized (budget NOT reached)".into()),
-                    ("test_accuracy", format!("{test:.4}")),
-                    (DATA_KEY, data_json),
-                ],
-                &run.model(),
-            )?;
-            // the extra budgets that were reached are still fine-tuned
-            let budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
-            return Ok(LinearizeOutcome {
-                budget_reached: false,
-                kept,
-                total,
-                layers: net.relu_layers(BINARY_THRESHOLD),
-                teacher_test,
-                soft_val: state.soft_val,
-                binarized_val: state.binarized_val,
-                binarization_gap: gap_points(state.soft_val, state.binarized_val),
-                binarized_test: test,
-                final_test: test,
-                best_val: None,
-                linearize_epochs: state.epoch,
-                budgets,
-            });
+            return lin.not_reached(&net, kept, &state);
         }
         state.kept_at_binarize = Some(net.kept_relus(BINARY_THRESHOLD));
         state.linearize_epochs = state.epoch;
@@ -225,86 +166,190 @@ pub fn linearize(
         state.epoch = 0;
         named = None;
     }
-    let binarized_test = accuracy(&net, &splits.test, device);
-    eprintln!(
-        "binarized: {} of {} ReLUs kept; validation {} with soft masks, {} binarized; test {:.2}% before fine-tuning",
-        net.kept_relus(BINARY_THRESHOLD),
-        total,
-        pct(state.soft_val),
-        pct(state.binarized_val),
-        100.0 * binarized_test
-    );
-    let this = finetune_and_save(
-        net,
-        &teacher,
-        run,
-        &arch,
-        &cfg.finetune,
-        splits,
-        &mut state,
-        named.as_ref(),
-        device,
-        "linearized + fine-tuned",
-        cfg.budget,
-        binarized_test,
-    )?;
-    state.phase = Phase::Done;
-    let mut budgets = finetune_snapshots(run, cfg, &teacher, splits, seed, device, resume)?;
-    let (kept, layers, final_test) = (this.kept, this.layers.clone(), this.final_test);
-    budgets.push(this);
-    Ok(LinearizeOutcome {
-        budget_reached: true,
-        kept,
-        total,
-        layers,
-        teacher_test,
-        soft_val: state.soft_val,
-        binarized_val: state.binarized_val,
-        binarization_gap: gap_points(state.soft_val, state.binarized_val),
-        binarized_test,
-        final_test,
-        best_val: state.best_val,
-        linearize_epochs: state.linearize_epochs,
-        budgets,
-    })
+    lin.finetune(net, &mut state, named.as_ref())
 }
 
-/// Fine-tunes the snapshot of every extra budget that was reached, each as a run of its
-/// own in `budget-<B>/`; largest budget first.
-fn finetune_snapshots(
-    run: &RunDir,
-    cfg: &LinearizeConfig,
-    teacher: &Teacher,
-    splits: &Splits,
+/// A linearization under way: what its steps share, and the mask snapshots taken so far.
+struct Linearization<'a> {
+    run: &'a RunDir,
+    cfg: &'a LinearizeConfig,
+    arch: &'a ArchConfig,
+    splits: &'a Splits,
+    teacher: Teacher,
     seed: u64,
     device: Device,
     resume: bool,
-) -> Result<Vec<BudgetResult>> {
-    let mut budgets = Vec::new();
-    for b in sorted_snapshots(cfg) {
-        let sub = RunDir::create(&run.budget_dir(b))?;
-        if !sub.snapshot().exists() {
-            continue; // not reached
-        }
-        let soft = ModelFile::read(&sub.snapshot())?
-            .info
-            .get("soft_val_accuracy")
-            .and_then(|v| v.parse().ok());
-        eprintln!("== fine-tune the snapshot at budget {b}");
-        budgets.push(finetune_file(
-            &sub,
-            &sub.snapshot(),
-            teacher,
-            &cfg.finetune,
-            splits,
-            seed,
-            device,
-            resume,
-            b,
-            soft,
-        )?);
+    /// All ReLUs.
+    total: i64,
+    /// Test accuracy of the teacher.
+    teacher_test: f64,
+    /// The snapshots the mask phase took in this process (those of an earlier process are
+    /// read from their files).
+    snapshots: Vec<Snapshot>,
+}
+
+/// A mask snapshot taken by the mask phase: the model file as written to
+/// `budget-<B>/snapshot.safetensors`, and the validation accuracy with the soft masks then.
+struct Snapshot {
+    budget: i64,
+    file: ModelFile,
+    soft_val: Option<f64>,
+}
+
+/// Metadata key of a snapshot file: the validation accuracy with the soft masks.
+const SOFT_VAL_KEY: &str = "soft_val_accuracy";
+
+impl Linearization<'_> {
+    fn val(&self, net: &SnlNet) -> Option<f64> {
+        (!self.splits.val.is_empty()).then(|| accuracy(net, &self.splits.val, self.device))
     }
-    Ok(budgets)
+
+    /// [`mask_phase`], then the masks binarized at ε; records the validation accuracy
+    /// before and after in `state` and returns the kept count.
+    fn mask_phase_and_binarize(
+        &mut self,
+        net: &mut SnlNet,
+        state: &mut RunState,
+        resumed: Option<&HashMap<String, Tensor>>,
+    ) -> Result<i64> {
+        if self.cfg.binarize == Binarize::Ste {
+            net.set_straight_through(Some(self.cfg.eps));
+        }
+        let (kept, snapshots) = mask_phase(self, net, state, resumed)?;
+        self.snapshots = snapshots;
+        state.soft_val = self.val(net);
+        net.set_straight_through(None);
+        net.binarize(self.cfg.eps);
+        state.binarized_val = self.val(net);
+        Ok(kept)
+    }
+
+    /// The budget was not reached: the state reached is written, binarized, as the model;
+    /// the extra budgets that were reached are still fine-tuned.
+    fn not_reached(self, net: &SnlNet, kept: i64, state: &RunState) -> Result<LinearizeOutcome> {
+        let test = accuracy(net, &self.splits.test, self.device);
+        save_model(
+            net,
+            self.arch,
+            BINARY_THRESHOLD,
+            &[
+                ("stage", "linearized (budget NOT reached)".into()),
+                ("test_accuracy", format!("{test:.4}")),
+                (DATA_KEY, self.data_json()),
+            ],
+            &self.run.model(),
+        )?;
+        let (total, teacher_test) = (self.total, self.teacher_test);
+        let budgets = self.finetune_snapshots()?;
+        Ok(LinearizeOutcome {
+            budget_reached: false,
+            kept,
+            total,
+            layers: net.relu_layers(BINARY_THRESHOLD),
+            teacher_test,
+            soft_val: state.soft_val,
+            binarized_val: state.binarized_val,
+            binarization_gap: gap_points(state.soft_val, state.binarized_val),
+            binarized_test: test,
+            final_test: test,
+            best_val: None,
+            linearize_epochs: state.epoch,
+            budgets,
+        })
+    }
+
+    /// The fine-tune of the binarized masks (this folder), then of every snapshot.
+    fn finetune(
+        self,
+        net: SnlNet,
+        state: &mut RunState,
+        resumed: Option<&HashMap<String, Tensor>>,
+    ) -> Result<LinearizeOutcome> {
+        let binarized_test = accuracy(&net, &self.splits.test, self.device);
+        eprintln!(
+            "binarized: {} of {} ReLUs kept; validation {} with soft masks, {} binarized; test {:.2}% before fine-tuning",
+            net.kept_relus(BINARY_THRESHOLD),
+            self.total,
+            pct(state.soft_val),
+            pct(state.binarized_val),
+            100.0 * binarized_test
+        );
+        let this = finetune_and_save(
+            net,
+            &self.teacher,
+            self.run,
+            self.arch,
+            &self.cfg.finetune,
+            self.splits,
+            state,
+            resumed,
+            self.device,
+            "linearized + fine-tuned",
+            self.cfg.budget,
+            binarized_test,
+        )?;
+        state.phase = Phase::Done;
+        let (total, teacher_test) = (self.total, self.teacher_test);
+        let mut budgets = self.finetune_snapshots()?;
+        let (kept, layers, final_test) = (this.kept, this.layers.clone(), this.final_test);
+        budgets.push(this);
+        Ok(LinearizeOutcome {
+            budget_reached: true,
+            kept,
+            total,
+            layers,
+            teacher_test,
+            soft_val: state.soft_val,
+            binarized_val: state.binarized_val,
+            binarization_gap: gap_points(state.soft_val, state.binarized_val),
+            binarized_test,
+            final_test,
+            best_val: state.best_val,
+            linearize_epochs: state.linearize_epochs,
+            budgets,
+        })
+    }
+
+    /// Fine-tunes the snapshot of every extra budget that was reached, each as a run of its
+    /// own in `budget-<B>/`; largest budget first. A snapshot taken in this process is
+    /// used as kept in memory; one an earlier process took (a resumed run) is read from
+    /// its file.
+    fn finetune_snapshots(mut self) -> Result<Vec<BudgetResult>> {
+        let mut budgets = Vec::new();
+        for b in sorted_snapshots(self.cfg) {
+            let sub = RunDir::create(&self.run.budget_dir(b))?;
+            let (mask, soft) = match self.snapshots.iter().position(|s| s.budget == b) {
+                Some(i) => {
+                    let s = self.snapshots.remove(i);
+                    (s.file, s.soft_val)
+                }
+                None if sub.snapshot().exists() => {
+                    let file = ModelFile::read(&sub.snapshot())?;
+                    let soft = file.info.get(SOFT_VAL_KEY).and_then(|v| v.parse().ok());
+                    (file, soft)
+                }
+                None => continue, // not reached
+            };
+            eprintln!("== fine-tune the snapshot at budget {b}");
+            budgets.push(finetune_file(
+                &sub,
+                &mask,
+                &self.teacher,
+                &self.cfg.finetune,
+                self.splits,
+                self.seed,
+                self.device,
+                self.resume,
+                b,
+                soft,
+            )?);
+        }
+        Ok(budgets)
+    }
+
+    fn data_json(&self) -> String {
+        serde_json::to_string(&self.splits.record).expect("data record")
+    }
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -372,121 +417,145 @@ fn start(
 /// λ schedule after every epoch, until `kept ≤ budget` or `max_epochs`. The paper's rule
 /// checks the budget after each epoch; the budget rule after every step (so it stops
 /// within a batch of the budget). Extra budgets are snapshotted after the step that
-/// reaches them. Checkpoints and logs every epoch; returns the kept count (`c > ε`).
-#[allow(clippy::too_many_arguments)]
+/// reaches them. Checkpoints and logs every epoch; returns the kept count (`c > ε`) and
+/// the snapshots taken.
 fn mask_phase(
+    lin: &Linearization,
     net: &SnlNet,
-    teacher: &Teacher,
-    run: &RunDir,
-    cfg: &LinearizeConfig,
-    arch: &ArchConfig,
-    splits: &Splits,
     state: &mut RunState,
     resumed: Option<&HashMap<String, Tensor>>,
-    device: Device,
-) -> Result<i64> {
+) -> Result<(i64, Vec<Snapshot>)> {
+    let (run, cfg) = (lin.run, lin.cfg);
     let (mut weights, masks) = net.weights_and_masks();
     weights.extend(masks);
-    let mut opt = Optimizer::new(
-        OptimKind::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-        weights,
-    );
+    let mut opt = Optimizer::new(OptimKind::adam(), weights);
     if let Some(named) = resumed {
         restore_optimizer(&mut opt, named, run)?;
     }
-    let total = net.total_relus();
-    let mut kept = net.kept_relus(cfg.eps);
-    // snapshots not yet taken (a resumed run keeps those on disk)
-    let mut pending: Vec<i64> = sorted_snapshots(cfg)
-        .into_iter()
-        .filter(|&b| !run.budget_dir(b).join("snapshot.safetensors").exists())
-        .collect();
-    let stop_within_epoch = cfg.lambda_rule == LambdaRule::Budget;
-    let data_json = serde_json::to_string(&splits.record).expect("data record");
-    while kept > cfg.budget && state.epoch < cfg.max_epochs {
-        let e = state.epoch;
-        let t0 = Instant::now();
-        let lambda = state.lambda.as_ref().expect("λ state").lambda;
-        let mut after_step = || -> Result<bool> {
-            if pending.is_empty() && !stop_within_epoch {
-                return Ok(false);
-            }
-            let k = net.kept_relus(cfg.eps);
-            while pending.first().is_some_and(|&b| k <= b) {
-                let b = pending.remove(0);
-                let soft = (!splits.val.is_empty()).then(|| accuracy(net, &splits.val, device));
-                let sub = RunDir::create(&run.budget_dir(b))?;
-                save_model(
-                    net,
-                    arch,
-                    cfg.eps,
-                    &[
-                        (
-                            "stage",
-                            format!("SNL mask snapshot at budget {b} ({k} kept)"),
-                        ),
-                        (
-                            "soft_val_accuracy",
-                            soft.map_or(String::new(), |v| v.to_string()),
-                        ),
-                        (DATA_KEY, data_json.clone()),
-                    ],
-                    &sub.snapshot(),
-                )?;
-                eprintln!(
-                    "snapshot: {k} ≤ {b} ReLUs kept → {}",
-                    sub.snapshot().display()
-                );
-            }
-            Ok(stop_within_epoch && k <= cfg.budget)
-        };
-        let st = train_epoch(
-            net,
-            &mut opt,
-            splits,
-            device,
-            Epoch {
-                phase: Phase::Linearize,
-                index: e,
-                label: format!(
-                    "linearize {}/≤{} (budget {})",
-                    e + 1,
-                    cfg.max_epochs,
-                    cfg.budget
-                ),
-                status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
-                batch: cfg.batch,
-                lr: cfg.lr,
-                seed: data::epoch_seed(state.seed, e as u64),
-                clip: None,
-            },
-            &|logits, x, y, idx| {
-                ce_loss(logits, y) + teacher.kd(logits, x, idx) + net.mask_l1() * lambda
-            },
-            &mut after_step,
-        )?;
-        kept = net.kept_relus(cfg.eps);
-        state.lambda.as_mut().expect("λ state").update(e, kept);
-        state.epoch += 1;
-        run.save_checkpoint(net, &opt, state)?;
-        let line = EpochLog {
-            phase: Phase::Linearize,
-            epoch: e,
-            loss: st.loss,
-            train_acc: st.train_acc,
-            val_acc: st.val,
-            kept,
-            total,
-            lambda: Some(lambda),
-            lr: cfg.lr,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        log_epoch(run, &line)?;
+    let mut steps = MaskSteps {
+        lin,
+        net,
+        // snapshots not yet taken (a resumed run keeps those on disk)
+        pending: sorted_snapshots(cfg)
+            .into_iter()
+            .filter(|&b| !run.budget_dir(b).join("snapshot.safetensors").exists())
+            .collect(),
+        taken: Vec::new(),
+        stop_within_epoch: cfg.lambda_rule == LambdaRule::Budget,
+        data_json: lin.data_json(),
+        kept: net.kept_relus(cfg.eps),
+        lambda: 0.0,
+    };
+    run_epochs(
+        net, &mut opt, run, lin.splits, lin.device, state, &mut steps,
+    )?;
+    Ok((steps.kept, steps.taken))
+}
+
+/// The mask phase's epochs (see [`mask_phase`]).
+struct MaskSteps<'a> {
+    lin: &'a Linearization<'a>,
+    net: &'a SnlNet,
+    /// The extra budgets not yet snapshotted, largest first.
+    pending: Vec<i64>,
+    /// The snapshots taken.
+    taken: Vec<Snapshot>,
+    /// The budget rule checks the budget after every step.
+    stop_within_epoch: bool,
+    /// The data record's JSON, for the snapshots.
+    data_json: String,
+    /// Kept ReLUs (`c > ε`) after the last epoch.
+    kept: i64,
+    /// λ of the current epoch.
+    lambda: f64,
+}
+
+impl MaskSteps<'_> {
+    /// Snapshots every pending budget that `k` kept ReLUs reach: writes its file and keeps
+    /// it.
+    fn take_snapshots(&mut self, k: i64) -> Result<()> {
+        while self.pending.first().is_some_and(|&b| k <= b) {
+            let b = self.pending.remove(0);
+            let soft_val = self.lin.val(self.net);
+            let sub = RunDir::create(&self.lin.run.budget_dir(b))?;
+            let file = ModelFile::of(
+                self.net,
+                self.lin.arch,
+                self.lin.cfg.eps,
+                &[
+                    (
+                        "stage",
+                        format!("SNL mask snapshot at budget {b} ({k} kept)"),
+                    ),
+                    (
+                        SOFT_VAL_KEY,
+                        soft_val.map_or(String::new(), |v| v.to_string()),
+                    ),
+                    (DATA_KEY, self.data_json.clone()),
+                ],
+                &sub.snapshot(),
+            );
+            file.write()?;
+            eprintln!(
+                "snapshot: {k} ≤ {b} ReLUs kept → {}",
+                sub.snapshot().display()
+            );
+            self.taken.push(Snapshot {
+                budget: b,
+                file,
+                soft_val,
+            });
+        }
+        Ok(())
     }
-    Ok(kept)
+}
+
+impl PhaseSteps for MaskSteps<'_> {
+    fn phase(&self) -> Phase {
+        Phase::Linearize
+    }
+
+    fn another(&self, state: &RunState) -> bool {
+        self.kept > self.lin.cfg.budget && state.epoch < self.lin.cfg.max_epochs
+    }
+
+    fn epoch(&mut self, e: usize, state: &RunState) -> Epoch {
+        self.lambda = state.lambda.as_ref().expect("λ state").lambda;
+        let (cfg, kept, total, lambda) = (self.lin.cfg, self.kept, self.lin.total, self.lambda);
+        Epoch {
+            label: format!(
+                "linearize {}/≤{} (budget {})",
+                e + 1,
+                cfg.max_epochs,
+                cfg.budget
+            ),
+            status: format!("ReLUs {kept}/{total}  λ {lambda:.2e}"),
+            batch: cfg.batch,
+            lr: cfg.lr,
+            seed: data::epoch_seed(state.seed, e as u64),
+            clip: None,
+        }
+    }
+
+    fn loss(&self, logits: &Tensor, x: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
+        ce_loss(logits, y) + self.lin.teacher.kd(logits, x, idx) + self.net.mask_l1() * self.lambda
+    }
+
+    fn after_step(&mut self) -> Result<bool> {
+        if self.pending.is_empty() && !self.stop_within_epoch {
+            return Ok(false);
+        }
+        let k = self.net.kept_relus(self.lin.cfg.eps);
+        self.take_snapshots(k)?;
+        Ok(self.stop_within_epoch && k <= self.lin.cfg.budget)
+    }
+
+    fn end_epoch(&mut self, e: usize, _: &EpochStats, state: &mut RunState) -> Result<Tally> {
+        self.kept = self.net.kept_relus(self.lin.cfg.eps);
+        state.lambda.as_mut().expect("λ state").update(e, self.kept);
+        Ok(Tally {
+            kept: self.kept,
+            lambda: Some(self.lambda),
+        })
+    }
 }

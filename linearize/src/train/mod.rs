@@ -7,8 +7,9 @@
 //! model file) and, when done, `model.safetensors` (the result, an snl model file).
 //!
 //! One file per concern: [`run`] (the folder, checkpoints, log, run state), [`model_file`]
-//! (snl model files), [`epoch`] (one pass over the data), [`pretrain`], [`linearize`]
-//! (Algorithm 1 up to binarization) and [`finetune`].
+//! (snl model files), [`epoch`] (the epoch loop every phase runs, and the KD teacher),
+//! [`pretrain`], [`linearize`] (Algorithm 1: the mask phase, binarization and the fine-tunes
+//! it starts) and [`finetune`].
 use std::path::PathBuf;
 
 use tch::{Device, Kind};
@@ -27,7 +28,7 @@ pub use crate::masked::BINARY_THRESHOLD;
 pub use epoch::Teacher;
 pub use finetune::{finetune, finetune_and_save, finetune_file, gap_points, BudgetResult};
 pub use linearize::{linearize, LinearizeConfig, LinearizeOutcome};
-pub use model_file::{load_model, save_model, ModelFile, ARCH_KEY, DATA_KEY};
+pub use model_file::{load_model, save_model, ModelFile, Pretrained, ARCH_KEY, DATA_KEY};
 pub use pretrain::{pretrain, SgdConfig};
 pub use run::{load_vars, read_checkpoint, summary, EpochLog, Phase, RunDir, RunState, FILE_MODE};
 

@@ -17,7 +17,8 @@ pub const ARCH_KEY: &str = "snl.arch";
 /// model was trained on (written by `train`, carried over by `linearize`).
 pub const DATA_KEY: &str = "snl.data";
 
-/// Writes the network as an snl model file with its architecture and `extra` metadata.
+/// Writes the network as an snl model file with its architecture and `extra` metadata
+/// ([`ModelFile::of`], then [`ModelFile::write`]).
 pub fn save_model(
     net: &SnlNet,
     arch: &ArchConfig,
@@ -25,19 +26,13 @@ pub fn save_model(
     extra: &[(&str, String)],
     path: &Path,
 ) -> Result<()> {
-    let mut info: BTreeMap<String, String> = SnlNet::ir_info();
-    info.insert(ARCH_KEY.into(), serde_json::to_string(arch).expect("arch"));
-    for (k, v) in extra {
-        info.insert((*k).to_string(), v.clone());
-    }
-    // written atomically, with mode 0644 (`write_atomic`)
-    snl_theory::io::model_file::save_with_info(&net.to_ir(eps), &info, path)?;
-    Ok(())
+    ModelFile::of(net, arch, eps, extra, path).write()
 }
 
-/// A model file written by [`save_model`], parsed: its IR, architecture and metadata.
+/// An snl model file: its IR, architecture and metadata, read from a file
+/// ([`ModelFile::read`]) or made from a network ([`ModelFile::of`]).
 pub struct ModelFile {
-    /// Where it was read from.
+    /// Where it was read from or is written to.
     pub path: PathBuf,
     /// The network (weights and binary masks).
     pub ir: snl_theory::Network,
@@ -48,6 +43,36 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// The model file of `net` in memory: its IR (masks binarized at `eps`), `arch`, and the
+    /// metadata [`SnlNet::ir_info`] plus the architecture and `extra`; what
+    /// [`ModelFile::write`] writes to `path` and [`ModelFile::read`] reads back.
+    pub fn of(
+        net: &SnlNet,
+        arch: &ArchConfig,
+        eps: f64,
+        extra: &[(&str, String)],
+        path: &Path,
+    ) -> Self {
+        let mut info: BTreeMap<String, String> = SnlNet::ir_info();
+        info.insert(ARCH_KEY.into(), serde_json::to_string(arch).expect("arch"));
+        for (k, v) in extra {
+            info.insert((*k).to_string(), v.clone());
+        }
+        Self {
+            path: path.to_path_buf(),
+            ir: net.to_ir(eps),
+            arch: arch.clone(),
+            info,
+        }
+    }
+
+    /// Writes the file to [`ModelFile::path`], atomically and with mode 0644
+    /// (`write_atomic`).
+    pub fn write(&self) -> Result<()> {
+        snl_theory::io::model_file::save_with_info(&self.ir, &self.info, &self.path)?;
+        Ok(())
+    }
+
     /// Reads and checks the file (no libtorch network is built).
     pub fn read(path: &Path) -> Result<Self> {
         let (ir, info) = snl_theory::io::model_file::load_with_info(path)?;
@@ -68,7 +93,7 @@ impl ModelFile {
         })
     }
 
-    /// The data record (`None` in files written before it existed).
+    /// The data record (`None` when the file carries none).
     pub fn data_record(&self) -> Result<Option<DataRecord>> {
         self.info
             .get(DATA_KEY)
@@ -108,6 +133,32 @@ impl ModelFile {
         net.load_ir(&self.ir)
             .map_err(|reason| incompatible(&self.path, reason))?;
         Ok(net)
+    }
+}
+
+/// A pretrained model file checked against the splits it is to be linearized on: its data
+/// record matches theirs, the validation split included ([`ModelFile::check_data`]). What
+/// [`linearize`](super::linearize()) starts from.
+pub struct Pretrained<'a> {
+    file: &'a ModelFile,
+    splits: &'a Splits,
+}
+
+impl<'a> Pretrained<'a> {
+    /// `file` with `splits`, or [`TrainError::DataMismatch`] when they are not its data.
+    pub fn check(file: &'a ModelFile, splits: &'a Splits) -> Result<Self> {
+        file.check_data(splits, true)?;
+        Ok(Self { file, splits })
+    }
+
+    /// The model file.
+    pub fn file(&self) -> &'a ModelFile {
+        self.file
+    }
+
+    /// The splits it was checked against.
+    pub fn splits(&self) -> &'a Splits {
+        self.splits
     }
 }
 

@@ -1,12 +1,10 @@
 //! Pretraining from scratch: SGD on cross-entropy, checkpointed every epoch.
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
-use tch::Device;
+use tch::{Device, Tensor};
 
-use super::epoch::{never, train_epoch, Epoch};
-use super::run::{log_epoch, restore_optimizer};
-use super::{accuracy, save_model, EpochLog, Phase, Result, RunDir, RunState, TrainError};
+use super::epoch::{run_epochs, Epoch, EpochStats, PhaseSteps, Tally};
+use super::run::restore_optimizer;
+use super::{accuracy, save_model, Phase, Result, RunDir, RunState, TrainError};
 use super::{load_vars, read_checkpoint, BINARY_THRESHOLD, DATA_KEY};
 use crate::arch::ArchConfig;
 use crate::data::{self, Splits};
@@ -104,46 +102,13 @@ pub fn pretrain(
     } else {
         run.start_fresh()?;
     }
-    let schedule = cfg.schedule();
-    let total = net.total_relus();
-    while state.epoch < cfg.epochs {
-        let e = state.epoch;
-        let t0 = Instant::now();
-        let lr = schedule.lr(cfg.lr, e);
-        let st = train_epoch(
-            &net,
-            &mut opt,
-            splits,
-            device,
-            Epoch {
-                phase: Phase::Pretrain,
-                index: e,
-                label: format!("pretrain {}/{}", e + 1, cfg.epochs),
-                status: format!("ReLUs {total}/{total}"),
-                batch: cfg.batch,
-                lr,
-                seed: data::epoch_seed(seed, e as u64),
-                clip: None,
-            },
-            &|logits, _, y, _| ce_loss(logits, y),
-            &mut never,
-        )?;
-        state.epoch += 1;
-        run.save_checkpoint(&net, &opt, &state)?;
-        let line = EpochLog {
-            phase: Phase::Pretrain,
-            epoch: e,
-            loss: st.loss,
-            train_acc: st.train_acc,
-            val_acc: st.val,
-            kept: total,
-            total,
-            lambda: None,
-            lr,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        log_epoch(run, &line)?;
-    }
+    let mut steps = PretrainSteps {
+        cfg,
+        schedule: cfg.schedule(),
+        total: net.total_relus(),
+        seed,
+    };
+    run_epochs(&net, &mut opt, run, splits, device, &mut state, &mut steps)?;
     let test = accuracy(&net, &splits.test, device);
     save_model(
         &net,
@@ -160,4 +125,44 @@ pub fn pretrain(
         &run.model(),
     )?;
     Ok((net, test))
+}
+
+/// Pretraining's epochs: CE under the SGD schedule, every ReLU kept.
+struct PretrainSteps<'a> {
+    cfg: &'a SgdConfig,
+    schedule: Schedule,
+    total: i64,
+    seed: u64,
+}
+
+impl PhaseSteps for PretrainSteps<'_> {
+    fn phase(&self) -> Phase {
+        Phase::Pretrain
+    }
+
+    fn another(&self, state: &RunState) -> bool {
+        state.epoch < self.cfg.epochs
+    }
+
+    fn epoch(&mut self, e: usize, _: &RunState) -> Epoch {
+        Epoch {
+            label: format!("pretrain {}/{}", e + 1, self.cfg.epochs),
+            status: format!("ReLUs {}/{}", self.total, self.total),
+            batch: self.cfg.batch,
+            lr: self.schedule.lr(self.cfg.lr, e),
+            seed: data::epoch_seed(self.seed, e as u64),
+            clip: None,
+        }
+    }
+
+    fn loss(&self, logits: &Tensor, _: &Tensor, y: &Tensor, _: &Tensor) -> Tensor {
+        ce_loss(logits, y)
+    }
+
+    fn end_epoch(&mut self, _: usize, _: &EpochStats, _: &mut RunState) -> Result<Tally> {
+        Ok(Tally {
+            kept: self.total,
+            lambda: None,
+        })
+    }
 }
