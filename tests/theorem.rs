@@ -1,4 +1,4 @@
-//! The no-free-lunch theorem (issue 4) through the public API: T1 from a model file, and the
+//! The no-free-lunch theorem through the public API: T1 from a model file, and the
 //! two T2 encodings agreeing with each other and with the ceiling on a small grid.
 use snl_theory::expressiveness::t1_bound_of_file;
 use snl_theory::nfl::{self, lp, smt, Architecture, Decision};

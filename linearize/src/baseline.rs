@@ -1,4 +1,4 @@
-//! Baseline masks for the Pareto comparison (issue 9, item 4): other ways of choosing which
+//! Baseline masks for the Pareto comparison: other ways of choosing which
 //! ReLUs to keep at a budget `B`, each then fine-tuned exactly as SNL's binarized masks are
 //! ([`crate::train::finetune_file`]).
 //!

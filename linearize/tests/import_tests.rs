@@ -8,7 +8,6 @@
 //! Python: the venv `scripts/setup.sh` makes at `$SNL_CACHE/onnx-venv` (it has NumPy);
 //! `SNL_ONNX_PYTHON` names another interpreter. A missing venv fails these tests.
 //!
-//! See: issue 10, item 5 (PyTorch import).
 use crate::common::snl;
 
 use std::collections::HashMap;

@@ -445,7 +445,6 @@ fn export_data_writes_a_test_set_the_verifier_reads_as_the_loader_normalizes_it(
 
 /// `snl export --format onnx` writes exactly what `snl_theory::io::onnx` makes of the model
 /// file's IR, in both encodings; `--encoding` without `--format onnx` is an error.
-/// See: issue 10 (ONNX export where linearized ReLUs vanish).
 #[test]
 fn export_onnx_writes_the_theory_exporters_graph() {
     tch::set_num_threads(1);
@@ -571,7 +570,6 @@ fn tiny_lin(budget: i64, finetune_epochs: usize) -> LinearizeConfig {
 
 /// `--resume` with more epochs than planned extends the run, and ends where a run planned
 /// that long from the start ends (constant learning rate, so the plans agree).
-/// See: issue 9, item 7.
 #[test]
 fn resume_extends_a_run_to_more_epochs() {
     tch::set_num_threads(1);
@@ -602,7 +600,6 @@ fn resume_extends_a_run_to_more_epochs() {
 
 /// A fresh run into a used folder starts clean: no stale `best.safetensors` is picked up
 /// with `--finetune-epochs 0`, and the log holds only the new run's lines.
-/// See: issue 9, item 7.
 #[test]
 fn a_fresh_run_into_a_used_folder_leaves_nothing_of_the_old_one() {
     tch::set_num_threads(1);
@@ -629,7 +626,6 @@ fn a_fresh_run_into_a_used_folder_leaves_nothing_of_the_old_one() {
 }
 
 /// The model file records its data and split; linearizing on another split is refused.
-/// See: issue 9, item 7.
 #[test]
 fn linearize_refuses_a_split_other_than_the_teachers() {
     tch::set_num_threads(1);
@@ -684,7 +680,6 @@ fn linearize_refuses_a_split_other_than_the_teachers() {
 }
 
 /// Model files and checkpoints are readable by all (0644), not the temporary file's 0600.
-/// See: issue 9, item 7.
 #[cfg(unix)]
 #[test]
 fn run_files_are_written_0644() {
@@ -748,7 +743,6 @@ fn several_budgets_from_one_linearization() {
 }
 
 /// `eval` refuses, in one line and with exit 2, a validation split other than the model's.
-/// See: issue 9, item 7.
 #[test]
 fn eval_refuses_another_split_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -919,7 +913,6 @@ fn baseline_command_fine_tunes_each_budget() {
 
 /// papers/pareto/cifar100-resnet18.sh (the paper's GPU protocol) runs end to end at toy size
 /// on CPU: ResNet-18 at width 1/8 on synthetic CIFAR-shaped data.
-/// See: issue 9, item 5.
 #[test]
 fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -947,7 +940,6 @@ fn the_cifar100_resnet18_protocol_runs_at_toy_size() {
 
 /// `snl sweep` runs the method × seed grid and merges it; `--emit slurm` writes a job array
 /// with one task per cell; `--merge` merges what the tasks wrote.
-/// See: issue 9, item 6.
 #[test]
 fn sweep_runs_the_grid_and_emits_a_slurm_array() {
     let dir = tempfile::tempdir().unwrap();
@@ -1012,7 +1004,7 @@ fn sweep_runs_the_grid_and_emits_a_slurm_array() {
 /// `--kernels fused` end to end: pretraining (plain ReLU + pool fused), the mask phase and
 /// fine-tuning (masked ReLU + pool, fused Adam) of the CNN run and give a model that `eval`
 /// reads; with the same seed the reference kernels land on nearly the same teacher (the
-/// kernels differ in rounding only). A bad value is a one-line error. See: issue 9, item 8.
+/// kernels differ in rounding only). A bad value is a one-line error.
 #[test]
 fn fused_kernels_train_linearize_and_fine_tune_the_cnn() {
     let dir = tempfile::tempdir().unwrap();

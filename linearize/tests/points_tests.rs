@@ -1,5 +1,5 @@
-//! `snl --data points` end to end: the points of `snl-verify theorem gap` (issue 11,
-//! item 2, the SNL half of papers/theorem-gap) trained, linearized to a budget and
+//! `snl --data points` end to end: the points of `snl-verify theorem gap` (the SNL
+//! half of papers/theorem-gap) trained, linearized to a budget and
 //! fine-tuned through the CLI.
 use crate::common::snl;
 

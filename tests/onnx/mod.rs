@@ -3,7 +3,6 @@
 //! (default `~/.cache/snl/onnx-venv`; `SNL_ONNX_PYTHON` names another interpreter).
 //! A missing venv fails these tests: run `bash scripts/setup.sh`.
 //!
-//! See: issue 10 (deployment for private inference: ONNX export where linearized ReLUs vanish).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -226,7 +225,7 @@ fn full_resnet18_at_10_percent_gathers_the_kept_relus_only() {
 
 /// A zoo CNN after `free` on a small ball: the conv ReLUs read by average pools get a
 /// scale node (factors 0/1), which exports as a `Mul` by a constant and runs in
-/// onnxruntime like the f64 forward. See: issue 11, item 3.
+/// onnxruntime like the f64 forward.
 #[test]
 fn freed_cnn_with_scale_nodes_exports_match_the_f64_forward() {
     use snl_theory::bound::InputBox;

@@ -9,7 +9,7 @@
 //! | protocol | ReLU layer (`c` compared units) | `Conv`/`Gemm` (input `x`, weight `W`) | source |
 //! |---|---|---|---|
 //! | `crypten` | `464·c` B, 9 rounds (0 when `c = 0`) | `16·(numel x + numel W)` B, 1 round | ReLU: measured (papers/pi). Linear: CrypTen 0.4.1's Beaver product opens `ε = x − a` and `δ = W − b` in one batched `all_reduce`, logged as `2 · 8` B per element (sent + received, 8-byte ring elements); bias adds, average pooling, truncation (2 parties), public `Mul`/`MatMul` by `Constant`s, `Gather`/`Concat`/`Reshape`/`Flatten` are local |
-//! | `delphi` | `1,200·c` B online, `17,000·c` B offline, `0.1 ms·c` garbling; 1 round (assumed) | online `8·numel x` B (the client's masked share of the layer input, one 41-bit field element in a `u64`), 0 extra rounds; offline HE cost **not modelled** | ReLU: Delphi (USENIX Security 2020) as quoted in issue 10. Linear: Delphi's code (the mc2-project/delphi repository, not ours: `protocols/src/linear_layer.rs`, `online_client_protocol`; field `near_mersenne_64`, p = 2,061,584,302,081) |
+//! | `delphi` | `1,200·c` B online, `17,000·c` B offline, `0.1 ms·c` garbling; 1 round (assumed) | online `8·numel x` B (the client's masked share of the layer input, one 41-bit field element in a `u64`), 0 extra rounds; offline HE cost **not modelled** | ReLU: Delphi (USENIX Security 2020). Linear: Delphi's code (the mc2-project/delphi repository, not ours: `protocols/src/linear_layer.rs`, `online_client_protocol`; field `near_mersenne_64`, p = 2,061,584,302,081) |
 //!
 //! Delphi also sends the server's share of the output (`8·numel y` B, an `output` row).
 //! Everything else in the graph (average pooling, unfolded batch norms as `Mul`/`Add` by
@@ -67,7 +67,7 @@ pub const CRYPTEN: Constants = Constants {
 logged as 2 x 8 B per element (CrypTen's beaver.py, communicator.py); matches every papers/pi row",
 };
 
-/// Delphi-style: garbled-circuit ReLU (figures as quoted in issue 10, from Delphi) and
+/// Delphi-style: garbled-circuit ReLU (figures from Delphi) and
 /// HE-preprocessed linear layers (online message from Delphi's code).
 pub const DELPHI: Constants = Constants {
     protocol: "delphi",
